@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` (set up, make synthetic clips, check them)
+# and `make test` (set up, run the test suite). Both set up first; setup is idempotent.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# librosa/numba (later areas) compile on first use; keep the cache inside the checkout.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+DEMO ?= demo-out
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: pyproject.toml .ci/setup.sh
+	VENV=$(VENV) bash .ci/setup.sh
+	touch $@
+
+demo: setup
+	rm -rf $(DEMO)
+	$(BIN)/duetto-data synth --family impacts --n 8 --seconds 3 --out $(DEMO)/impacts
+	$(BIN)/duetto-data synth --family speech --n 8 --seconds 3 --out $(DEMO)/speech
+	$(BIN)/duetto-data synth --family music --n 8 --seconds 3 --out $(DEMO)/music
+	$(BIN)/duetto-data inspect $(DEMO)/*/*.tar
+	$(BIN)/duetto-data check-sync $(DEMO)/*/*.tar
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/data.py
+
+clean:
+	rm -rf $(VENV) .cache build dist *.egg-info $(DEMO)

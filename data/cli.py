@@ -1,0 +1,181 @@
+"""`duetto-data`: make synthetic shards, ingest real footage, inspect shards and check their sync."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import console
+from .errors import DuettoError
+from .ingest import IngestConfig, ingest
+from .inspect import check_shard, inspect_shard
+from .media import SHARD_AUDIO, encode_clip
+from .schema import dump_meta
+from .shards import ShardWriter, expand_shards
+from .synth import FAMILIES, SynthConfig, render
+
+PROG = "duetto-data"
+EPILOG = """exit codes: 0 ok, 1 problems found (inspect, check), 2 bad input
+
+examples:
+  duetto-data synth --family impacts --n 100 --seconds 4 --out shards/impacts
+  duetto-data ingest ~/footage --out shards/real --size 128
+  duetto-data inspect shards/impacts/*.tar
+  duetto-data check shards/impacts"""
+
+
+def _positive(kind):
+    def conv(s):
+        v = kind(s)
+        if v <= 0:
+            raise ValueError
+        return v
+    conv.__name__ = f"positive {kind.__name__}"
+    return conv
+
+
+def build_parser():
+    p = console.parser(PROG, "Clips and shards for Duetto: synthetic synced scenes, ingest of real "
+                             "footage, inspection and sync checks.", EPILOG)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("synth", help="write shards of synthetic synced scenes",
+                       description="Render synthetic scenes (deterministic by seed) into webdataset shards "
+                                   "of KEY.mp4 (H.264 + AAC) + KEY.json (caption, ground-truth event times).")
+    s.add_argument("--family", choices=[*FAMILIES, "all"], default="all",
+                   help="scene family; 'all' cycles through them (default: all)")
+    s.add_argument("--n", type=_positive(int), default=16, help="number of clips (default: 16)")
+    s.add_argument("--seconds", type=_positive(float), default=4.0, help="clip length in seconds (default: 4)")
+    s.add_argument("--fps", type=_positive(float), default=25.0, help="frame rate (default: 25)")
+    s.add_argument("--size", type=_positive(int), default=64, help="square frame size in pixels, even (default: 64)")
+    s.add_argument("--sample-rate", type=_positive(int), default=16000, help="audio sample rate in Hz (default: 16000)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed+i (default: 0)")
+    s.add_argument("--shard-size", type=_positive(int), default=100, help="clips per shard (default: 100)")
+    s.add_argument("--out", required=True, help="output directory for the .tar shards")
+    s.add_argument("--overwrite", action="store_true", help="replace shards already in --out")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    g = sub.add_parser("ingest", help="turn a folder of real clips into shards",
+                       description="Read every video in SRC (recursively), caption it from NAME.txt or NAME.json "
+                                   "(a \"caption\" field; other fields are kept), resample, cut into segments "
+                                   "and write shards. Unusable clips are skipped with a reason.")
+    g.add_argument("src", help="folder of clips")
+    g.add_argument("--out", required=True, help="output directory for the .tar shards")
+    g.add_argument("--fps", type=_positive(float), default=25.0, help="output frame rate (default: 25)")
+    g.add_argument("--size", type=_positive(int), default=256,
+                   help="square output size in pixels; the picture is scaled and centre-cropped (default: 256)")
+    g.add_argument("--sample-rate", type=_positive(int), default=16000, help="output sample rate (default: 16000)")
+    g.add_argument("--channels", type=int, choices=[1, 2], default=1, help="output audio channels (default: 1)")
+    g.add_argument("--segment", type=float, default=10.0, help="cut into pieces of this many seconds; 0 keeps "
+                                                              "clips whole (default: 10)")
+    g.add_argument("--min-seconds", type=_positive(float), default=1.0, help="drop clips/pieces shorter than "
+                                                                            "this (default: 1)")
+    g.add_argument("--allow-uncaptioned", action="store_true", help="ingest clips with no sidecar, caption ''")
+    g.add_argument("--json", action="store_true", help="print the report as JSON")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    i = sub.add_parser("inspect", help="print a table of the samples in shards",
+                       description="Print keys, durations, fps, sizes, audio rates, captions and problems "
+                                   "(unreadable members, bad JSON, metadata that disagrees with the media).")
+    i.add_argument("shards", nargs="+", help="shard files, directories or globs")
+    i.add_argument("--json", action="store_true", help="print rows as JSON lines")
+
+    c = sub.add_parser("check", help="check that synthetic clips are in sync with their ground truth",
+                       description="Decode every sample, run independent detectors (audio onsets; per-frame "
+                                   "visual change) and compare them with the event times in its JSON: audio "
+                                   "within 10 ms, picture on the exact frame.")
+    c.add_argument("shards", nargs="+", help="shard files, directories or globs")
+    c.add_argument("--json", action="store_true", help="print rows as JSON lines")
+    return p
+
+
+def cmd_synth(a) -> int:
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise DuettoError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.glob("*.tar")) and not a.overwrite:
+        raise DuettoError(f"{out}: already holds shards (pass --overwrite to replace them)")
+    cfg = SynthConfig(seconds=a.seconds, fps=a.fps, size=a.size, sample_rate=a.sample_rate)
+    try:
+        cfg.check()
+    except ValueError as e:
+        raise DuettoError(str(e)) from None
+    if a.overwrite:
+        for old in out.glob("*.tar"):
+            old.unlink()
+    families = list(FAMILIES) if a.family == "all" else [a.family]
+    prefix = a.family if a.family != "all" else "synth"
+    with ShardWriter(out, prefix=prefix, max_count=a.shard_size) as writer:
+        for i in tqdm(range(a.n), desc=f"synth {a.family}", unit="clip", disable=a.quiet):
+            family, seed = families[i % len(families)], a.seed + i
+            clip = render(family, seed, cfg)
+            key = f"{family}-{seed:07d}"
+            writer.write(key, {"mp4": encode_clip(clip, audio_codec=SHARD_AUDIO), "json": dump_meta({**clip.metadata, "key": key})})
+    print(f"wrote {a.n} clips to {len(writer.paths)} shard(s) in {out}")
+    return console.EXIT_OK
+
+
+def cmd_ingest(a) -> int:
+    cfg = IngestConfig(fps=a.fps, size=a.size, sample_rate=a.sample_rate, channels=a.channels,
+                       segment=a.segment, min_seconds=a.min_seconds, allow_uncaptioned=a.allow_uncaptioned)
+    if a.size % 2:
+        raise DuettoError("--size must be even (H.264)")
+    rep = ingest(a.src, a.out, cfg, progress=not a.quiet)
+    if a.json:
+        print(json.dumps({"written": rep.written, "skipped": rep.skipped, "shards": rep.shards}, indent=1))
+    else:
+        if rep.skipped:
+            print(console.table(rep.skipped, ["source", "reason"], {"reason": 100}))
+        print(f"ingested {len({w['source'] for w in rep.written})} clip(s) as {len(rep.written)} piece(s) "
+              f"into {len(rep.shards)} shard(s); skipped {len(rep.skipped)}")
+    if not rep.written:
+        raise DuettoError(f"{a.src}: no usable clips (all {len(rep.skipped)} skipped)")
+    return console.EXIT_OK
+
+
+def _rows_out(rows, columns, widths, as_json) -> None:
+    if as_json:
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+    else:
+        print(console.table(rows, columns, widths))
+
+
+def cmd_inspect(a) -> int:
+    rows = [r for s in expand_shards(a.shards) for r in inspect_shard(s)]
+    _rows_out(rows, ["key", "duration", "fps", "size", "audio", "codecs", "caption", "problems"],
+              {"caption": 48, "problems": 60}, a.json)
+    bad = sum(1 for r in rows if r.get("problems"))
+    if not a.json:
+        print(f"{len(rows)} sample(s), {bad} with problems")
+    return console.EXIT_FAIL if bad else console.EXIT_OK
+
+
+def cmd_check(a) -> int:
+    rows = [r for s in tqdm(expand_shards(a.shards), desc="check", unit="shard", disable=a.json or len(a.shards) < 2)
+            for r in check_shard(s)]
+    _rows_out(rows, ["key", "family", "events", "audio_found", "audio_max_err_ms", "video_found", "ok", "problems"],
+              {"problems": 60}, a.json)
+    failed = sum(1 for r in rows if r.get("ok") is False)
+    if not a.json:
+        checked = sum(1 for r in rows if r.get("ok") is not None)
+        print(f"{checked} clip(s) checked: {checked - failed} in sync, {failed} not")
+    return console.EXIT_FAIL if failed else console.EXIT_OK
+
+
+COMMANDS = {"synth": cmd_synth, "ingest": cmd_ingest, "inspect": cmd_inspect, "check": cmd_check}
+
+
+def _main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    return COMMANDS[a.cmd](a)
+
+
+def main(argv=None) -> int:
+    return console.run(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

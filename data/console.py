@@ -1,0 +1,52 @@
+"""What every console script shares: `--version`, one-line errors with exit code 2, tables."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import DuettoError  # noqa: F401  (re-exported for the console scripts)
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def package_version() -> str:
+    try:
+        return version("duetto")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"{prog} {package_version()}")
+    return p
+
+
+def run(prog: str, main, argv=None) -> int:
+    """Call ``main(argv)``; a `DuettoError` becomes ``prog: error: message`` on stderr and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(message)s")
+    try:
+        return int(main(argv) or 0)
+    except DuettoError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def table(rows: list[dict], columns: list[str], widths: dict[str, int] | None = None) -> str:
+    """A plain-text table; long cells are cut with an ellipsis to ``widths[col]``."""
+    widths = widths or {}
+    cells = [[_cut(str(r.get(c, "")), widths.get(c)) for c in columns] for r in rows]
+    w = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w[i]) for i, c in enumerate(columns)), "  ".join("-" * x for x in w)]
+    lines += ["  ".join(v.ljust(w[i]) for i, v in enumerate(row)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cut(s: str, n: int | None) -> str:
+    return s if n is None or len(s) <= n else s[: n - 1] + "…"

@@ -1,0 +1,122 @@
+"""Turn a folder of real clips (+ caption sidecars) into shards, with a reason for every skipped clip."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import timebase
+from .clip import Clip
+from .errors import DuettoError
+from .media import SHARD_AUDIO, encode_clip, read_clip
+from .schema import dump_meta
+from .shards import ShardWriter
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts"}
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    fps: float = 25.0
+    size: int = 256
+    sample_rate: int = 16000
+    channels: int = 1
+    segment: float = 10.0          # cut clips into pieces this long (0: keep whole)
+    min_seconds: float = 1.0       # shorter clips / last pieces are dropped
+    allow_uncaptioned: bool = False
+
+
+@dataclass
+class IngestReport:
+    written: list[dict] = field(default_factory=list)   # {key, source, duration}
+    skipped: list[dict] = field(default_factory=list)   # {source, reason}
+    shards: list[str] = field(default_factory=list)
+
+
+def read_sidecar(video: Path) -> dict:
+    """Caption and extra metadata from ``NAME.json`` (a ``caption`` field) or ``NAME.txt``."""
+    js, txt = video.with_suffix(".json"), video.with_suffix(".txt")
+    if js.exists():
+        try:
+            meta = json.loads(js.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DuettoError(f"caption sidecar {js.name} is not valid JSON ({e})") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("caption"), str):
+            raise DuettoError(f"caption sidecar {js.name} has no \"caption\" string")
+        return meta
+    if txt.exists():
+        return {"caption": txt.read_text(encoding="utf-8", errors="replace").strip()}
+    return {}
+
+
+def _problem(clip: Clip) -> str | None:
+    """Why a decoded clip is unusable for training, or None."""
+    if np.abs(clip.audio).max() < 1e-3:
+        return "silent audio"
+    step = max(1, clip.n_frames // 50)
+    diffs = np.abs(np.diff(clip.video[::step].astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    if len(diffs) == 0 or diffs.max() < 0.5:
+        return "static picture"
+    return None
+
+
+def ingest(src, out, cfg: IngestConfig = IngestConfig(), progress: bool = True) -> IngestReport:
+    src = Path(src)
+    if not src.is_dir():
+        raise DuettoError(f"{src}: not a directory")
+    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    if not files:
+        raise DuettoError(f"{src}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    report = IngestReport()
+    used: set[str] = set()
+    with ShardWriter(out, prefix="ingest") as writer:
+        for path in tqdm(files, desc="ingest", unit="clip", disable=not progress):
+            rel = str(path.relative_to(src))
+            try:
+                extra = read_sidecar(path)
+                if not extra.get("caption") and not cfg.allow_uncaptioned:
+                    raise DuettoError("no caption (add NAME.txt or NAME.json, or pass --allow-uncaptioned)")
+                clip = read_clip(path, fps=cfg.fps, size=cfg.size, sample_rate=cfg.sample_rate,
+                                 channels=cfg.channels)
+            except DuettoError as e:
+                report.skipped.append({"source": rel, "reason": str(e).replace(f"{path}: ", "")})
+                continue
+            if clip.duration < cfg.min_seconds:
+                report.skipped.append({"source": rel, "reason": f"shorter than {cfg.min_seconds} s ({clip.duration:.2f} s)"})
+                continue
+            why = _problem(clip)
+            if why:
+                report.skipped.append({"source": rel, "reason": why})
+                continue
+            base = re.sub(r"[^A-Za-z0-9_-]+", "_", str(Path(rel).with_suffix("")))[:80] or "clip"
+            while base in used:
+                base += "_"
+            used.add(base)
+            for i, piece in enumerate(_pieces(clip, cfg)):
+                key = f"{base}-{i:03d}"
+                meta = {"caption": extra.get("caption", ""), **{k: v for k, v in extra.items() if k != "caption"},
+                        "key": key, "source": rel, "source_start": round(piece.start, 6),
+                        "fps": piece.fps, "sample_rate": piece.sample_rate, "duration": piece.duration,
+                        "width": piece.size[1], "height": piece.size[0], "channels": piece.channels}
+                writer.write(key, {"mp4": encode_clip(piece, audio_codec=SHARD_AUDIO), "json": dump_meta(meta)})
+                report.written.append({"key": key, "source": rel, "duration": round(piece.duration, 3)})
+    report.shards = [str(p) for p in writer.paths]
+    return report
+
+
+def _pieces(clip: Clip, cfg: IngestConfig):
+    """Cut a clip into ``cfg.segment``-second pieces on frame boundaries (both streams at once)."""
+    per = timebase.n_frames(cfg.segment, clip.fps) if cfg.segment > 0 else clip.n_frames
+    min_frames = timebase.n_frames(cfg.min_seconds, clip.fps)
+    for f0 in range(0, clip.n_frames, per):
+        f1 = min(clip.n_frames, f0 + per)
+        if f1 - f0 < min_frames:
+            break
+        s0 = timebase.n_samples_for_frames(f0, clip.fps, clip.sample_rate)
+        s1 = s0 + timebase.n_samples_for_frames(f1 - f0, clip.fps, clip.sample_rate)
+        yield Clip(video=clip.video[f0:f1], audio=np.ascontiguousarray(clip.audio[:, s0:s1]), fps=clip.fps,
+                   sample_rate=clip.sample_rate, start=clip.start + timebase.frame_time(f0, clip.fps))

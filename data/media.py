@@ -1,0 +1,426 @@
+"""Media I/O with PyAV: decode any clip onto one clock, and mux clips whose streams both start at 0.
+
+Reading places every decoded video frame and audio frame by its presentation timestamp, so variable
+frame rates, codec priming (AAC's 1,024 samples, signalled by the muxer) and end padding never shift
+the clock. Time 0 of a clip is the presentation time of the source's first video frame.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import av
+import numpy as np
+from scipy.signal import resample_poly
+
+from . import timebase
+from .clip import Clip
+from .errors import MediaError
+
+Source = Union[str, os.PathLike, bytes, BinaryIO]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what a (possibly hostile) file may make us decode."""
+
+    max_side: int = 8192                 # pixels, either dimension of the source picture
+    max_video_bytes: int = 4 << 30       # decoded output frames, uint8
+    max_seconds: float = 4 * 3600.0      # source duration we are willing to walk through
+
+
+DEFAULT_LIMITS = Limits()
+_TIME_TOL = 5e-4  # seconds: a source frame counts as shown at t if its pts <= t + this (pts rounding)
+
+
+def _open(src: Source, name: str):
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        if len(src) == 0:
+            raise MediaError(name, "empty file (0 bytes)")
+        src = io.BytesIO(bytes(src))
+    elif isinstance(src, (str, os.PathLike)):
+        p = Path(src)
+        if not p.exists():
+            raise MediaError(name, "no such file")
+        if p.is_dir():
+            raise MediaError(name, "is a directory, not a media file")
+        if p.stat().st_size == 0:
+            raise MediaError(name, "empty file (0 bytes)")
+        src = str(p)
+    try:
+        return av.open(src, mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, ValueError, OSError) as e:
+        raise MediaError(name, f"not a readable media file ({_reason(e)})") from None
+
+
+def _reason(e: Exception) -> str:
+    return getattr(e, "strerror", None) or str(e).split(":")[0] or type(e).__name__
+
+
+def _streams(container, name: str):
+    if not container.streams.video and not container.streams.audio:
+        raise MediaError(name, "no audio or video streams (truncated, or not a media file)")
+    if not container.streams.video:
+        raise MediaError(name, "no video stream")
+    if not container.streams.audio:
+        raise MediaError(name, "no audio stream")
+    return container.streams.video[0], container.streams.audio[0]
+
+
+def _source_fps(vs) -> float:
+    rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+    if not rate or float(rate) <= 0 or float(rate) > 1000:
+        return 0.0
+    return float(rate)
+
+
+def _frame_seconds(frame, fallback: float) -> float:
+    if frame.pts is None or frame.time_base is None:
+        return fallback
+    return float(frame.pts * frame.time_base)
+
+
+def _audio_array(frame) -> np.ndarray:
+    """An AudioFrame as float32 ``[C, n]`` in [-1, 1], whatever its sample format."""
+    a = frame.to_ndarray()
+    if not frame.format.is_planar:
+        a = a.reshape(-1, len(frame.layout.channels)).T
+    if a.dtype == np.int16:
+        a = a / 32768.0
+    elif a.dtype == np.int32:
+        a = a / 2147483648.0
+    elif a.dtype == np.uint8:
+        a = (a.astype(np.float32) - 128.0) / 128.0
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _mix(audio: np.ndarray, channels: int | None) -> np.ndarray:
+    """Mix ``[C, N]`` to ``channels``: mono is the mean; more channels fold round-robin and average."""
+    c = audio.shape[0]
+    if channels is None or channels == c:
+        return audio
+    if channels == 1:
+        return audio.mean(axis=0, keepdims=True)
+    if c == 1:
+        return np.repeat(audio, channels, axis=0)
+    out = np.zeros((channels, audio.shape[1]), np.float32)
+    counts = np.zeros(channels)
+    for i in range(c):
+        out[i % channels] += audio[i]
+        counts[i % channels] += 1
+    return out / counts[:, None].clip(min=1)
+
+
+class _FrameSink:
+    """Turns decoded source frames (in presentation order) into frames at ``t_i = start + i / fps``.
+
+    Output frame i shows the latest source frame whose pts <= t_i (a player's hold semantics), so a
+    variable-rate source is resampled by its timestamps. Frames are converted only when used.
+    """
+
+    def __init__(self, fps: float, start: float, count: int | None, size, limits: Limits, name: str):
+        self.fps, self.start, self.count, self.size = fps, start, count, size
+        self.limits, self.name = limits, name
+        self.frames: list[np.ndarray] = []
+        self.prev = None          # (time, av.VideoFrame)
+        self.prev_array = None
+        self.bytes = 0
+
+    def _t(self, i: int) -> float:
+        return self.start + i / self.fps
+
+    def _full(self) -> bool:
+        return self.count is not None and len(self.frames) >= self.count
+
+    def _emit_prev_until(self, t_next: float):
+        while not self._full() and self._t(len(self.frames)) + _TIME_TOL < t_next:
+            if self.prev_array is None:
+                self.prev_array = self._convert(self.prev[1])
+            self.frames.append(self.prev_array)
+            self.bytes += self.prev_array.nbytes
+            if self.bytes > self.limits.max_video_bytes:
+                raise MediaError(self.name, f"decoded video exceeds {self.limits.max_video_bytes >> 20} MiB; "
+                                 "ask for a smaller size= or a shorter duration=")
+
+    def push(self, t: float, frame) -> bool:
+        """Feed the next source frame (time relative to the clip origin); False once no more are needed."""
+        if self.prev is not None:
+            self._emit_prev_until(t)
+        self.prev, self.prev_array = (t, frame), None
+        return not self._full()
+
+    def finish(self, end: float) -> list[np.ndarray]:
+        """Flush the last source frame until ``end`` (the source's end time)."""
+        if self.prev is not None:
+            self._emit_prev_until(end)
+        return self.frames
+
+    def _convert(self, frame) -> np.ndarray:
+        if self.size is None:
+            return frame.to_ndarray(format="rgb24")
+        h, w = self.size
+        sh, sw = frame.height, frame.width
+        scale = max(h / sh, w / sw)                     # cover the target, then centre-crop
+        ih, iw = max(h, round(sh * scale)), max(w, round(sw * scale))
+        arr = frame.reformat(width=iw, height=ih, format="rgb24", interpolation="AREA").to_ndarray()
+        y0, x0 = (ih - h) // 2, (iw - w) // 2
+        return np.ascontiguousarray(arr[y0:y0 + h, x0:x0 + w])
+
+
+def read_clip(src: Source, *, fps: float | None = None, size=None, sample_rate: int | None = None,
+              channels: int | None = None, start: float = 0.0, duration: float | None = None,
+              name: str | None = None, limits: Limits = DEFAULT_LIMITS) -> Clip:
+    """Decode a media file (path, bytes or file object) into a `Clip` on one clock.
+
+    fps / sample_rate / channels: resample to these (default: the source's). size: ``(H, W)`` or an int
+    for a square; the picture is scaled to cover it and centre-cropped. start / duration (seconds from
+    the first video frame) cut both streams at the same instant. The audio always spans exactly the
+    frames returned: codec padding is trimmed and missing audio is silence.
+    Raises `MediaError` (naming the file and the problem) on anything unreadable.
+    """
+    name = name or (str(src) if isinstance(src, (str, os.PathLike)) else "<bytes>")
+    if isinstance(size, int):
+        size = (size, size)
+    if start < 0 or (duration is not None and duration <= 0):
+        raise MediaError(name, f"bad window: start={start} duration={duration}")
+    container = _open(src, name)
+    try:
+        return _decode(container, fps, size, sample_rate, channels, start, duration, name, limits)
+    except av.error.FFmpegError as e:
+        raise MediaError(name, f"corrupt or truncated media ({_reason(e)})") from None
+    finally:
+        container.close()
+
+
+def _decode(container, fps, size, sample_rate, channels, start, duration, name, limits) -> Clip:
+    vs, aus = _streams(container, name)
+    cc = vs.codec_context
+    if max(cc.width or 0, cc.height or 0) > limits.max_side:
+        raise MediaError(name, f"picture {cc.width}x{cc.height} exceeds the {limits.max_side}px limit")
+    src_fps = _source_fps(vs)
+    if not src_fps and not fps:
+        raise MediaError(name, "video stream has no frame rate; pass fps=")
+    fps = float(fps or src_fps)
+    count = timebase.n_frames(duration, fps) if duration is not None else None
+    stop = start + duration if duration is not None else None
+    sink = _FrameSink(fps, start, count, size, limits, name)
+
+    origin = None
+    pending_audio: list[tuple[float, np.ndarray]] = []  # (absolute seconds, [C, n])
+    audio_sr = None
+    last_video_t, n_video, video_done, audio_done = None, 0, False, False
+    declared = _declared_seconds(container, vs)
+    for packet in container.demux(vs, aus):
+        if packet.stream.type == "video" and not video_done:
+            for frame in packet.decode():
+                t_abs = _frame_seconds(frame, (last_video_t or 0.0) + 1.0 / (src_fps or fps))
+                if origin is None:
+                    origin = t_abs
+                if t_abs - origin > limits.max_seconds:
+                    raise MediaError(name, f"longer than the {limits.max_seconds:.0f} s limit")
+                last_video_t, n_video = t_abs, n_video + 1
+                if not sink.push(t_abs - origin, frame):
+                    video_done = True
+                    break
+        elif packet.stream.type == "audio" and not audio_done:
+            for frame in packet.decode():
+                audio_sr = audio_sr or frame.sample_rate
+                if frame.sample_rate != audio_sr:
+                    raise MediaError(name, "audio sample rate changes mid-stream")
+                t_abs = _frame_seconds(frame, None if not pending_audio else
+                                       pending_audio[-1][0] + pending_audio[-1][1].shape[1] / audio_sr)
+                if t_abs is None:
+                    t_abs = 0.0
+                pending_audio.append((t_abs, _audio_array(frame)))
+                if stop is not None and origin is not None and t_abs - origin > stop + 0.5:
+                    audio_done = True
+        if video_done and (audio_done or stop is None):
+            if stop is not None:
+                break
+    if origin is None:
+        raise MediaError(name, "video stream has no decodable frames")
+    src_end = last_video_t - origin + 1.0 / (src_fps or fps)
+    if declared and src_end < declared - max(0.5, 2.0 / (src_fps or fps)) and not video_done:
+        raise MediaError(name, f"truncated: streams declare {declared:.2f} s, only {src_end:.2f} s decodes")
+    frames = sink.finish(src_end)
+    if count is not None and len(frames) < count:
+        raise MediaError(name, f"asked for {duration:.3f} s from {start:.3f} s, but the video is only "
+                         f"{src_end:.3f} s long")
+    if not frames:
+        raise MediaError(name, f"no video frames at or after {start:.3f} s (video is {src_end:.3f} s)")
+    video = np.stack(frames)
+    sr = int(sample_rate or audio_sr or 16000)
+    n_out = timebase.n_samples_for_frames(len(frames), fps, sr)
+    audio = _place_audio(pending_audio, origin, audio_sr, sr, start, n_out)
+    if audio is None:
+        raise MediaError(name, "audio stream has no decodable frames")
+    audio = _mix(audio, channels)
+    meta = {"source_fps": src_fps, "source_sample_rate": audio_sr,
+            "source_size": [cc.height, cc.width], "source_duration": src_end}
+    return Clip(video=video, audio=np.ascontiguousarray(audio, np.float32), fps=fps, sample_rate=sr,
+                start=float(start), metadata=meta)
+
+
+def _declared_seconds(container, vs) -> float | None:
+    if vs.duration and vs.time_base:
+        return float(vs.duration * vs.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _place_audio(chunks, origin: float, src_sr: int | None, sr: int, start: float, n_out: int):
+    """Lay decoded chunks on the clip clock by pts and resample to ``n_out`` samples at ``sr``."""
+    if not chunks or not src_sr:
+        return None
+    c = max(a.shape[0] for _, a in chunks)
+    g = math.gcd(src_sr, sr)
+    step = src_sr // g                              # source samples per whole number of target samples
+    margin = step * max(1, math.ceil(0.05 * src_sr / step))  # >= 50 ms of context for the filter
+    first = int(round(start * src_sr)) - margin
+    length = int(math.ceil(n_out * src_sr / sr)) + 2 * margin
+    buf = np.zeros((c, length), np.float32)
+    for t, a in chunks:
+        i0 = int(round((t - origin) * src_sr)) - first
+        j0, j1 = max(0, -i0), min(a.shape[1], length - i0)
+        if j1 > j0:
+            buf[: a.shape[0], i0 + j0: i0 + j1] = a[:, j0:j1]
+    if src_sr != sr:
+        buf = resample_poly(buf, sr // g, src_sr // g, axis=1).astype(np.float32)
+    skip = margin * sr // src_sr
+    out = buf[:, skip: skip + n_out]
+    if out.shape[1] < n_out:
+        out = np.pad(out, ((0, 0), (0, n_out - out.shape[1])))
+    return out
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a file's headers say, without decoding."""
+
+    duration: float
+    fps: float
+    width: int
+    height: int
+    video_codec: str
+    sample_rate: int
+    channels: int
+    audio_codec: str
+
+
+def probe(src: Source, name: str | None = None) -> Probe:
+    name = name or (str(src) if isinstance(src, (str, os.PathLike)) else "<bytes>")
+    container = _open(src, name)
+    try:
+        vs, aus = _streams(container, name)
+        return Probe(duration=_declared_seconds(container, vs) or 0.0, fps=_source_fps(vs),
+                     width=vs.codec_context.width, height=vs.codec_context.height,
+                     video_codec=vs.codec_context.name, sample_rate=aus.codec_context.sample_rate,
+                     channels=aus.codec_context.channels, audio_codec=aus.codec_context.name)
+    finally:
+        container.close()
+
+
+# ----------------------------------------------------------------------------------------- writing
+
+FORMATS = {  # suffix -> (container format, video codec, pixel format, default audio codec)
+    ".mp4": ("mp4", "libx264", "yuv420p", "aac"),
+    ".mkv": ("matroska", "ffv1", "bgr0", "pcm_f32le"),   # lossless, for tests
+}
+AUDIO_CODECS = {  # codec -> (sample format, planar)
+    "aac": ("fltp", True),          # what every player reads; adds ~10 ms of pre-echo before transients
+    "flac": ("s16", False),         # lossless inside mp4: onsets stay sample-exact (training shards)
+    "pcm_f32le": ("flt", False),
+}
+
+
+SHARD_AUDIO = "flac"   # shards keep onsets sample-exact; `write_clip` defaults to AAC for players
+
+
+def _audio_frame(piece: np.ndarray, codec: str, layout: str, sr: int, pts: int):
+    fmt, planar = AUDIO_CODECS[codec]
+    if fmt == "s16":
+        piece = np.round(np.clip(piece, -1.0, 1.0) * 32767.0).astype(np.int16)
+    arr = piece if planar else piece.T.reshape(1, -1)     # packed formats interleave the channels
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt, layout=layout)
+    frame.sample_rate, frame.pts, frame.time_base = sr, pts, Fraction(1, sr)
+    return frame
+
+
+def encode_clip(clip: Clip, suffix: str = ".mp4", *, audio_codec: str | None = None, crf: int = 18,
+                preset: str = "veryfast", audio_bitrate: int = 128_000) -> bytes:
+    """Mux a clip into bytes: ``.mp4`` is H.264 + AAC (or ``audio_codec="flac"``, lossless), ``.mkv`` is
+    lossless FFV1 + float PCM.
+
+    Both streams start at 0 and every frame carries an explicit pts, so the muxer signals the AAC
+    encoder's priming and players start the sound on time.
+    """
+    if suffix not in FORMATS:
+        raise MediaError(f"*{suffix}", f"unsupported output type; use one of {sorted(FORMATS)}")
+    fmt, vcodec, pix_fmt, acodec = FORMATS[suffix]
+    acodec = audio_codec or acodec
+    if acodec not in AUDIO_CODECS:
+        raise MediaError(f"*{suffix}", f"unsupported audio codec {acodec!r}; use one of {sorted(AUDIO_CODECS)}")
+    t, h, w, _ = clip.video.shape
+    if vcodec == "libx264" and (h % 2 or w % 2):
+        raise MediaError(f"*{suffix}", f"H.264 needs even width and height, got {w}x{h}")
+    if clip.channels not in (1, 2):
+        raise MediaError(f"*{suffix}", f"can write mono or stereo audio, got {clip.channels} channels")
+    rate = timebase.fps_fraction(clip.fps)
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as out:
+        vs = out.add_stream(vcodec, rate=rate)
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        vs.time_base = 1 / rate
+        vs.codec_context.time_base = 1 / rate
+        if vcodec == "libx264":
+            vs.options = {"crf": str(crf), "preset": preset}
+        layout = "mono" if clip.channels == 1 else "stereo"
+        aus = out.add_stream(acodec, rate=clip.sample_rate, layout=layout)
+        if acodec == "aac":
+            aus.bit_rate = audio_bitrate
+        aus.time_base = Fraction(1, clip.sample_rate)
+        chunk = aus.codec_context.frame_size or 1024
+        sr, n_audio, a_next = clip.sample_rate, clip.audio.shape[1], 0
+        for i in range(t + 1):
+            if i < t:
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(clip.video[i]), format="rgb24")
+                vf.pts, vf.time_base = i, 1 / rate
+                out.mux(vs.encode(vf))
+            # interleave: audio up to the end of this frame (or all of it after the last frame)
+            a_stop = n_audio if i >= t - 1 else min(n_audio, timebase.n_samples_for_frames(i + 1, clip.fps, sr))
+            while a_next < a_stop and (a_stop - a_next >= chunk or a_stop == n_audio):
+                piece = clip.audio[:, a_next: a_next + chunk]
+                out.mux(aus.encode(_audio_frame(piece, acodec, layout, sr, a_next)))
+                a_next += piece.shape[1]
+        out.mux(vs.encode(None))
+        out.mux(aus.encode(None))
+    return buf.getvalue()
+
+
+def write_clip(path, clip: Clip, **kw) -> Path:
+    """Write a clip to ``path`` (``.mp4`` H.264+AAC, ``.mkv`` lossless) atomically: all or nothing."""
+    path = Path(path)
+    data = encode_clip(clip, path.suffix.lower(), **kw)
+    atomic_write(path, data)
+    return path
+
+
+def atomic_write(path: Path, data: bytes):
+    """Write to a temporary file beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,51 @@
+"""The per-sample JSON metadata: required fields, validation and a safe parser."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .errors import SchemaError
+
+REQUIRED = {"caption": str, "fps": (int, float), "sample_rate": int, "duration": (int, float)}
+MAX_JSON_BYTES = 1 << 20
+
+
+def parse_meta(raw: bytes | str, name: str = "<json>") -> dict[str, Any]:
+    """Parse and validate sample metadata; `SchemaError` names the file and what is wrong."""
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_JSON_BYTES:
+            raise SchemaError(f"{name}: JSON larger than {MAX_JSON_BYTES >> 10} KiB")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SchemaError(f"{name}: JSON is not UTF-8") from None
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise SchemaError(f"{name}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    return validate_meta(meta, name)
+
+
+def validate_meta(meta: Any, name: str = "<json>") -> dict[str, Any]:
+    if not isinstance(meta, dict):
+        raise SchemaError(f"{name}: metadata must be a JSON object, got {type(meta).__name__}")
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise SchemaError(f"{name}: missing field(s) {', '.join(missing)}")
+    for k, typ in REQUIRED.items():
+        v = meta[k]
+        if not isinstance(v, typ) or isinstance(v, bool):
+            raise SchemaError(f"{name}: field {k} has the wrong type ({type(v).__name__})")
+    if not (0 < meta["fps"] <= 1000 and 0 < meta["sample_rate"] <= 384_000
+            and 0 < meta["duration"] < 86_400 and math.isfinite(meta["duration"])):
+        raise SchemaError(f"{name}: fps, sample_rate or duration out of range")
+    for ev in meta.get("events", []):
+        if not isinstance(ev, dict) or not isinstance(ev.get("time"), (int, float)):
+            raise SchemaError(f"{name}: every event needs a numeric time")
+    return meta
+
+
+def dump_meta(meta: dict[str, Any]) -> bytes:
+    validate_meta(meta)
+    return json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8")

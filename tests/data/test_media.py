@@ -1,0 +1,163 @@
+"""Media I/O: timing survives write -> read, for our reader and for an independent pts-based decode."""
+import io
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import click_flash_clip, click_time, flash_frame
+from duetto.data import Clip, MediaError, encode_clip, probe, read_clip, timebase, write_clip
+
+
+def independent_decode(path):
+    """A plain PyAV decode that places every audio frame at its own pts (no trimming, no resampling)
+    and counts video frames by pts: what any player does, sharing no code with `read_clip`."""
+    with av.open(str(path)) as c:
+        sr = c.streams.audio[0].codec_context.sample_rate
+        pieces = []
+        for f in c.decode(audio=0):
+            a = f.to_ndarray()
+            a = a.reshape(-1, len(f.layout.channels)).T if not f.format.is_planar else a
+            pieces.append((float(f.pts * f.time_base), a[0].astype(np.float64)))
+    with av.open(str(path)) as c:
+        vframes = [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    end = max(t + len(a) / sr for t, a in pieces)
+    buf = np.zeros(int(end * sr) + 1)
+    for t, a in pieces:
+        i = int(round(t * sr))
+        buf[i:i + len(a)] = a[: len(buf) - i]
+    return buf, sr, vframes
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_round_trip_keeps_click_and_flash(tmp_path, suffix):
+    clip, t = click_flash_clip(fps=25, sr=16000, frames=50, event_frame=17)
+    path = write_clip(tmp_path / f"c{suffix}", clip)
+    back = read_clip(path)
+    assert back.video.shape == clip.video.shape and back.audio.shape == clip.audio.shape
+    assert flash_frame(back.video) == 17
+    assert abs(click_time(back.audio, back.sample_rate) - t) < 0.005
+    assert abs(back.duration - clip.duration) < 1 / 25
+    if suffix == ".mkv":   # lossless
+        np.testing.assert_array_equal(back.video, clip.video)
+        np.testing.assert_allclose(back.audio, clip.audio, atol=1e-6)
+
+
+@pytest.mark.parametrize("audio_codec", ["aac", "flac"])
+def test_written_mp4_is_in_sync_for_an_independent_decoder(tmp_path, audio_codec):
+    # 44.1 kHz stereo at 29.97 fps, event between frames: nothing about it is round.
+    fps, sr = 30000 / 1001, 44100
+    clip, t = click_flash_clip(fps=fps, sr=sr, frames=60, event_frame=31, channels=2)
+    path = tmp_path / "x.mp4"
+    path.write_bytes(encode_clip(clip, audio_codec=audio_codec))
+    buf, dsr, vframes = independent_decode(path)
+    assert dsr == sr
+    assert abs(click_time(buf[None], sr) - t) < 0.005        # AAC priming must not play as sound
+    assert vframes[0][0] == 0.0 and len(vframes) == 60
+    flash_pts = vframes[flash_frame(np.stack([v for _, v in vframes]))][0]
+    assert abs(flash_pts - t) < 1e-3
+
+
+def test_writer_gives_audio_frames_pts_so_aac_priming_is_signalled(tmp_path):
+    """Guard for the measured bug: AAC frames without pts ship 64 ms late at 16 kHz."""
+    clip, t = click_flash_clip(sr=16000)
+    path = write_clip(tmp_path / "x.mp4", clip)
+    with av.open(str(path)) as c:
+        first = next(c.decode(audio=0))
+        assert float(first.pts * first.time_base) == pytest.approx(0.0, abs=1e-3)
+    buf, sr, _ = independent_decode(path)
+    assert abs(click_time(buf[None], sr) - t) < 0.005
+
+
+def test_resampling_rate_size_fps_keeps_timing(tmp_path):
+    fps, sr = 30000 / 1001, 44100
+    t = 1.2345
+    clip, _ = click_flash_clip(fps=fps, sr=sr, frames=75, size=96, channels=2, event_time=t)
+    path = write_clip(tmp_path / "x.mkv", clip)
+    back = read_clip(path, fps=25, size=(32, 48), sample_rate=16000, channels=1)
+    assert back.video.shape == (timebase.n_frames(75 / fps, 25), 32, 48, 3)
+    assert back.audio.shape == (1, timebase.n_samples_for_frames(back.n_frames, 25, 16000))
+    assert abs(click_time(back.audio, 16000) - t) < 0.005
+    # the flash frame (shown from t' = its pts until the next source frame) is held by the 25 fps
+    # frames whose instants fall inside that span
+    src_k = timebase.frame_of(t, fps)
+    span = (src_k / fps, (src_k + 1) / fps)
+    lit = [k for k in range(back.n_frames) if back.video[k].mean() > 100]
+    assert lit and all(span[0] - 1e-3 <= k / 25 < span[1] for k in lit)
+
+
+def test_start_and_duration_cut_both_streams_at_the_same_instant(tmp_path):
+    clip, t = click_flash_clip(frames=100, event_frame=60)
+    path = write_clip(tmp_path / "x.mkv", clip)
+    back = read_clip(path, start=1.6, duration=1.0)          # frames 40..64
+    assert back.n_frames == 25 and back.audio.shape[1] == 16000 and back.start == 1.6
+    assert flash_frame(back.video) == 20
+    assert abs(click_time(back.audio, 16000) - (t - 1.6)) < 0.001
+    with pytest.raises(MediaError, match="only 4.000 s long"):
+        read_clip(path, start=3.5, duration=1.0)
+
+
+def test_variable_frame_rate_is_resampled_by_timestamps(tmp_path):
+    """Frames at irregular pts (ms): each 25 fps output frame shows the source frame on screen then."""
+    pts_ms = [0, 30, 70, 80, 150, 200, 260, 330, 400, 410, 480, 560, 600, 700, 760, 800, 880, 950]
+    buf = io.BytesIO()
+    sr = 16000
+    with av.open(buf, "w", format="matroska") as out:
+        vs = out.add_stream("ffv1", rate=1000)
+        vs.width = vs.height = 16
+        vs.pix_fmt = "bgr0"
+        vs.time_base = Fraction(1, 1000)
+        aus = out.add_stream("pcm_f32le", rate=sr, layout="mono")
+        for i, p in enumerate(pts_ms):
+            f = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 10 * i, np.uint8), format="rgb24")
+            f.pts, f.time_base = p, Fraction(1, 1000)
+            out.mux(vs.encode(f))
+        a = av.AudioFrame.from_ndarray(np.zeros((1, sr), np.float32), format="flt", layout="mono")
+        a.sample_rate, a.pts, a.time_base = sr, 0, Fraction(1, sr)
+        out.mux(aus.encode(a))
+        out.mux(vs.encode(None))
+        out.mux(aus.encode(None))
+    clip = read_clip(buf.getvalue(), fps=25)
+    for k in range(clip.n_frames):
+        shown = max(i for i, p in enumerate(pts_ms) if p <= k * 40)
+        assert clip.video[k, 0, 0, 0] == 10 * shown, k
+
+
+def test_stereo_to_mono_and_back():
+    clip, _ = click_flash_clip(channels=2)
+    data = encode_clip(clip, ".mkv")
+    assert read_clip(data, channels=1).channels == 1
+    mono, _ = click_flash_clip(channels=1)
+    st = read_clip(encode_clip(mono, ".mkv"), channels=2)
+    assert st.channels == 2 and np.allclose(st.audio[0], st.audio[1])
+
+
+def test_real_clips_frame_counts_and_durations(media):
+    expected = {  # name: (frames, fps, sample rate)
+        "chopping_2997fps.mp4": (241, 30000 / 1001, 44100), "drum_vas.mp4": (251, 25.0, 22050),
+        "hitting_metal_15fps.mp4": (90, 15.0, 44100), "talking_face2.mp4": (125, 25.0, 44100),
+        "talking_face3.mp4": (125, 25.0, 44100), "talking_face5.mp4": (122, 25.0, 44100),
+        "talking_hdtf_512.mp4": (200, 25.0, 16000),
+    }
+    for name, (frames, fps, sr) in expected.items():
+        clip = read_clip(media / name, size=32)
+        assert clip.n_frames == frames, name
+        assert clip.fps == pytest.approx(fps, rel=1e-4), name
+        assert clip.sample_rate == sr
+        assert clip.duration == pytest.approx(frames / fps, abs=1e-6)
+        assert abs(clip.duration - probe(media / name).duration) <= 1 / fps + 1e-6, name
+        assert clip.audio.shape[1] == timebase.n_samples_for_frames(frames, fps, sr)
+
+
+def test_real_clip_resampled_window(media):
+    clip = read_clip(media / "hitting_metal_15fps.mp4", fps=25, size=64, sample_rate=16000, channels=1,
+                     start=1.0, duration=2.0)
+    assert clip.video.shape == (50, 64, 64, 3) and clip.audio.shape == (1, 32000)
+    full = read_clip(media / "hitting_metal_15fps.mp4", sample_rate=16000, channels=1)
+    np.testing.assert_allclose(clip.audio[0, 2000:30000], full.audio[0, 18000:46000], atol=2e-3)
+
+
+def test_clip_rejects_mismatched_streams():
+    with pytest.raises(ValueError, match="samples"):
+        Clip(video=np.zeros((10, 8, 8, 3), np.uint8), audio=np.zeros((1, 100), np.float32), fps=25, sample_rate=16000)
