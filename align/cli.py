@@ -1,28 +1,10 @@
-"""`duetto-sync`: Measure and fix audio/video sync for QA"""
-from __future__ import annotations
-
+"""`duetto-sync`: measure, report and fix audio/video sync for QA (arrives with the sync issue)."""
 import sys
 
-from duetto.data import console
+from duetto.data.console import planned_command
 
-PROG = "duetto-sync"
-PLANNED = " check, plot, fix, eval (coming with the sync issue).:check, plot, fix, eval"
-
-
-def _main(argv=None) -> int:
-    p = console.parser(PROG, "Measure and fix audio/video sync for QA",
-                       f"commands planned: {PLANNED}. This release answers --help and --version only.")
-    p.add_argument("command", nargs="?", help=f"one of: {PLANNED} (not available yet)")
-    a = p.parse_args(argv)
-    if a.command is None:
-        p.print_help()
-        return console.EXIT_BAD_INPUT
-    raise console.DuettoError(f"'{a.command}' is not available in this release (planned: {PLANNED})")
-
-
-def main(argv=None) -> int:
-    return console.run(PROG, _main, argv)
-
+main = planned_command("duetto-sync", "Measure, report and fix audio/video sync for QA.",
+                       ["check", "plot", "fix", "eval"])
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -146,7 +146,7 @@ def _rows_out(rows, columns, widths, as_json) -> None:
 def cmd_inspect(a) -> int:
     rows = [r for s in expand_shards(a.shards) for r in inspect_shard(s)]
     _rows_out(rows, ["key", "duration", "fps", "size", "audio", "codecs", "caption", "problems"],
-              {"caption": 48, "problems": 60}, a.json)
+              {"caption": 48, "problems": 90}, a.json)
     bad = sum(1 for r in rows if r.get("problems"))
     if not a.json:
         print(f"{len(rows)} sample(s), {bad} with problems")

@@ -6,7 +6,7 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import DuettoError  # noqa: F401  (re-exported for the console scripts)
+from .errors import DuettoError
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -50,3 +50,20 @@ def table(rows: list[dict], columns: list[str], widths: dict[str, int] | None = 
 
 def _cut(s: str, n: int | None) -> str:
     return s if n is None or len(s) <= n else s[: n - 1] + "…"
+
+
+def planned_command(prog: str, description: str, planned: list[str]):
+    """The entry point of a console script whose commands arrive with a later issue: it answers
+    ``--help`` and ``--version``, and refuses any command with exit code 2 naming what is planned."""
+
+    def _main(argv=None) -> int:
+        p = parser(prog, description, f"commands planned: {', '.join(planned)}. "
+                                      "This release answers --help and --version only.")
+        p.add_argument("command", nargs="?", help=f"one of: {', '.join(planned)} (not available yet)")
+        a = p.parse_args(argv)
+        if a.command is None:
+            p.print_help()
+            return EXIT_BAD_INPUT
+        raise DuettoError(f"'{a.command}' is not available in this release (planned: {', '.join(planned)})")
+
+    return lambda argv=None: run(prog, _main, argv)

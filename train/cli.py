@@ -1,28 +1,10 @@
-"""`duetto-train`: Train Duetto's autoencoders, joint model and few-step student (coming with the training issues)."""
-from __future__ import annotations
-
+"""`duetto-train`: train the autoencoders, the joint model and its few-step student (arrives with them)."""
 import sys
 
-from duetto.data import console
+from duetto.data.console import planned_command
 
-PROG = "duetto-train"
-PLANNED = "vae, joint, distil, eval"
-
-
-def _main(argv=None) -> int:
-    p = console.parser(PROG, "Train Duetto's autoencoders, joint model and few-step student (coming with the training issues).",
-                       f"commands planned: {PLANNED}. This release answers --help and --version only.")
-    p.add_argument("command", nargs="?", help=f"one of: {PLANNED} (not available yet)")
-    a = p.parse_args(argv)
-    if a.command is None:
-        p.print_help()
-        return console.EXIT_BAD_INPUT
-    raise console.DuettoError(f"'{a.command}' is not available in this release (planned: {PLANNED})")
-
-
-def main(argv=None) -> int:
-    return console.run(PROG, _main, argv)
-
+main = planned_command("duetto-train", "Train Duetto's autoencoders, joint model and few-step student.",
+                       ["vae", "joint", "distil", "eval"])
 
 if __name__ == "__main__":
     sys.exit(main())
