@@ -22,7 +22,7 @@ demo: setup
 	$(BIN)/duetto-data synth --family speech --n 8 --seconds 3 --out $(DEMO)/speech
 	$(BIN)/duetto-data synth --family music --n 8 --seconds 3 --out $(DEMO)/music
 	$(BIN)/duetto-data inspect $(DEMO)/*/*.tar
-	$(BIN)/duetto-data check-sync $(DEMO)/*/*.tar
+	$(BIN)/duetto-data check $(DEMO)/*/*.tar
 
 test: setup
 	$(PY) -m pytest -q

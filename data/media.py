@@ -239,9 +239,8 @@ def _decode(container, fps, size, sample_rate, channels, start, duration, name, 
                 pending_audio.append((t_abs, _audio_array(frame)))
                 if stop is not None and origin is not None and t_abs - origin > stop + 0.5:
                     audio_done = True
-        if video_done and (audio_done or stop is None):
-            if stop is not None:
-                break
+        if video_done and audio_done:     # both past the window's end (only when a duration is asked)
+            break
     if origin is None:
         raise MediaError(name, "video stream has no decodable frames")
     src_end = last_video_t - origin + 1.0 / (src_fps or fps)

@@ -24,6 +24,8 @@ def parse_meta(raw: bytes | str, name: str = "<json>") -> dict[str, Any]:
         meta = json.loads(raw)
     except json.JSONDecodeError as e:
         raise SchemaError(f"{name}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise SchemaError(f"{name}: JSON nested too deeply") from None
     return validate_meta(meta, name)
 
 

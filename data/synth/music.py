@@ -10,7 +10,7 @@ from .. import timebase
 from . import sound
 from .base import SynthConfig, event, make_clip, spaced
 from .canvas import Canvas, background
-from .vocab import BACKGROUNDS, COLOURS, pick
+from .vocab import BACKGROUNDS, COLOURS, article, pick
 
 INSTRUMENTS = ("piano", "xylophone", "drums", "harp")
 N_VOICES = {"piano": 10, "xylophone": 8, "drums": 3, "harp": 7}   # keys / bars / drums / strings
@@ -47,7 +47,8 @@ def _midi(scene, voice: int) -> int:
 
 def caption(scene) -> str:
     what = "rhythm" if scene["instrument"] == "drums" else f"tune in {scene['key']} {scene['mode']}"
-    return (f"a {scene['colour']} {scene['instrument']} plays {scene['feel']} {what} at {scene['bpm']} bpm "
+    name = "drum kit" if scene["instrument"] == "drums" else scene["instrument"]
+    return (f"{article(scene['colour'])} {scene['colour']} {name} plays {scene['feel']} {what} at {scene['bpm']} bpm "
             f"in front of a {scene['background']} background")
 
 

@@ -16,7 +16,7 @@ from ..errors import DuettoError
 from . import sound
 from .base import SynthConfig, event, make_clip
 from .canvas import Canvas, background
-from .vocab import BACKGROUNDS, COLOURS, pick
+from .vocab import BACKGROUNDS, COLOURS, article, pick
 
 ACCENTS = {"American": "en-us", "British": "en-gb", "Scottish": "en-gb-scotland",
            "Caribbean": "en-029", "Received Pronunciation": "en-gb-x-rp"}
@@ -79,29 +79,36 @@ def _scene(rng, cfg: SynthConfig):
     return {"gender": gender, "accent": pick(rng, ACCENTS), "variant": pick(rng, VOICES[gender]),
             "speed": int(rng.integers(140, 186)), "pitch": int(rng.integers(35, 66)),
             "skin": pick(rng, SKIN), "hair": pick(rng, HAIR), "shirt": pick(rng, COLOURS),
-            "background": pick(rng, BACKGROUNDS), "phrase": _phrase(rng),
+            "background": pick(rng, BACKGROUNDS), "phrases": [_phrase(rng) for _ in range(6)],
             "x": float(rng.uniform(0.44, 0.56)), "lead": float(rng.uniform(0.15, 0.5)),
             "gaps": [float(rng.uniform(0.12, 0.25)) for _ in range(40)]}
 
 
 def caption(scene, words: list[str]) -> str:
     said = " ".join(words)
-    return (f"a {scene['gender']} with {scene['hair']} hair and a {scene['shirt']} shirt says \"{said}\" "
-            f"in a {scene['accent']} accent in front of a {scene['background']} background")
+    return (f"a {scene['gender']} with {scene['hair']} hair and {article(scene['shirt'])} {scene['shirt']} shirt "
+            f"says \"{said}\" "
+            f"in {article(scene['accent'])} {scene['accent']} accent in front of a {scene['background']} background")
 
 
 def _line(scene, cfg: SynthConfig):
-    """Lay the phrase's words on the clock: [(word, start, audio)] that fit in the clip."""
+    """Lay a phrase's words on the clock: [(word, start, audio)]. The first candidate phrase that fits
+    the clip whole is said; if none does, as much of the first as fits."""
     voice = f"{ACCENTS[scene['accent']]}+{scene['variant']}"
     lo, hi = cfg.event_window()
-    t, out = max(lo, scene["lead"]), []
-    for word, gap in zip(scene["phrase"].split(), scene["gaps"]):
-        x = speak_word(word, voice, scene["speed"], scene["pitch"], cfg.sample_rate)
-        if t > hi or t + len(x) / cfg.sample_rate > cfg.duration - 0.05:
-            break
-        out.append((word, t, x))
-        t += len(x) / cfg.sample_rate + max(gap, 4.6 / cfg.fps)   # the mouth rests >= 2 frames between words
-    return out
+    first = None
+    for phrase in scene["phrases"]:
+        t, out, words = max(lo, scene["lead"]), [], phrase.split()
+        for word, gap in zip(words, scene["gaps"]):
+            x = speak_word(word, voice, scene["speed"], scene["pitch"], cfg.sample_rate)
+            if t > hi or t + len(x) / cfg.sample_rate > cfg.duration - 0.05:
+                break
+            out.append((word, t, x))
+            t += len(x) / cfg.sample_rate + max(gap, 4.6 / cfg.fps)   # the mouth rests >= 2 frames between words
+        if len(out) == len(words):
+            return out
+        first = out if first is None else first
+    return first
 
 
 def _openness(words, audio: np.ndarray, cfg: SynthConfig) -> np.ndarray:

@@ -25,7 +25,7 @@ def pick(rng: np.random.Generator, options):
 
 
 def article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def plural(noun: str, n: int) -> str:

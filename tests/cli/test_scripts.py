@@ -155,3 +155,17 @@ def test_killed_synth_leaves_only_whole_shards(tmp_path):
     for s in shards:
         items = list(iter_shard(s))
         assert len(items) == 3 and all(type(i).__name__ == "Sample" for i in items), s
+
+
+def test_ingest_pieces_keep_click_on_flash():
+    """Cutting a clip into segments moves both streams by the same whole number of frames."""
+    import numpy as np
+    from conftest import click_time, flash_frame
+    from duetto.data.ingest import IngestConfig, _pieces
+    clip, t = click_flash_clip(fps=25, sr=16000, frames=100, event_frame=37)
+    pieces = list(_pieces(clip, IngestConfig(segment=1.0, min_seconds=0.5)))
+    assert [p.start for p in pieces] == [0.0, 1.0, 2.0, 3.0] and all(p.n_frames == 25 for p in pieces)
+    p = pieces[1]
+    assert flash_frame(p.video) == 12 and p.video[12].mean() > 100
+    assert abs(click_time(p.audio, 16000) - (t - 1.0)) < 1e-3
+    assert np.abs(pieces[0].audio).max() < 1e-6

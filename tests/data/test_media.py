@@ -161,3 +161,24 @@ def test_real_clip_resampled_window(media):
 def test_clip_rejects_mismatched_streams():
     with pytest.raises(ValueError, match="samples"):
         Clip(video=np.zeros((10, 8, 8, 3), np.uint8), audio=np.zeros((1, 100), np.float32), fps=25, sample_rate=16000)
+
+
+def test_channel_mixing_of_many_channels():
+    from duetto.data.media import _mix
+    six = np.stack([np.full(10, float(i), np.float32) for i in range(6)])   # 5.1: channels 0..5
+    np.testing.assert_allclose(_mix(six, 1)[0], 2.5)                         # mono: mean of all
+    st = _mix(six, 2)
+    np.testing.assert_allclose(st[:, 0], [(0 + 2 + 4) / 3, (1 + 3 + 5) / 3])  # folded, averaged
+    assert _mix(six, None) is six
+
+
+def test_decode_limits_stop_hostile_sizes(tmp_path):
+    from duetto.data.media import Limits
+    clip, _ = click_flash_clip(frames=50, size=64)
+    data = encode_clip(clip, ".mkv")
+    with pytest.raises(MediaError, match="exceeds the 32px limit"):
+        read_clip(data, limits=Limits(max_side=32))
+    with pytest.raises(MediaError, match="decoded video exceeds"):
+        read_clip(data, limits=Limits(max_video_bytes=64 * 64 * 3 * 10))
+    with pytest.raises(MediaError, match="longer than"):
+        read_clip(data, limits=Limits(max_seconds=1.0))

@@ -74,6 +74,8 @@ def test_corrupt_header_is_a_bad_sample_not_a_crash(tmp_path):
     (meta_bytes(fps=-1), "out of range"),
     (json.dumps([1, 2]).encode(), "must be a JSON object"),
     (b"\xff\xfe", "not UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b" " * (2 << 20), "larger than"),
 ])
 def test_metadata_errors_name_the_problem(raw, phrase):
     with pytest.raises(SchemaError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
