@@ -28,6 +28,7 @@ class IngestConfig:
     segment: float = 10.0          # cut clips into pieces this long (0: keep whole)
     min_seconds: float = 1.0       # shorter clips / last pieces are dropped
     allow_uncaptioned: bool = False
+    audio_codec: str = SHARD_AUDIO    # inside each mp4: flac keeps onsets sample-exact
 
 
 @dataclass
@@ -102,7 +103,7 @@ def ingest(src, out, cfg: IngestConfig = IngestConfig(), progress: bool = True) 
                         "key": key, "source": rel, "source_start": round(piece.start, 6),
                         "fps": piece.fps, "sample_rate": piece.sample_rate, "duration": piece.duration,
                         "width": piece.size[1], "height": piece.size[0], "channels": piece.channels}
-                writer.write(key, {"mp4": encode_clip(piece, audio_codec=SHARD_AUDIO), "json": dump_meta(meta)})
+                writer.write(key, {"mp4": encode_clip(piece, audio_codec=cfg.audio_codec), "json": dump_meta(meta)})
                 report.written.append({"key": key, "source": rel, "duration": round(piece.duration, 3)})
     report.shards = [str(p) for p in writer.paths]
     return report

@@ -378,7 +378,9 @@ def encode_clip(clip: Clip, suffix: str = ".mp4", *, audio_codec: str | None = N
         vs.time_base = 1 / rate
         vs.codec_context.time_base = 1 / rate
         if vcodec == "libx264":
-            vs.options = {"crf": str(crf), "preset": preset}
+            # one thread: x264's threaded output differs run to run; callers parallelise across clips
+            vs.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+            vs.codec_context.thread_count = 1
         layout = "mono" if clip.channels == 1 else "stereo"
         aus = out.add_stream(acodec, rate=clip.sample_rate, layout=layout)
         if acodec == "aac":
@@ -389,6 +391,9 @@ def encode_clip(clip: Clip, suffix: str = ".mp4", *, audio_codec: str | None = N
         for i in range(t + 1):
             if i < t:
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(clip.video[i]), format="rgb24")
+                if pix_fmt != "bgr0":
+                    vf = vf.reformat(format=pix_fmt)   # here, not in the encoder: its converter made the
+                    #                                    bytes depend on earlier encodes in the process
                 vf.pts, vf.time_base = i, 1 / rate
                 out.mux(vs.encode(vf))
             # interleave: audio up to the end of this frame (or all of it after the last frame)

@@ -10,7 +10,6 @@ import glob
 import io
 import os
 import tarfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
@@ -71,10 +70,9 @@ class ShardWriter:
         self._keys.add(key)
         if self._tar is None:
             self._open()
-        mtime = int(time.time())
         for ext, data in sorted(files.items()):
             info = tarfile.TarInfo(f"{key}.{ext}")
-            info.size, info.mtime, info.mode = len(data), mtime, 0o644
+            info.size, info.mtime, info.mode = len(data), 0, 0o644   # mtime 0: same samples, same bytes
             self._tar.addfile(info, io.BytesIO(data))
             self._bytes += len(data)
         self._count += 1

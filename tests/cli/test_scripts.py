@@ -68,6 +68,13 @@ def test_synth_inspect_check(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["synth-000000.tar"]
 
 
+def test_synth_shards_are_byte_identical_for_any_number_of_jobs(tmp_path):
+    for jobs in (1, 2):
+        run("duetto-data", "synth", "--n", 4, "--seconds", 1.5, "--size", 32, "--jobs", jobs,
+            "--out", tmp_path / f"j{jobs}", "--quiet", check=0)
+    assert (tmp_path / "j1" / "synth-000000.tar").read_bytes() == (tmp_path / "j2" / "synth-000000.tar").read_bytes()
+
+
 def test_synth_rejects_bad_options(tmp_path):
     one_line_error(run("duetto-data", "synth", "--size", 33, "--out", tmp_path / "x"), "even size")
     r = run("duetto-data", "synth", "--n", 0, "--out", tmp_path / "x")

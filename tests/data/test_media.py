@@ -182,3 +182,11 @@ def test_decode_limits_stop_hostile_sizes(tmp_path):
         read_clip(data, limits=Limits(max_video_bytes=64 * 64 * 3 * 10))
     with pytest.raises(MediaError, match="longer than"):
         read_clip(data, limits=Limits(max_seconds=1.0))
+
+
+def test_encoding_is_reproducible_whatever_was_encoded_before():
+    a, _ = click_flash_clip(frames=30, event_frame=5)
+    b, _ = click_flash_clip(frames=30, event_frame=20, size=32)
+    first = encode_clip(a)
+    encode_clip(b)
+    assert encode_clip(a) == first
