@@ -28,7 +28,7 @@ def _band_levels(x: np.ndarray, sample_rate: int, hop: int, n_bands: int = 6) ->
 
 
 def audio_onsets(audio: np.ndarray, sample_rate: int, min_gap: float = 0.08, rise_db: float = 15.0,
-                 floor_db: float = -45.0, quiet_before: float = 0.0) -> np.ndarray:
+                 floor_db: float = -45.0, quiet_before: float = 0.0, peak_ms: int = 6) -> np.ndarray:
     """Onset times in seconds: 1 ms blocks where the energy of six bands (0.7 kHz to 0.4 x rate)
     rises over the loudest of each band's preceding 30 ms by ``rise_db`` in total.
 
@@ -36,7 +36,10 @@ def audio_onsets(audio: np.ndarray, sample_rate: int, min_gap: float = 0.08, ris
     rises in bands where an earlier sound that is still ringing is quiet (a super-flux-like onset
     function). Bands quieter than their own peak plus ``floor_db`` do not count. With ``quiet_before``
     (seconds), only onsets after that long a pause count (30 dB under the clip's peak): word onsets
-    rather than syllables. Resolution: 1 ms.
+    rather than syllables. An onset is the strongest rise within ``peak_ms`` of the first block that
+    crosses the threshold (0: the crossing itself); a few ms absorb codec pre-echo, more would be late
+    on soft word onsets.
+    Resolution: 1 ms.
     """
     x = np.asarray(audio, np.float64)
     x = x.mean(axis=0) if x.ndim == 2 else x
@@ -62,9 +65,7 @@ def audio_onsets(audio: np.ndarray, sample_rate: int, min_gap: float = 0.08, ris
     out, last = [], -1e9
     for i in np.flatnonzero(rising):
         if (i * hop / sample_rate) - last >= min_gap:
-            # peak-pick: the strongest rise within 12 ms of the first crossing (lossy codecs smear
-            # a little energy ahead of a transient, which crosses the threshold early)
-            j = i + int(np.argmax(score[i: i + 12]))
+            j = i + int(np.argmax(score[i: i + peak_ms])) if peak_ms > 0 else i
             last = j * hop / sample_rate
             out.append(last)
     return np.asarray(out)

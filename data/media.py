@@ -298,6 +298,37 @@ def _place_audio(chunks, origin: float, src_sr: int | None, sr: int, start: floa
     return out
 
 
+def decode_plain(src: Source, name: str | None = None):
+    """A deliberately plain decode, sharing nothing with `read_clip` but the sample-format conversion:
+    what any player does.
+
+    Every audio frame is laid at its own pts (channel 0, source rate, no trimming or resampling) and
+    every video frame is kept with its pts. Used to check that written files are in sync for others.
+    Returns ``(audio [N] float64 from t = 0, sample_rate, [(pts_seconds, rgb uint8 [H, W, 3])])``.
+    """
+    name = name or str(src)
+    container = _open(src, name)
+    try:
+        vs, aus = _streams(container, name)
+        sr = aus.codec_context.sample_rate
+        pieces, frames = [], []
+        for packet in container.demux(vs, aus):
+            for f in packet.decode():
+                if packet.stream.type == "audio":
+                    pieces.append((float(f.pts * f.time_base), _audio_array(f)[0].astype(np.float64)))
+                else:
+                    frames.append((float(f.pts * f.time_base), f.to_ndarray(format="rgb24")))
+    finally:
+        container.close()
+    end = max(t + len(a) / sr for t, a in pieces)
+    audio = np.zeros(int(np.ceil(end * sr)) + 1)
+    for t, a in pieces:
+        i = int(round(t * sr))
+        audio[max(i, 0): i + len(a)] = a[max(-i, 0): len(audio) - i]
+    frames.sort(key=lambda x: x[0])
+    return audio, sr, frames
+
+
 @dataclass(frozen=True)
 class Probe:
     """What a file's headers say, without decoding."""

@@ -8,26 +8,7 @@ import pytest
 
 from conftest import click_flash_clip, click_time, flash_frame
 from duetto.data import Clip, MediaError, encode_clip, probe, read_clip, timebase, write_clip
-
-
-def independent_decode(path):
-    """A plain PyAV decode that places every audio frame at its own pts (no trimming, no resampling)
-    and counts video frames by pts: what any player does, sharing no code with `read_clip`."""
-    with av.open(str(path)) as c:
-        sr = c.streams.audio[0].codec_context.sample_rate
-        pieces = []
-        for f in c.decode(audio=0):
-            a = f.to_ndarray()
-            a = a.reshape(-1, len(f.layout.channels)).T if not f.format.is_planar else a
-            pieces.append((float(f.pts * f.time_base), a[0].astype(np.float64)))
-    with av.open(str(path)) as c:
-        vframes = [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
-    end = max(t + len(a) / sr for t, a in pieces)
-    buf = np.zeros(int(end * sr) + 1)
-    for t, a in pieces:
-        i = int(round(t * sr))
-        buf[i:i + len(a)] = a[: len(buf) - i]
-    return buf, sr, vframes
+from duetto.data.media import decode_plain
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
@@ -51,7 +32,7 @@ def test_written_mp4_is_in_sync_for_an_independent_decoder(tmp_path, audio_codec
     clip, t = click_flash_clip(fps=fps, sr=sr, frames=60, event_frame=31, channels=2)
     path = tmp_path / "x.mp4"
     path.write_bytes(encode_clip(clip, audio_codec=audio_codec))
-    buf, dsr, vframes = independent_decode(path)
+    buf, dsr, vframes = decode_plain(path)   # places audio by pts, as players do
     assert dsr == sr
     assert abs(click_time(buf[None], sr) - t) < 0.005        # AAC priming must not play as sound
     assert vframes[0][0] == 0.0 and len(vframes) == 60
@@ -66,7 +47,7 @@ def test_writer_gives_audio_frames_pts_so_aac_priming_is_signalled(tmp_path):
     with av.open(str(path)) as c:
         first = next(c.decode(audio=0))
         assert float(first.pts * first.time_base) == pytest.approx(0.0, abs=1e-3)
-    buf, sr, _ = independent_decode(path)
+    buf, sr, _ = decode_plain(path)
     assert abs(click_time(buf[None], sr) - t) < 0.005
 
 

@@ -1,0 +1,114 @@
+"""Time-base figures: write -> read round trips (our reader and a plain pts-based decode), synthetic
+event recovery per family over many seeds (shard FLAC vs AAC audio), and the real clips. Prints tables.
+
+    python bench/timing.py [--seeds 50] [--media ../shared/media]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from duetto.data import Clip, encode_clip, probe, read_clip, timebase
+from duetto.data.events import check_events
+from duetto.data.media import SHARD_AUDIO, decode_plain
+from duetto.data.synth import FAMILIES, SynthConfig, render
+
+
+def table(title, header, rows):
+    print(f"\n{title}")
+    w = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(str(h).ljust(w[i]) for i, h in enumerate(header)))
+    print("  ".join("-" * x for x in w))
+    for r in rows:
+        print("  ".join(str(v).ljust(w[i]) for i, v in enumerate(r)))
+
+
+def click_flash(fps, sr, frames=75, t=1.2345):
+    video = np.full((frames, 64, 64, 3), 30, np.uint8)
+    video[timebase.frame_of(t, fps)] = 240
+    audio = np.zeros((1, timebase.n_samples_for_frames(frames, fps, sr)), np.float32)
+    i = timebase.sample_of(t, sr)
+    audio[0, i:i + int(0.006 * sr)] = 0.8
+    return Clip(video=video, audio=audio, fps=fps, sample_rate=sr), t
+
+
+def first_loud(x, sr):
+    return float(np.argmax(np.abs(x) > 0.2)) / sr
+
+
+def round_trips():
+    rows = []
+    for suffix, codec in ((".mp4", "aac"), (".mp4", "flac"), (".mkv", None)):
+        for fps, sr in ((25.0, 16000), (30000 / 1001, 44100), (15.0, 22050)):
+            clip, t = click_flash(fps, sr)
+            data = encode_clip(clip, suffix, audio_codec=codec)
+            back = read_clip(data)
+            plain, psr, frames = decode_plain(data)
+            flash = int(np.argmax(back.video.reshape(back.n_frames, -1).mean(1)))
+            pflash = frames[int(np.argmax([f.mean() for _, f in frames]))][0]
+            rows.append((f"{suffix[1:]}/{codec or 'pcm'}", f"{fps:.3f}", sr,
+                         f"{(first_loud(back.audio[0], sr) - t) * 1000:+.2f}",
+                         f"{(first_loud(plain, psr) - t) * 1000:+.2f}",
+                         flash - timebase.frame_of(t, fps), f"{(pflash - timebase.frame_of(t, fps) / fps) * 1000:+.1f}",
+                         f"{(back.duration - clip.duration) * 1000:+.1f}"))
+    table("write_clip -> read back: a click and a flash at t = 1.2345 s",
+          ["format", "fps", "Hz", "click ms (read_clip)", "click ms (plain pts decode)", "flash frame err",
+           "flash pts ms (plain)", "duration ms"], rows)
+
+
+def families(seeds: int):
+    cfg = SynthConfig(seconds=4.0, fps=25, size=64, sample_rate=16000)
+    rows = []
+    for family in FAMILIES:
+        for codec in (SHARD_AUDIO, "aac"):
+            ev = a_ok = v_ok = extra = clips_ok = 0
+            errs = []
+            for seed in range(seeds):
+                clip = render(family, seed, cfg)
+                back = read_clip(encode_clip(clip, audio_codec=codec))
+                r = check_events(back.video, back.audio, back.fps, back.sample_rate, clip.metadata)
+                ev += r["events"]
+                a_ok += r["audio_found"]
+                v_ok += r["video_found"]
+                extra += r["audio_extra"]
+                clips_ok += r["ok"]
+                errs.append(r["audio_max_err_ms"] or 0.0)
+            rows.append((family, f"h264+{codec}", seeds, ev, f"{a_ok / ev:.3f}", f"{max(errs):.2f}",
+                         f"{v_ok / ev:.3f}", extra, f"{clips_ok}/{seeds}"))
+    table(f"synthetic events found by independent detectors ({seeds} seeds, 4 s, 64x64, 25 fps, 16 kHz)",
+          ["family", "codec", "clips", "events", "audio within 10 ms", "worst audio ms", "video exact frame",
+           "extra audio onsets", "clips all found"], rows)
+
+
+def real(media: Path):
+    if not media.is_dir():
+        print(f"\n(real clips: {media} absent)")
+        return
+    rows = []
+    for p in sorted(media.glob("*.mp4")):
+        t = time.perf_counter()
+        clip = read_clip(p, size=64)
+        dt = time.perf_counter() - t
+        pr = probe(p)
+        rows.append((p.name, clip.n_frames, f"{clip.fps:.3f}", f"{clip.duration:.3f}", f"{pr.duration:.3f}",
+                     clip.sample_rate, pr.channels, f"{pr.video_codec}+{pr.audio_codec}", f"{dt:.2f}"))
+    table("real clips: read_clip(size=64)", ["clip", "frames", "fps", "seconds", "declared s", "Hz", "ch",
+                                             "codecs", "read s"], rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=50, help="seeds per family (default 50)")
+    ap.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media",
+                    help="folder of real clips (default ../shared/media)")
+    a = ap.parse_args()
+    round_trips()
+    families(a.seeds)
+    real(a.media)
+
+
+if __name__ == "__main__":
+    main()
