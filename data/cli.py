@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -31,11 +32,21 @@ examples:
 def _positive(kind):
     def conv(s):
         v = kind(s)
-        if v <= 0:
+        if not (v > 0 and math.isfinite(v)):
             raise ValueError
         return v
     conv.__name__ = f"positive {kind.__name__}"
     return conv
+
+
+def _non_negative(s):
+    v = float(s)
+    if not (v >= 0 and math.isfinite(v)):
+        raise ValueError
+    return v
+
+
+_non_negative.__name__ = "non-negative float"
 
 
 def build_parser():
@@ -75,7 +86,7 @@ def build_parser():
                    help="square output size in pixels; the picture is scaled and centre-cropped (default: 256)")
     g.add_argument("--sample-rate", type=_positive(int), default=16000, help="output sample rate (default: 16000)")
     g.add_argument("--channels", type=int, choices=[1, 2], default=1, help="output audio channels (default: 1)")
-    g.add_argument("--segment", type=float, default=10.0, help="cut into pieces of this many seconds; 0 keeps "
+    g.add_argument("--segment", type=_non_negative, default=10.0, help="cut into pieces of this many seconds; 0 keeps "
                                                               "clips whole (default: 10)")
     g.add_argument("--min-seconds", type=_positive(float), default=1.0, help="drop clips/pieces shorter than "
                                                                             "this (default: 1)")
@@ -142,8 +153,8 @@ def cmd_ingest(a) -> int:
     cfg = IngestConfig(fps=a.fps, size=a.size, sample_rate=a.sample_rate, channels=a.channels,
                        segment=a.segment, min_seconds=a.min_seconds, allow_uncaptioned=a.allow_uncaptioned,
                        audio_codec=a.audio_codec)
-    if a.size % 2:
-        raise DuettoError("--size must be even (H.264)")
+    if a.size % 2 or a.fps > 240 or a.sample_rate > 192_000:
+        raise DuettoError("--size must be even (H.264), --fps at most 240, --sample-rate at most 192000")
     rep = ingest(a.src, a.out, cfg, progress=not a.quiet)
     if a.json:
         print(json.dumps({"written": rep.written, "skipped": rep.skipped, "shards": rep.shards}, indent=1))

@@ -16,6 +16,7 @@ from .media import SHARD_AUDIO, encode_clip, read_clip
 from .schema import dump_meta
 from .shards import ShardWriter
 
+MAX_SIDECAR_BYTES = 1 << 20
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts"}
 
 
@@ -41,17 +42,44 @@ class IngestReport:
 def read_sidecar(video: Path) -> dict:
     """Caption and extra metadata from ``NAME.json`` (a ``caption`` field) or ``NAME.txt``."""
     js, txt = video.with_suffix(".json"), video.with_suffix(".txt")
-    if js.exists():
-        try:
-            meta = json.loads(js.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DuettoError(f"caption sidecar {js.name} is not valid JSON ({e})") from None
-        if not isinstance(meta, dict) or not isinstance(meta.get("caption"), str):
-            raise DuettoError(f"caption sidecar {js.name} has no \"caption\" string")
-        return meta
-    if txt.exists():
-        return {"caption": txt.read_text(encoding="utf-8", errors="replace").strip()}
+    try:
+        if js.exists():
+            try:
+                meta = json.loads(js.read_bytes()[:MAX_SIDECAR_BYTES].decode("utf-8"))
+            except (ValueError, RecursionError) as e:   # JSONDecodeError, bad UTF-8, absurd numbers
+                raise DuettoError(f"caption sidecar {js.name} is not valid JSON ({str(e)[:80]})") from None
+            if not isinstance(meta, dict) or not isinstance(meta.get("caption"), str):
+                raise DuettoError(f"caption sidecar {js.name} has no \"caption\" string")
+            return meta
+        if txt.exists():
+            return {"caption": txt.read_bytes()[:MAX_SIDECAR_BYTES].decode("utf-8", errors="replace").strip()}
+    except OSError as e:
+        raise DuettoError(f"caption sidecar unreadable ({e.strerror or e})") from None
     return {}
+
+
+def shift_times(extra: dict, start: float, duration: float) -> dict:
+    """Sidecar metadata for a piece ``[start, start + duration)`` of its clip: ``events`` (``time``),
+    ``speech.words`` (``start``/``end``) and ``music.beats`` move to the piece's clock and are kept only
+    when inside it. Other fields are copied unchanged."""
+    out = dict(extra)
+
+    def inside(t):
+        return isinstance(t, (int, float)) and start <= t < start + duration
+
+    if isinstance(extra.get("events"), list):
+        out["events"] = [{**e, "time": round(e["time"] - start, 6)} for e in extra["events"]
+                         if isinstance(e, dict) and inside(e.get("time"))]
+    sp = extra.get("speech")
+    if isinstance(sp, dict) and isinstance(sp.get("words"), list):
+        words = [{**w, "start": round(w["start"] - start, 6), "end": round(w["end"] - start, 6)}
+                 for w in sp["words"] if isinstance(w, dict) and inside(w.get("start"))
+                 and isinstance(w.get("end"), (int, float))]
+        out["speech"] = {**sp, "words": words, "transcript": " ".join(str(w.get("word", "")) for w in words)}
+    mu = extra.get("music")
+    if isinstance(mu, dict) and isinstance(mu.get("beats"), list):
+        out["music"] = {**mu, "beats": [round(b - start, 6) for b in mu["beats"] if inside(b)]}
+    return out
 
 
 def _problem(clip: Clip) -> str | None:
@@ -97,13 +125,20 @@ def ingest(src, out, cfg: IngestConfig = IngestConfig(), progress: bool = True) 
             while base in used:
                 base += "_"
             used.add(base)
-            for i, piece in enumerate(_pieces(clip, cfg)):
-                key = f"{base}-{i:03d}"
-                meta = {"caption": extra.get("caption", ""), **{k: v for k, v in extra.items() if k != "caption"},
-                        "key": key, "source": rel, "source_start": round(piece.start, 6),
-                        "fps": piece.fps, "sample_rate": piece.sample_rate, "duration": piece.duration,
-                        "width": piece.size[1], "height": piece.size[0], "channels": piece.channels}
-                writer.write(key, {"mp4": encode_clip(piece, audio_codec=cfg.audio_codec), "json": dump_meta(meta)})
+            try:   # build every piece first: a bad sidecar skips the clip, not the run
+                pieces = []
+                for i, piece in enumerate(_pieces(clip, cfg)):
+                    key = f"{base}-{i:03d}"
+                    meta = {"caption": "", **shift_times(extra, piece.start, piece.duration),
+                            "key": key, "source": rel, "source_start": round(piece.start, 6),
+                            "fps": piece.fps, "sample_rate": piece.sample_rate, "duration": piece.duration,
+                            "width": piece.size[1], "height": piece.size[0], "channels": piece.channels}
+                    pieces.append((key, piece, dump_meta(meta)))
+            except (DuettoError, ValueError, TypeError, KeyError) as e:
+                report.skipped.append({"source": rel, "reason": f"bad sidecar metadata ({str(e)[:100]})"})
+                continue
+            for key, piece, meta_json in pieces:
+                writer.write(key, {"mp4": encode_clip(piece, audio_codec=cfg.audio_codec), "json": meta_json})
                 report.written.append({"key": key, "source": rel, "duration": round(piece.duration, 3)})
     report.shards = [str(p) for p in writer.paths]
     return report
@@ -118,6 +153,9 @@ def _pieces(clip: Clip, cfg: IngestConfig):
         if f1 - f0 < min_frames:
             break
         s0 = timebase.n_samples_for_frames(f0, clip.fps, clip.sample_rate)
-        s1 = s0 + timebase.n_samples_for_frames(f1 - f0, clip.fps, clip.sample_rate)
-        yield Clip(video=clip.video[f0:f1], audio=np.ascontiguousarray(clip.audio[:, s0:s1]), fps=clip.fps,
+        n = timebase.n_samples_for_frames(f1 - f0, clip.fps, clip.sample_rate)
+        audio = clip.audio[:, s0:s0 + n]
+        if audio.shape[1] < n:   # rounding can ask for one sample past the end: silence
+            audio = np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
+        yield Clip(video=clip.video[f0:f1], audio=np.ascontiguousarray(audio), fps=clip.fps,
                    sample_rate=clip.sample_rate, start=clip.start + timebase.frame_time(f0, clip.fps))

@@ -40,6 +40,12 @@ class ClipWindows(IterableDataset):
         self.windows_per_clip, self.shuffle, self.seed, self.epochs = windows_per_clip, shuffle, seed, epochs
         self.frames = timebase.n_frames(seconds, fps)
         self._counts = torch.zeros(MAX_WORKERS + 1, len(REASONS), dtype=torch.int64).share_memory_()
+        self.first_epoch = 0
+
+    def set_epoch(self, epoch: int):
+        """Start the next iteration at ``epoch`` (new shuffles and windows), like a DistributedSampler:
+        call it before each pass of a DataLoader whose workers are not persistent."""
+        self.first_epoch = epoch
 
     def bad_counts(self) -> dict[str, int]:
         """Skipped samples by reason, summed over the main process and every worker."""
@@ -52,7 +58,7 @@ class ClipWindows(IterableDataset):
         rank, world = 0, 1
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return rank * nw + wid, world * nw, (wid + 1 if info else 0)
+        return rank * nw + wid, world * nw, (wid % MAX_WORKERS + 1 if info else 0)
 
     def _skip(self, row: int, bad: BadSample):
         self._counts[row, REASONS.index(bad.reason)] += 1
@@ -61,15 +67,15 @@ class ClipWindows(IterableDataset):
     def __iter__(self):
         reader, readers, row = self._reader()
         by_shard = len(self.shards) >= readers
-        epoch = 0
-        while self.epochs is None or epoch < self.epochs:
+        epoch = self.first_epoch
+        while self.epochs is None or epoch < self.first_epoch + self.epochs:
             rng = np.random.default_rng([self.seed, epoch, reader])
             shards = list(self.shards)
             if self.shuffle:
                 np.random.default_rng([self.seed, epoch]).shuffle(shards)   # same order on every reader
             if by_shard:
                 shards = shards[reader::readers]
-            i = -1
+            i, yielded = -1, 0
             for shard in shards:
                 for item in iter_shard(shard):
                     i += 1
@@ -78,7 +84,12 @@ class ClipWindows(IterableDataset):
                     if isinstance(item, BadSample):
                         self._skip(row, item)
                         continue
-                    yield from self._windows(item, rng, row)
+                    for window in self._windows(item, rng, row):
+                        yielded += 1
+                        yield window
+            if self.epochs is None and yielded == 0 and shards:
+                raise DuettoError(f"no usable samples in {len(shards)} shard(s) "
+                                  f"(skipped: {self.bad_counts()}); refusing to loop forever")
             epoch += 1
 
     def _windows(self, sample, rng, row):

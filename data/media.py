@@ -35,7 +35,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-_TIME_TOL = 5e-4  # seconds: a source frame counts as shown at t if its pts <= t + this (pts rounding)
+_TIME_TOL = 5e-4  # seconds of pts rounding: a tie between two source frames goes to the earlier one
 
 
 def _open(src: Source, name: str):
@@ -69,7 +69,10 @@ def _streams(container, name: str):
         raise MediaError(name, "no video stream")
     if not container.streams.audio:
         raise MediaError(name, "no audio stream")
-    return container.streams.video[0], container.streams.audio[0]
+    vs, aus = container.streams.video[0], container.streams.audio[0]
+    if vs.codec_context is None or aus.codec_context is None:
+        raise MediaError(name, "unknown or corrupt codec (no decoder for a stream)")
+    return vs, aus
 
 
 def _source_fps(vs) -> float:
@@ -119,8 +122,10 @@ def _mix(audio: np.ndarray, channels: int | None) -> np.ndarray:
 class _FrameSink:
     """Turns decoded source frames (in presentation order) into frames at ``t_i = start + i / fps``.
 
-    Output frame i shows the latest source frame whose pts <= t_i (a player's hold semantics), so a
-    variable-rate source is resampled by its timestamps. Frames are converted only when used.
+    Output frame i shows the source frame whose pts is nearest to t_i (ties go to the earlier one),
+    so a variable-rate source is resampled by its timestamps and the picture is never biased late:
+    showing "the frame on screen at t_i" instead would lag by half a source frame on average.
+    Frames are converted only when used.
     """
 
     def __init__(self, fps: float, start: float, count: int | None, size, limits: Limits, name: str):
@@ -137,8 +142,9 @@ class _FrameSink:
     def _full(self) -> bool:
         return self.count is not None and len(self.frames) >= self.count
 
-    def _emit_prev_until(self, t_next: float):
-        while not self._full() and self._t(len(self.frames)) + _TIME_TOL < t_next:
+    def _emit_prev_until(self, limit: float):
+        """Give the held source frame to every pending output frame whose time is before ``limit``."""
+        while not self._full() and self._t(len(self.frames)) < limit:
             if self.prev_array is None:
                 self.prev_array = self._convert(self.prev[1])
             self.frames.append(self.prev_array)
@@ -149,15 +155,15 @@ class _FrameSink:
 
     def push(self, t: float, frame) -> bool:
         """Feed the next source frame (time relative to the clip origin); False once no more are needed."""
-        if self.prev is not None:
-            self._emit_prev_until(t)
+        if self.prev is not None:   # up to the midpoint (inclusive, within pts rounding): nearest
+            self._emit_prev_until(0.5 * (self.prev[0] + t) + _TIME_TOL)
         self.prev, self.prev_array = (t, frame), None
         return not self._full()
 
     def finish(self, end: float) -> list[np.ndarray]:
         """Flush the last source frame until ``end`` (the source's end time)."""
         if self.prev is not None:
-            self._emit_prev_until(end)
+            self._emit_prev_until(end - _TIME_TOL)
         return self.frames
 
     def _convert(self, frame) -> np.ndarray:
@@ -167,7 +173,10 @@ class _FrameSink:
         sh, sw = frame.height, frame.width
         scale = max(h / sh, w / sw)                     # cover the target, then centre-crop
         ih, iw = max(h, round(sh * scale)), max(w, round(sw * scale))
-        arr = frame.reformat(width=iw, height=ih, format="rgb24", interpolation="AREA").to_ndarray()
+        if (ih, iw) == (sh, sw):
+            arr = frame.to_ndarray(format="rgb24")
+        else:
+            arr = frame.reformat(width=iw, height=ih, format="rgb24", interpolation="AREA").to_ndarray()
         y0, x0 = (ih - h) // 2, (iw - w) // 2
         return np.ascontiguousarray(arr[y0:y0 + h, x0:x0 + w])
 
@@ -186,15 +195,31 @@ def read_clip(src: Source, *, fps: float | None = None, size=None, sample_rate: 
     name = name or (str(src) if isinstance(src, (str, os.PathLike)) else "<bytes>")
     if isinstance(size, int):
         size = (size, size)
-    if start < 0 or (duration is not None and duration <= 0):
-        raise MediaError(name, f"bad window: start={start} duration={duration}")
+    _check_request(name, fps, size, sample_rate, channels, start, duration)
     container = _open(src, name)
     try:
         return _decode(container, fps, size, sample_rate, channels, start, duration, name, limits)
+    except MediaError:
+        raise
     except av.error.FFmpegError as e:
         raise MediaError(name, f"corrupt or truncated media ({_reason(e)})") from None
+    except Exception as e:  # hostile input must not crash a run: name it, as one line
+        raise MediaError(name, f"corrupt media ({type(e).__name__}: {str(e)[:120]})") from None
     finally:
         container.close()
+
+
+def _check_request(name, fps, size, sample_rate, channels, start, duration):
+    def finite(x):
+        return x is None or (isinstance(x, (int, float)) and math.isfinite(x))
+    if not all(finite(x) for x in (fps, sample_rate, start, duration)):
+        raise MediaError(name, "fps, sample_rate, start and duration must be finite numbers")
+    if start < 0 or (duration is not None and duration <= 0):
+        raise MediaError(name, f"bad window: start={start} duration={duration}")
+    if (fps is not None and not 0 < fps <= 1000) or (sample_rate is not None and not 0 < sample_rate <= 384_000):
+        raise MediaError(name, f"bad target rate: fps={fps} sample_rate={sample_rate}")
+    if (size is not None and min(size) < 1) or (channels is not None and channels < 1):
+        raise MediaError(name, f"bad target size/channels: size={size} channels={channels}")
 
 
 def _decode(container, fps, size, sample_rate, channels, start, duration, name, limits) -> Clip:
@@ -244,8 +269,9 @@ def _decode(container, fps, size, sample_rate, channels, start, duration, name, 
     if origin is None:
         raise MediaError(name, "video stream has no decodable frames")
     src_end = last_video_t - origin + 1.0 / (src_fps or fps)
-    if declared and src_end < declared - max(0.5, 2.0 / (src_fps or fps)) and not video_done:
-        raise MediaError(name, f"truncated: streams declare {declared:.2f} s, only {src_end:.2f} s decodes")
+    decoded_end = max(src_end, max((t - origin + a.shape[1] / audio_sr for t, a in pending_audio), default=0.0))
+    if declared and decoded_end < declared - max(0.5, 2.0 / (src_fps or fps)) and not video_done:
+        raise MediaError(name, f"truncated: streams declare {declared:.2f} s, only {decoded_end:.2f} s decodes")
     frames = sink.finish(src_end)
     if count is not None and len(frames) < count:
         raise MediaError(name, f"asked for {duration:.3f} s from {start:.3f} s, but the video is only "
@@ -281,11 +307,11 @@ def _place_audio(chunks, origin: float, src_sr: int | None, sr: int, start: floa
     g = math.gcd(src_sr, sr)
     step = src_sr // g                              # source samples per whole number of target samples
     margin = step * max(1, math.ceil(0.05 * src_sr / step))  # >= 50 ms of context for the filter
-    first = int(round(start * src_sr)) - margin
+    first = timebase.sample_of(start, src_sr) - margin
     length = int(math.ceil(n_out * src_sr / sr)) + 2 * margin
     buf = np.zeros((c, length), np.float32)
     for t, a in chunks:
-        i0 = int(round((t - origin) * src_sr)) - first
+        i0 = timebase.sample_of(t - origin, src_sr) - first
         j0, j1 = max(0, -i0), min(a.shape[1], length - i0)
         if j1 > j0:
             buf[: a.shape[0], i0 + j0: i0 + j1] = a[:, j0:j1]
@@ -348,12 +374,20 @@ def probe(src: Source, name: str | None = None) -> Probe:
     container = _open(src, name)
     try:
         vs, aus = _streams(container, name)
-        return Probe(duration=_declared_seconds(container, vs) or 0.0, fps=_source_fps(vs),
-                     width=vs.codec_context.width, height=vs.codec_context.height,
-                     video_codec=vs.codec_context.name, sample_rate=aus.codec_context.sample_rate,
-                     channels=aus.codec_context.channels, audio_codec=aus.codec_context.name)
+        return _probe(container, vs, aus)
+    except MediaError:
+        raise
+    except Exception as e:
+        raise MediaError(name, f"corrupt media ({type(e).__name__}: {str(e)[:120]})") from None
     finally:
         container.close()
+
+
+def _probe(container, vs, aus) -> Probe:
+    return Probe(duration=_declared_seconds(container, vs) or 0.0, fps=_source_fps(vs),
+                 width=vs.codec_context.width, height=vs.codec_context.height,
+                 video_codec=vs.codec_context.name, sample_rate=aus.codec_context.sample_rate,
+                 channels=aus.codec_context.channels, audio_codec=aus.codec_context.name)
 
 
 # ----------------------------------------------------------------------------------------- writing

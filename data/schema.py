@@ -26,7 +26,18 @@ def parse_meta(raw: bytes | str, name: str = "<json>") -> dict[str, Any]:
         raise SchemaError(f"{name}: invalid JSON ({e.msg} at line {e.lineno})") from None
     except RecursionError:
         raise SchemaError(f"{name}: JSON nested too deeply") from None
+    except (ValueError, OverflowError) as e:   # e.g. an integer with thousands of digits
+        raise SchemaError(f"{name}: unreadable JSON ({str(e)[:80]})") from None
     return validate_meta(meta, name)
+
+
+def _finite(v) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def validate_meta(meta: Any, name: str = "<json>") -> dict[str, Any]:
@@ -37,17 +48,19 @@ def validate_meta(meta: Any, name: str = "<json>") -> dict[str, Any]:
         raise SchemaError(f"{name}: missing field(s) {', '.join(missing)}")
     for k, typ in REQUIRED.items():
         v = meta[k]
-        if not isinstance(v, typ) or isinstance(v, bool):
-            raise SchemaError(f"{name}: field {k} has the wrong type ({type(v).__name__})")
-    if not (0 < meta["fps"] <= 1000 and 0 < meta["sample_rate"] <= 384_000
-            and 0 < meta["duration"] < 86_400 and math.isfinite(meta["duration"])):
+        if not isinstance(v, typ) or isinstance(v, bool) or (typ is not str and not _finite(v)):
+            raise SchemaError(f"{name}: field {k} has the wrong type or is not finite ({type(v).__name__})")
+    if not (0 < meta["fps"] <= 1000 and 0 < meta["sample_rate"] <= 384_000 and 0 < meta["duration"] < 86_400):
         raise SchemaError(f"{name}: fps, sample_rate or duration out of range")
-    for ev in meta.get("events", []):
-        if not isinstance(ev, dict) or not isinstance(ev.get("time"), (int, float)):
-            raise SchemaError(f"{name}: every event needs a numeric time")
+    events = meta.get("events", [])
+    if not isinstance(events, list):
+        raise SchemaError(f"{name}: events must be a list")
+    for ev in events:
+        if not isinstance(ev, dict) or not _finite(ev.get("time")) or abs(ev["time"]) > 86_400:
+            raise SchemaError(f"{name}: every event needs a finite numeric time")
     return meta
 
 
 def dump_meta(meta: dict[str, Any]) -> bytes:
     validate_meta(meta)
-    return json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return json.dumps(meta, ensure_ascii=False, sort_keys=True, allow_nan=False).encode("utf-8")

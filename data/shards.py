@@ -111,7 +111,7 @@ def iter_shard(path: Union[str, Path], required=("mp4", "json")) -> Iterator[Uni
     shard = str(path)
     try:
         tar = tarfile.open(shard, "r|")
-    except (OSError, tarfile.TarError) as e:
+    except Exception as e:   # OSError, TarError, and whatever a hostile header provokes
         yield BadSample(shard, "*", "corrupt_tar", f"cannot open as tar ({e})")
         return
     key, files, skip = None, {}, None
@@ -149,8 +149,8 @@ def iter_shard(path: Union[str, Path], required=("mp4", "json")) -> Iterator[Uni
                 if len(data) != m.size:
                     raise tarfile.ReadError(f"member {m.name} truncated")
                 files[ext] = data
-    except (OSError, EOFError, tarfile.TarError) as e:
-        yield BadSample(shard, key or "*", "corrupt_tar", f"unreadable after this point ({e})")
+    except Exception as e:   # OSError, EOFError, TarError; ValueError/OverflowError from bad pax headers
+        yield BadSample(shard, key or "*", "corrupt_tar", f"unreadable after this point ({type(e).__name__}: {e})")
         return
     out = flush()
     if out is not None:

@@ -36,10 +36,11 @@ class SynthConfig:
         return 0.12, self.duration - max(0.2, 2.5 / self.fps)
 
     def check(self):
-        if self.seconds <= 0.5 or self.fps <= 0 or self.size < 16 or self.size % 2:
-            raise ValueError(f"bad synth config {self}: need seconds > 0.5, fps > 0, even size >= 16")
-        if self.sample_rate < 8000:
-            raise ValueError("sample_rate must be at least 8000 Hz")
+        if not (1.0 <= self.seconds <= 600 and 5 <= self.fps <= 240 and 16 <= self.size <= 2048 and self.size % 2 == 0):
+            raise ValueError(f"bad synth config: need 1 <= seconds <= 600, 5 <= fps <= 240, even size 16..2048 "
+                             f"(got seconds={self.seconds}, fps={self.fps}, size={self.size})")
+        if not 8000 <= self.sample_rate <= 192_000:
+            raise ValueError(f"sample_rate must be 8000..192000 Hz (got {self.sample_rate})")
 
 
 def event(t: float, cfg: SynthConfig, kind: str, **info) -> dict:

@@ -89,10 +89,11 @@ def _scene(rng: np.random.Generator, cfg: SynthConfig):
                 bodies.append(b)
                 times += ts
                 break
-    if not bodies:   # always at least one contact: a short drop at a free time
+    if not bodies:   # always at least one contact: a short drop that lands inside the window
         h = 0.25
-        t_drop = lo + (hi - lo) * float(rng.uniform(0, 0.5))
-        bodies.append(Body("ball", "medium", pick(rng, COLOURS), pick(rng, MATERIALS), 0.5, h, t_drop))
+        t_contact = lo + (hi - lo) * float(rng.uniform(0, 0.5))
+        bodies.append(Body("ball", "medium", pick(rng, COLOURS), "rubber", 0.5, h,
+                           t_contact - math.sqrt(2 * h / GRAVITY)))
     return {"bodies": bodies, "floor": pick(rng, FLOORS), "background": pick(rng, BACKGROUNDS),
             "verb": pick(rng, VERBS)}
 

@@ -76,6 +76,10 @@ def test_corrupt_header_is_a_bad_sample_not_a_crash(tmp_path):
     (b"\xff\xfe", "not UTF-8"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     (b" " * (2 << 20), "larger than"),
+    (meta_bytes(events=5), "events must be a list"),
+    (b'{"caption": "x", "fps": 25, "sample_rate": 16000, "duration": 2, "events": [{"time": NaN}]}', "finite"),
+    (b'{"caption": "x", "fps": 25, "sample_rate": 16000, "duration": 1' + b"0" * 5000 + b"}", "unreadable JSON"),
+    (b'{"caption": "x", "fps": Infinity, "sample_rate": 16000, "duration": 2}', "not finite"),
 ])
 def test_metadata_errors_name_the_problem(raw, phrase):
     with pytest.raises(SchemaError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
