@@ -416,6 +416,22 @@ def _audio_frame(piece: np.ndarray, codec: str, layout: str, sr: int, pts: int):
     return frame
 
 
+_BT601 = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]],
+                  np.float32) / 255.0
+
+
+def rgb_to_yuv420p(video: np.ndarray) -> np.ndarray:
+    """RGB uint8 ``[T, H, W, 3]`` (even H, W) to planar YUV 4:2:0, BT.601 limited range -- what decoders
+    assume for untagged video -- as PyAV's layout ``[T, H * 3 // 2, W]``."""
+    t, h, w, _ = video.shape
+    ycc = video.astype(np.float32) @ _BT601.T + np.array([16.0, 128.0, 128.0], np.float32)
+    y = ycc[..., 0]
+    c = ycc[..., 1:].reshape(t, h // 2, 2, w // 2, 2, 2).mean(axis=(2, 4))      # 2x2 chroma average
+    u = c[..., 0].reshape(t, h // 4, w)                                          # planes in PyAV's layout
+    v = c[..., 1].reshape(t, h // 4, w)
+    return np.clip(np.rint(np.concatenate([y, u, v], axis=1)), 0, 255).astype(np.uint8)
+
+
 def encode_clip(clip: Clip, suffix: str = ".mp4", *, audio_codec: str | None = None, crf: int = 18,
                 preset: str = "veryfast", audio_bitrate: int = 128_000) -> bytes:
     """Mux a clip into bytes: ``.mp4`` is H.264 + AAC (or ``audio_codec="flac"``, lossless), ``.mkv`` is
@@ -453,12 +469,13 @@ def encode_clip(clip: Clip, suffix: str = ".mp4", *, audio_codec: str | None = N
         aus.time_base = Fraction(1, clip.sample_rate)
         chunk = aus.codec_context.frame_size or 1024
         sr, n_audio, a_next = clip.sample_rate, clip.audio.shape[1], 0
+        yuv = rgb_to_yuv420p(clip.video) if pix_fmt == "yuv420p" else None
         for i in range(t + 1):
             if i < t:
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(clip.video[i]), format="rgb24")
-                if pix_fmt != "bgr0":
-                    vf = vf.reformat(format=pix_fmt)   # here, not in the encoder: its converter made the
-                    #                                    bytes depend on earlier encodes in the process
+                if yuv is not None:   # converted here: PyAV's converter is slow per frame, and its
+                    vf = av.VideoFrame.from_ndarray(yuv[i], format="yuv420p")   # output varied run to run
+                else:
+                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(clip.video[i]), format="rgb24")
                 vf.pts, vf.time_base = i, 1 / rate
                 out.mux(vs.encode(vf))
             # interleave: audio up to the end of this frame (or all of it after the last frame)
