@@ -29,6 +29,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/data.py
+	$(PY) bench/timing.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info $(DEMO)
