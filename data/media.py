@@ -238,7 +238,7 @@ def _decode(container, fps, size, sample_rate, channels, start, duration, name, 
     origin = None
     pending_audio: list[tuple[float, np.ndarray]] = []  # (absolute seconds, [C, n])
     audio_sr = None
-    last_video_t, n_video, video_done, audio_done = None, 0, False, False
+    last_video_t, video_done, audio_done = None, False, False
     declared = _declared_seconds(container, vs)
     for packet in container.demux(vs, aus):
         if packet.stream.type == "video" and not video_done:
@@ -248,7 +248,7 @@ def _decode(container, fps, size, sample_rate, channels, start, duration, name, 
                     origin = t_abs
                 if t_abs - origin > limits.max_seconds:
                     raise MediaError(name, f"longer than the {limits.max_seconds:.0f} s limit")
-                last_video_t, n_video = t_abs, n_video + 1
+                last_video_t = t_abs
                 if not sink.push(t_abs - origin, frame):
                     video_done = True
                     break

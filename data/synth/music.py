@@ -131,8 +131,6 @@ def render(seed: int, cfg: SynthConfig):
     struck = [(timebase.frame_of(t, cfg.fps), v) for t, v in scene["notes"]]
     wall, floor = BACKGROUNDS[scene["background"]]
     bg = background(cfg.size, cfg.size, wall, floor)
-    if scene["instrument"] == "harp":
-        bg = bg.copy()
     canvas = Canvas(cfg.size, cfg.size)
     frames = []
     for k in range(cfg.n_frames):
