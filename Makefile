@@ -30,6 +30,7 @@ test: setup
 bench: setup
 	$(PY) bench/data.py
 	$(PY) bench/timing.py
+	$(PY) bench/sync.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info $(DEMO)

@@ -1,1 +1,5 @@
-"""duetto.align"""
+"""duetto.align: sync measurement (offset, confidence, drift, verdict), reports, fix and evaluation."""
+from .measure import SyncReport, measure_sync
+from .tolerance import PRESETS, tolerance
+
+__all__ = ["PRESETS", "SyncReport", "measure_sync", "tolerance"]

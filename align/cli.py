@@ -1,10 +1,147 @@
-"""`duetto-sync`: measure, report and fix audio/video sync for QA (arrives with the sync issue)."""
+"""`duetto-sync`: measure, report and fix audio/video sync for QA."""
+from __future__ import annotations
+
+import json
 import sys
+from pathlib import Path
 
-from duetto.data.console import planned_command
+from tqdm import tqdm
 
-main = planned_command("duetto-sync", "Measure, report and fix audio/video sync for QA.",
-                       ["check", "plot", "fix", "eval"])
+from duetto.data import console
+from duetto.data.errors import DuettoError
+
+from . import report
+from .evaluate import DEFAULT_SHIFTS, evaluate
+from .fix import fix_offset
+from .measure import MIN_CONFIDENCE, measure_sync
+from .plot import plot_report
+from .tolerance import DEFAULT_PRESET, PRESETS
+
+PROG = "duetto-sync"
+EPILOG = f"""offsets follow ITU-R BT.1359: positive = sound ahead of the picture.
+presets: {', '.join(f'{k} (+{v.lead_ms:g}/-{v.lag_ms:g} ms)' for k, v in PRESETS.items())}, or +A/-B.
+confidence is a z-score of the correlation peak against unrelated audio; under {MIN_CONFIDENCE:g} the verdict
+is "no-signal".
+exit codes (check): 0 in sync, 1 out of tolerance, 2 bad input, 3 no usable sync signal
+
+examples:
+  duetto-sync check clip.mp4 --preset ebu-r37 --junit report.xml
+  duetto-sync fix clip.mp4 -o fixed.mp4
+  duetto-sync eval a.mp4 b.mp4 --shifts -400,-120,0,120,400"""
+
+
+def _common(p):
+    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"tolerance preset or +A/-B ms (default: {DEFAULT_PRESET})")
+    p.add_argument("--method", choices=["auto", "speech", "events"], default="auto",
+                   help="speech: mouth region vs speech loudness; events: motion vs sound onsets; auto picks "
+                        "speech when a face is found (default: auto)")
+    p.add_argument("--search", type=float, default=0.6, help="largest offset searched, seconds (default: 0.6)")
+
+
+def build_parser():
+    p = console.parser(PROG, "Measure, report and fix audio/video sync for QA.", EPILOG)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    c = sub.add_parser("check", help="measure clips and judge them against a tolerance",
+                       description="Print a table per clip: offset, confidence, drift, verdict.")
+    c.add_argument("paths", nargs="+", help="media files")
+    _common(c)
+    c.add_argument("--json", action="store_true", help="print one JSON object per clip")
+    c.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
+    c.add_argument("--plot", metavar="PNG", help="also draw the (first) clip's analysis into a PNG")
+    pl = sub.add_parser("plot", help="draw signals, correlation and verdict into a PNG")
+    pl.add_argument("path", help="media file")
+    pl.add_argument("-o", "--out", required=True, help="PNG to write")
+    _common(pl)
+    f = sub.add_parser("fix", help="remux with the sound moved by the measured (or given) offset",
+                       description="Copy the picture's packets unchanged and re-encode the sound (AAC) "
+                                   "moved so that the offset becomes 0.")
+    f.add_argument("path", help="media file")
+    f.add_argument("-o", "--out", required=True, help=".mp4 to write")
+    f.add_argument("--offset", type=float, help="offset in ms to remove (default: measure it)")
+    _common(f)
+    e = sub.add_parser("eval", help="shift clips by known offsets and score the recovery")
+    e.add_argument("paths", nargs="+", help="media files (assumed in sync)")
+    e.add_argument("--shifts", default=",".join(map(str, DEFAULT_SHIFTS)), help="ms, comma-separated")
+    e.add_argument("--json", action="store_true", help="print rows and summary as JSON")
+    return p
+
+
+def _existing(paths):
+    for p in paths:
+        if not Path(p).is_file():
+            raise DuettoError(f"{p}: no such file")
+
+
+def cmd_check(a) -> int:
+    _existing(a.paths)
+    reports = [measure_sync(p, preset=a.preset, method=a.method, search=a.search)
+               for p in tqdm(a.paths, desc="check", unit="clip", disable=len(a.paths) < 2 or a.json)]
+    if a.json:
+        for r in reports:
+            print(json.dumps(r.to_dict()))
+    else:
+        print(console.table([report.row(r) for r in reports],
+                            ["clip", "method", "offset_ms", "confidence", "drift_ms/min", "verdict", "reason"]))
+    if a.junit:
+        report.write_junit(a.junit, reports)
+    if a.plot:
+        plot_report(reports[0], a.plot)
+    return report.exit_code(reports)
+
+
+def cmd_plot(a) -> int:
+    _existing([a.path])
+    r = measure_sync(a.path, preset=a.preset, method=a.method, search=a.search)
+    print(f"wrote {plot_report(r, a.out)}: {r.verdict} ({r.reason})")
+    return console.EXIT_OK
+
+
+def cmd_fix(a) -> int:
+    _existing([a.path])
+    offset = a.offset
+    if offset is None:
+        r = measure_sync(a.path, preset=a.preset, method=a.method, search=a.search)
+        if r.offset_ms is None or r.verdict == "no-signal":
+            print(f"{PROG}: cannot measure {a.path}: {r.reason}; pass --offset", file=sys.stderr)
+            return 3
+        offset = r.offset_ms
+    fix_offset(a.path, a.out, offset)
+    print(f"wrote {a.out}: sound moved by {-offset:+.0f} ms (picture copied)")
+    return console.EXIT_OK
+
+
+def cmd_eval(a) -> int:
+    _existing(a.paths)
+    try:
+        shifts = [float(s) for s in a.shifts.split(",") if s.strip()]
+    except ValueError:
+        raise DuettoError(f"--shifts: not a comma-separated list of numbers: {a.shifts!r}") from None
+    bar = tqdm(total=len(a.paths) * len(shifts), desc="eval", unit="pair", disable=a.json)
+    rows, summary = evaluate(a.paths, shifts, progress=bar.update)
+    bar.close()
+    if a.json:
+        print(json.dumps({"rows": rows, "summary": summary}, indent=1))
+    else:
+        print(console.table(summary, list(summary[0])))
+    return console.EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "plot": cmd_plot, "fix": cmd_fix, "eval": cmd_eval}
+
+
+def _main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv[:-1]):   # "--shifts -400,0,400" reads as an option to argparse
+        if arg == "--shifts":
+            argv[i:i + 2] = [f"--shifts={argv[i + 1]}"]
+            break
+    a = build_parser().parse_args(argv)
+    return COMMANDS[a.cmd](a)
+
+
+def main(argv=None) -> int:
+    return console.run(PROG, _main, argv)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -224,6 +224,7 @@ def _check_request(name, fps, size, sample_rate, channels, start, duration):
 
 def _decode(container, fps, size, sample_rate, channels, start, duration, name, limits) -> Clip:
     vs, aus = _streams(container, name)
+    vs.thread_type = "AUTO"   # frame + slice threads: same frames, decoded on every core
     cc = vs.codec_context
     if max(cc.width or 0, cc.height or 0) > limits.max_side:
         raise MediaError(name, f"picture {cc.width}x{cc.height} exceeds the {limits.max_side}px limit")

@@ -41,7 +41,7 @@ def test_help_and_version(script):
     assert run(script, "--version", check=0).stdout.startswith(f"{script} ")
 
 
-@pytest.mark.parametrize("script", ["duetto", "duetto-train", "duetto-sync"])
+@pytest.mark.parametrize("script", ["duetto", "duetto-train"])
 def test_planned_commands_refuse_clearly(script):
     one_line_error(run(script, "frobnicate"), "not available in this release")
 

@@ -1,0 +1,58 @@
+"""`fix`: remux a clip with its sound moved by an offset; the picture's packets are copied, not re-encoded."""
+from __future__ import annotations
+
+import io
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from duetto.data import read_clip
+from duetto.data.errors import MediaError
+from duetto.data.media import _audio_frame, atomic_write, _open, _streams
+
+from .shift import shift_audio
+
+
+def fix_offset(src, dst, offset_ms: float, audio_bitrate: int = 192_000) -> Path:
+    """Write ``dst``: ``src`` with its sound moved so that an offset of ``offset_ms`` (positive: sound
+    ahead) becomes 0. Video packets are copied bit for bit; the audio is re-encoded as AAC with
+    explicit pts (the source's rate and channels)."""
+    src, dst = os.fspath(src), Path(dst)
+    if dst.suffix.lower() != ".mp4":
+        raise MediaError(dst, "fix writes .mp4 files")
+    clip = read_clip(src)                         # audio on the picture's clock, trimmed to it
+    fixed = shift_audio(clip, -offset_ms)         # sound ahead by d: delay it by d
+    audio = fixed.audio if fixed.channels <= 2 else fixed.audio[:2]
+    container = _open(src, src)
+    buf = io.BytesIO()
+    try:
+        vs, _ = _streams(container, src)
+        with av.open(buf, "w", format="mp4") as out:
+            ovs = out.add_stream_from_template(vs)
+            layout = "mono" if audio.shape[0] == 1 else "stereo"
+            oas = out.add_stream("aac", rate=clip.sample_rate, layout=layout)
+            oas.bit_rate = audio_bitrate
+            oas.time_base = Fraction(1, clip.sample_rate)
+            first = None
+            for packet in container.demux(vs):
+                if packet.dts is None:
+                    continue
+                if first is None and packet.pts is not None:
+                    first = float(packet.pts * packet.time_base)
+                packet.stream = ovs
+                out.mux(packet)
+            start = int(round((first or 0.0) * clip.sample_rate))   # sound starts with the picture
+            chunk = oas.codec_context.frame_size or 1024
+            for i in range(0, audio.shape[1], chunk):
+                piece = np.ascontiguousarray(audio[:, i:i + chunk])
+                out.mux(oas.encode(_audio_frame(piece, "aac", layout, clip.sample_rate, start + i)))
+            out.mux(oas.encode(None))
+    except av.error.FFmpegError as e:
+        raise MediaError(src, f"cannot remux ({e})") from None
+    finally:
+        container.close()
+    atomic_write(dst, buf.getvalue())
+    return dst

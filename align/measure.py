@@ -1,0 +1,146 @@
+"""`measure_sync`: how far a clip's sound is ahead of (positive) or behind its picture, how sure we are,
+how that changes over time, and a verdict against a tolerance."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from duetto.data import Clip, probe, read_clip
+from duetto.data.errors import DuettoError
+
+from . import features as F
+from .correlate import lag_curve
+from .face import find_mouth
+from .tolerance import DEFAULT_PRESET, tolerance
+
+ANALYSIS_SIDE = 256       # the picture is analysed with its longer side at this many pixels
+MIN_CONFIDENCE = 3.5      # z-score of the peak against unrelated audio (see correlate.py); below: no signal
+SMOOTH_S = 0.04           # audio features are smoothed to about a video frame's bandwidth
+
+
+@dataclass
+class SyncReport:
+    source: str
+    offset_ms: float | None        # positive: sound ahead of the picture (ITU-R BT.1359)
+    confidence: float
+    method: str                    # "events" or "speech"
+    verdict: str                   # "pass", "fail" or "no-signal"
+    reason: str
+    tolerance: str
+    fps: float
+    duration: float
+    windows: list[dict] = field(default_factory=list)   # {start, end, offset_ms, confidence}
+    drift_ms_per_min: float | None = None
+    curve: dict = field(default_factory=dict, repr=False)  # lags_ms, corr (for plots)
+
+    def to_dict(self, curve: bool = False) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "curve"}
+        if curve:
+            d["curve"] = self.curve
+        return d
+
+
+def _analysis_clip(src) -> tuple[Clip, str]:
+    if isinstance(src, Clip):
+        clip = src
+        if clip.sample_rate != F.AUDIO_RATE or clip.channels != 1:
+            g = np.gcd(clip.sample_rate, F.AUDIO_RATE)
+            audio = resample_poly(clip.audio.mean(axis=0), F.AUDIO_RATE // g, clip.sample_rate // g)
+            n = int(round(clip.n_frames / clip.fps * F.AUDIO_RATE))
+            audio = np.pad(audio, (0, max(0, n - len(audio))))[:n].astype(np.float32)[None]
+            clip = Clip(video=clip.video, audio=audio, fps=clip.fps, sample_rate=F.AUDIO_RATE)
+        return clip, "<clip>"
+    name = os.fspath(src)
+    pr = probe(name)
+    scale = ANALYSIS_SIDE / max(pr.width, pr.height, 1)
+    size = (max(16, 2 * round(pr.height * scale / 2)), max(16, 2 * round(pr.width * scale / 2)))
+    return read_clip(name, size=size, sample_rate=F.AUDIO_RATE, channels=1), name
+
+
+def _signals(clip: Clip, y: np.ndarray, method: str, mouth):
+    """(audio feature, picture feature) on a common 100 Hz grid; ``y`` is the clip's luma."""
+    grid = np.arange(0, clip.duration, 1 / F.RATE)
+    x = clip.audio[0].astype(np.float64)
+    if method == "speech":
+        a = F.smooth(F.speech_loudness_change(x), SMOOTH_S)
+        a_t = F.audio_times(len(a), "change")
+        v = F.frame_change(y, mouth)
+    else:
+        a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
+        a_t = F.audio_times(len(a), "onset")
+        v = F.frame_change(y)
+    v_t = F.change_times(len(v), clip.fps)
+    return F.on_grid(a, a_t, grid), F.on_grid(v, v_t, grid)
+
+
+def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, search: float = 0.6,
+                 window: float = 4.0) -> SyncReport:
+    """Measure a clip (path or `Clip`). ``method``: ``auto`` (speech when a face is found in most
+    frames, else events), ``speech`` or ``events``. ``search``: the largest offset looked for, seconds."""
+    tol = tolerance(preset)
+    if method not in ("auto", "speech", "events"):
+        raise DuettoError(f"unknown method {method!r}: auto, speech or events")
+    clip, name = _analysis_clip(src)
+    base = dict(source=name, tolerance=str(tol), fps=clip.fps, duration=clip.duration)
+    if clip.duration < 1.0:
+        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
+                          reason="clip shorter than 1 s", **base)
+    y = F.luma(clip.video)
+    if np.abs(clip.audio).max() < 1e-3:
+        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
+                          reason="silence: the audio carries no signal", **base)
+    if F.frame_change(y).max() < 0.5:
+        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
+                          reason="static picture: nothing moves", **base)
+    mouth, face_frac = find_mouth(y)
+    if method == "auto":
+        method = "speech" if mouth is not None and face_frac >= 0.5 else "events"
+    if method == "speech" and mouth is None:
+        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
+                          reason="no face found for the speech method", **base)
+    a, v = _signals(clip, y, method, mouth)
+    if not (np.nanstd(a) > 0 and np.nanstd(v) > 0):
+        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
+                          reason=f"no {'speech' if method == 'speech' else 'events'} to compare", **base)
+    curve = lag_curve(a, v, search)
+    windows = _windows(a, v, search, window)
+    drift = _drift(windows)
+    rep = SyncReport(offset_ms=round(curve.best_s * 1000, 1), confidence=round(curve.confidence, 2), method=method,
+                     verdict="", reason="", windows=windows, drift_ms_per_min=drift,
+                     curve={"lags_ms": (curve.lags_s * 1000).round(1).tolist(),
+                            "corr": np.nan_to_num(curve.corr).round(4).tolist(),
+                            "audio": np.nan_to_num(a).round(4).tolist(), "picture": np.nan_to_num(v).round(4).tolist(),
+                            "rate": F.RATE}, **base)
+    if curve.confidence < MIN_CONFIDENCE:
+        rep.verdict = "no-signal"
+        rep.reason = (f"no clear {'speech' if method == 'speech' else 'event'} correlation "
+                      f"(confidence {curve.confidence:.1f} < {MIN_CONFIDENCE:g})")
+    elif tol.allows(rep.offset_ms):
+        rep.verdict, rep.reason = "pass", f"{rep.offset_ms:+.0f} ms is within {tol}"
+    else:
+        rep.verdict, rep.reason = "fail", f"{rep.offset_ms:+.0f} ms is outside {tol}"
+    return rep
+
+
+def _windows(a, v, search, window) -> list[dict]:
+    n, w = len(a), int(window * F.RATE)
+    if n < 2 * w:
+        return []
+    out = []
+    for s in range(0, n - w + 1, w // 2):
+        c = lag_curve(a[s:s + w], v[s:s + w], search)
+        out.append({"start": s / F.RATE, "end": (s + w) / F.RATE, "offset_ms": round(c.best_s * 1000, 1),
+                    "confidence": round(c.confidence, 2)})
+    return out
+
+
+def _drift(windows) -> float | None:
+    ok = [w for w in windows if w["confidence"] >= MIN_CONFIDENCE]
+    if len(ok) < 3:
+        return None
+    t = np.array([(w["start"] + w["end"]) / 2 for w in ok])
+    o = np.array([w["offset_ms"] for w in ok])
+    return round(float(np.polyfit(t, o, 1)[0] * 60), 1)

@@ -1,0 +1,81 @@
+"""duetto-sync as a QA engineer uses it: check (table, JSON, JUnit, PNG, exit codes), fix, eval, helper."""
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import av
+import pytest
+
+from duetto.align.shift import shift_audio
+from duetto.align.testing import assert_in_sync
+from duetto.data import write_clip
+from duetto.data.synth import SynthConfig, render
+
+BIN = Path(sys.executable).parent / "duetto-sync"
+
+
+def sync(*args):
+    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sync")
+    clip = render("impacts", 4, SynthConfig(seconds=4.0, fps=25, size=64))
+    return {"good": write_clip(d / "good.mp4", clip), "late": write_clip(d / "late.mp4", shift_audio(clip, -200)),
+            "dir": d}
+
+
+def test_check_exit_codes_json_junit_and_plot(clips):
+    r = sync("check", clips["good"], "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["verdict"] == "pass" and abs(rep["offset_ms"]) <= 40
+    junit, png = clips["dir"] / "r.xml", clips["dir"] / "p.png"
+    r = sync("check", clips["good"], clips["late"], "--junit", junit, "--plot", png)
+    assert r.returncode == 1 and "fail" in r.stdout
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_bad_input_and_no_signal(clips, tmp_path):
+    r = sync("check", tmp_path / "nope.mp4")
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "x.mp4").write_text("not media")
+    r = sync("check", tmp_path / "x.mp4")
+    assert r.returncode == 2 and "not a readable media file" in r.stderr
+    r = sync("check", clips["good"], "--preset", "loose")
+    assert r.returncode == 2 and "unknown tolerance" in r.stderr
+    clip = render("impacts", 4, SynthConfig(seconds=2.0, fps=25, size=32))
+    clip.audio[:] = 0
+    r = sync("check", write_clip(tmp_path / "silent.mp4", clip))
+    assert r.returncode == 3 and "silence" in r.stdout
+
+
+def test_fix_copies_the_picture_and_removes_the_offset(clips, tmp_path):
+    out = tmp_path / "fixed.mp4"
+    r = sync("fix", clips["late"], "-o", out, "--offset", -200)
+    assert r.returncode == 0, r.stderr
+    with av.open(str(clips["late"])) as a, av.open(str(out)) as b:
+        pa = [bytes(p) for p in a.demux(video=0) if p.size]
+        pb = [bytes(p) for p in b.demux(video=0) if p.size]
+    assert pa == pb                                           # picture not re-encoded
+    rep = json.loads(sync("check", out, "--json").stdout)
+    assert abs(rep["offset_ms"]) <= 20                         # half a frame at 25 fps
+
+
+def test_eval_reports_recovery(clips):
+    r = sync("eval", clips["good"], "--shifts", "-120,0,120", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["rows"]) == 3 and out["summary"][-1]["method"] == "all"
+    assert out["summary"][-1]["rel_within_1_frame"] == 1.0
+
+
+def test_pytest_helper(clips):
+    assert assert_in_sync(clips["good"]).verdict == "pass"
+    with pytest.raises(AssertionError, match=r"out of sync: sound is \d+ ms behind the picture"):
+        assert_in_sync(clips["late"])
