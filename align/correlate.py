@@ -41,8 +41,8 @@ def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 
         frac = 0.5 * (c[k - 1] - c[k + 1]) / den if den < 0 else 0.0
     n = len(audio_feat)
     shifts = np.linspace(RATE, n - RATE, null_rolls).astype(int) if n > 2 * RATE + null_rolls else []
-    null = [np.nanmax(_curve(np.roll(audio_feat, int(r)), video_feat, search_s)[0]) for r in shifts]
-    null = np.asarray([x for x in null if np.isfinite(x)])
+    rolled = [_curve(np.roll(audio_feat, int(r)), video_feat, search_s)[0] for r in shifts]
+    null = np.asarray([np.nanmax(x) for x in rolled if np.isfinite(x).any()])
     conf = float((c[k] - null.mean()) / (null.std() + 1e-3)) if len(null) > 3 else 0.0
     return LagCurve(lags / RATE, corr, float((lags[k] + frac) / RATE), float(c[k]), conf)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from duetto.data import read_clip
 from duetto.data.errors import MediaError
-from duetto.data.media import _audio_frame, atomic_write, _open, _streams
+from duetto.data.media import atomic_write, audio_frame, open_streams
 
 from .shift import shift_audio
 
@@ -26,10 +26,9 @@ def fix_offset(src, dst, offset_ms: float, audio_bitrate: int = 192_000) -> Path
     clip = read_clip(src)                         # audio on the picture's clock, trimmed to it
     fixed = shift_audio(clip, -offset_ms)         # sound ahead by d: delay it by d
     audio = fixed.audio if fixed.channels <= 2 else fixed.audio[:2]
-    container = _open(src, src)
+    container, vs, _ = open_streams(src)
     buf = io.BytesIO()
     try:
-        vs, _ = _streams(container, src)
         with av.open(buf, "w", format="mp4") as out:
             ovs = out.add_stream_from_template(vs)
             layout = "mono" if audio.shape[0] == 1 else "stereo"
@@ -48,7 +47,7 @@ def fix_offset(src, dst, offset_ms: float, audio_bitrate: int = 192_000) -> Path
             chunk = oas.codec_context.frame_size or 1024
             for i in range(0, audio.shape[1], chunk):
                 piece = np.ascontiguousarray(audio[:, i:i + chunk])
-                out.mux(oas.encode(_audio_frame(piece, "aac", layout, clip.sample_rate, start + i)))
+                out.mux(oas.encode(audio_frame(piece, "aac", layout, clip.sample_rate, start + i)))
             out.mux(oas.encode(None))
     except av.error.FFmpegError as e:
         raise MediaError(src, f"cannot remux ({e})") from None

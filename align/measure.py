@@ -60,8 +60,9 @@ def _analysis_clip(src) -> tuple[Clip, str]:
     return read_clip(name, size=size, sample_rate=F.AUDIO_RATE, channels=1), name
 
 
-def _signals(clip: Clip, y: np.ndarray, method: str, mouth):
-    """(audio feature, picture feature) on a common 100 Hz grid; ``y`` is the clip's luma."""
+def _signals(clip: Clip, y: np.ndarray, motion: np.ndarray, method: str, mouth):
+    """(audio feature, picture feature) on a common 100 Hz grid; ``y`` is the clip's luma and
+    ``motion`` its whole-frame change."""
     grid = np.arange(0, clip.duration, 1 / F.RATE)
     x = clip.audio[0].astype(np.float64)
     if method == "speech":
@@ -71,7 +72,7 @@ def _signals(clip: Clip, y: np.ndarray, method: str, mouth):
     else:
         a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
         a_t = F.audio_times(len(a), "onset")
-        v = F.frame_change(y)
+        v = motion
     v_t = F.change_times(len(v), clip.fps)
     return F.on_grid(a, a_t, grid), F.on_grid(v, v_t, grid)
 
@@ -92,16 +93,17 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     if np.abs(clip.audio).max() < 1e-3:
         return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
                           reason="silence: the audio carries no signal", **base)
-    if F.frame_change(y).max() < 0.5:
+    motion = F.frame_change(y)
+    if motion.max() < 0.5:
         return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
                           reason="static picture: nothing moves", **base)
-    mouth, face_frac = find_mouth(y)
+    mouth, face_frac = find_mouth(y) if method != "events" else (None, 0.0)
     if method == "auto":
         method = "speech" if mouth is not None and face_frac >= 0.5 else "events"
     if method == "speech" and mouth is None:
         return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
                           reason="no face found for the speech method", **base)
-    a, v = _signals(clip, y, method, mouth)
+    a, v = _signals(clip, y, motion, method, mouth)
     if not (np.nanstd(a) > 0 and np.nanstd(v) > 0):
         return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
                           reason=f"no {'speech' if method == 'speech' else 'events'} to compare", **base)

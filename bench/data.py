@@ -14,21 +14,24 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from duetto.data.media import SHARD_AUDIO, encode_clip
+from duetto.data import console
 from duetto.data.loader import ClipWindows, collate
-from duetto.data.schema import dump_meta
 from duetto.data.shards import ShardWriter
-from duetto.data.synth import FAMILIES, SynthConfig, render
+from duetto.data.synth import FAMILIES, SynthConfig, render_sample, sample_caption
 
 
 def bench_synth(family: str, n: int, cfg: SynthConfig, out: str) -> float:
     t = time.perf_counter()
     with ShardWriter(out, prefix=family, max_count=8) as w:
         for seed in range(n):
-            clip = render(family, seed, cfg)
-            w.write(f"{family}-{seed:05d}", {"mp4": encode_clip(clip, audio_codec=SHARD_AUDIO),
-                                              "json": dump_meta(clip.metadata)})
+            w.write(*render_sample(family, seed, cfg))
     return n / (time.perf_counter() - t)
+
+
+def distinct_captions(cfg: SynthConfig, counts=(("impacts", 1000), ("music", 1000), ("speech", 200))) -> str:
+    caps = {f: {sample_caption(f, s, cfg) for s in range(n)} for f, n in counts}
+    per = ", ".join(f"{f} {len(c)}/{n}" for (f, n), c in zip(counts, caps.values()))
+    return f"distinct captions: {len(set().union(*caps.values()))} ({per} seeds)"
 
 
 def bench_load(shards: str, workers: int, batches: int, batch_size: int = 8) -> float:
@@ -58,11 +61,8 @@ def main():
             rows.append((f"synthesise + encode {fam} (4 s, 64x64, 25 fps, 16 kHz)", bench_synth(fam, a.clips, cfg, d)))
         for workers in (0, 2):
             rows.append((f"load 2 s 64x64 25 fps 16 kHz windows, {workers} workers", bench_load(d, workers, a.batches)))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'task':<{width}}  clips/s")
-    print(f"{'-' * width}  -------")
-    for name, rate in rows:
-        print(f"{name:<{width}}  {rate:7.1f}")
+    print(console.table([{"task": name, "clips/s": f"{rate:.1f}"} for name, rate in rows], ["task", "clips/s"]))
+    print(distinct_captions(cfg))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from duetto.align import measure_sync
+from duetto.align.measure import MIN_CONFIDENCE, _analysis_clip
 from duetto.align.shift import shift_audio
-from duetto.data import probe, write_clip
+from duetto.data import Clip, console, probe, write_clip
 from duetto.data.synth import SynthConfig, render
 
 
@@ -54,13 +55,32 @@ def main():
             rows.append((p.name, f"{pr.width}x{pr.height}", f"{pr.duration:.1f}", f"{dt:.2f}", f"{pr.duration / dt:.1f}x",
                          r.method))
     print(f"machine: {os.cpu_count()} cores")
-    hdr = ("clip", "resolution", "seconds", "check s", "real-time factor", "method")
-    w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
-    print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))
-    print("  ".join("-" * x for x in w))
-    for r in sorted(rows, key=lambda r: int(r[1].split("x")[1])):
-        print("  ".join(v.ljust(w[i]) for i, v in enumerate(r)))
+    hdr = ["clip", "resolution", "seconds", "check s", "real-time factor", "method"]
+    rows.sort(key=lambda r: int(r[1].split("x")[1]))
+    print(console.table([dict(zip(hdr, r)) for r in rows], hdr))
     synthetic_recovery(a.seeds)
+    swapped_audio(sorted(a.media.glob("*.mp4")) if a.media.is_dir() else [])
+
+
+def swapped_audio(real_paths, synthetic_per_family: int = 4):
+    """Confidence on matched clips vs the same pictures with another clip's sound (every pair (i, j)
+    with (i + j) % 3 == 0): how often unrelated sound is judged "no-signal", and matched clips kept."""
+    clips = [_analysis_clip(p)[0] for p in real_paths]
+    cfg = SynthConfig(seconds=4)
+    clips += [render(f, s, cfg) for f in ("impacts", "music", "speech") for s in range(synthetic_per_family)]
+
+    def swap(v, a):
+        n = v.audio.shape[1]
+        x = a.audio[:, :n]
+        return Clip(video=v.video, audio=np.pad(x, ((0, 0), (0, n - x.shape[1]))).astype(np.float32),
+                    fps=v.fps, sample_rate=v.sample_rate)
+
+    matched = [measure_sync(c).confidence for c in clips]
+    mixed = [measure_sync(swap(clips[i], clips[j])).verdict == "no-signal"
+             for i in range(len(clips)) for j in range(len(clips)) if i != j and (i + j) % 3 == 0]
+    print(f"\nswapped audio ({len(real_paths)} real + {len(clips) - len(real_paths)} synthetic clips), "
+          f"threshold {MIN_CONFIDENCE:g}: unrelated sound judged no-signal in {np.mean(mixed):.1%} of {len(mixed)} "
+          f"pairs; matched clips above the threshold {sum(c >= MIN_CONFIDENCE for c in matched)}/{len(matched)}")
 
 
 if __name__ == "__main__":

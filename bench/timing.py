@@ -11,47 +11,31 @@ from pathlib import Path
 
 import numpy as np
 
-from duetto.data import Clip, encode_clip, probe, read_clip, timebase
+from duetto.data import console, encode_clip, probe, read_clip, timebase
 from duetto.data.events import check_events
 from duetto.data.media import SHARD_AUDIO, decode_plain
 from duetto.data.synth import FAMILIES, SynthConfig, render
+from duetto.data.testsignals import click_flash_clip, click_time, flash_frame
 
 
 def table(title, header, rows):
     print(f"\n{title}")
-    w = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
-    print("  ".join(str(h).ljust(w[i]) for i, h in enumerate(header)))
-    print("  ".join("-" * x for x in w))
-    for r in rows:
-        print("  ".join(str(v).ljust(w[i]) for i, v in enumerate(r)))
-
-
-def click_flash(fps, sr, frames=75, t=1.2345):
-    video = np.full((frames, 64, 64, 3), 30, np.uint8)
-    video[timebase.frame_of(t, fps)] = 240
-    audio = np.zeros((1, timebase.n_samples_for_frames(frames, fps, sr)), np.float32)
-    i = timebase.sample_of(t, sr)
-    audio[0, i:i + int(0.006 * sr)] = 0.8
-    return Clip(video=video, audio=audio, fps=fps, sample_rate=sr), t
-
-
-def first_loud(x, sr):
-    return float(np.argmax(np.abs(x) > 0.2)) / sr
+    print(console.table([dict(zip(header, map(str, r))) for r in rows], list(header)))
 
 
 def round_trips():
     rows = []
     for suffix, codec in ((".mp4", "aac"), (".mp4", "flac"), (".mkv", None)):
         for fps, sr in ((25.0, 16000), (30000 / 1001, 44100), (15.0, 22050)):
-            clip, t = click_flash(fps, sr)
+            clip, t = click_flash_clip(fps=fps, sr=sr, frames=75, event_time=1.2345)
             data = encode_clip(clip, suffix, audio_codec=codec)
             back = read_clip(data)
             plain, psr, frames = decode_plain(data)
-            flash = int(np.argmax(back.video.reshape(back.n_frames, -1).mean(1)))
-            pflash = frames[int(np.argmax([f.mean() for _, f in frames]))][0]
+            flash = flash_frame(back.video)
+            pflash = frames[flash_frame([f for _, f in frames])][0]
             rows.append((f"{suffix[1:]}/{codec or 'pcm'}", f"{fps:.3f}", sr,
-                         f"{(first_loud(back.audio[0], sr) - t) * 1000:+.2f}",
-                         f"{(first_loud(plain, psr) - t) * 1000:+.2f}",
+                         f"{(click_time(back.audio, sr) - t) * 1000:+.2f}",
+                         f"{(click_time(plain, psr) - t) * 1000:+.2f}",
                          flash - timebase.frame_of(t, fps), f"{(pflash - timebase.frame_of(t, fps) / fps) * 1000:+.1f}",
                          f"{(back.duration - clip.duration) * 1000:+.1f}"))
     table("write_clip -> read back: a click and a flash at t = 1.2345 s",

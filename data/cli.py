@@ -14,10 +14,9 @@ from . import console
 from .errors import DuettoError
 from .ingest import IngestConfig, ingest
 from .inspect import check_shard, inspect_shard
-from .media import AUDIO_CODECS, SHARD_AUDIO, encode_clip
-from .schema import dump_meta
+from .media import AUDIO_CODECS, SHARD_AUDIO
 from .shards import ShardWriter, expand_shards
-from .synth import FAMILIES, SynthConfig, render
+from .synth import FAMILIES, SynthConfig, render_sample
 
 PROG = "duetto-data"
 EPILOG = """exit codes: 0 ok, 1 problems found (inspect, check), 2 bad input
@@ -142,11 +141,8 @@ def cmd_synth(a) -> int:
 
 
 def _render_sample(job) -> tuple[str, dict[str, bytes]]:
-    """One synthetic sample as shard members (runs in a worker process)."""
-    family, seed, cfg, audio_codec = job
-    clip = render(family, seed, cfg)
-    key = f"{family}-{seed:07d}"
-    return key, {"mp4": encode_clip(clip, audio_codec=audio_codec), "json": dump_meta({**clip.metadata, "key": key})}
+    """`render_sample` with one picklable argument (runs in a worker process)."""
+    return render_sample(*job)
 
 
 def cmd_ingest(a) -> int:

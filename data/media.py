@@ -58,6 +58,18 @@ def _open(src: Source, name: str):
         raise MediaError(name, f"not a readable media file ({_reason(e)})") from None
 
 
+def open_streams(src: Source, name: str | None = None):
+    """Open a media file for remuxing: ``(container, video stream, audio stream)``; `MediaError` if it
+    is unreadable or lacks either stream. The caller closes the container."""
+    name = name or str(src)
+    container = _open(src, name)
+    try:
+        return (container, *_streams(container, name))
+    except MediaError:
+        container.close()
+        raise
+
+
 def _reason(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e).split(":")[0] or type(e).__name__
 
@@ -407,7 +419,7 @@ AUDIO_CODECS = {  # codec -> (sample format, planar)
 SHARD_AUDIO = "flac"   # shards keep onsets sample-exact; `write_clip` defaults to AAC for players
 
 
-def _audio_frame(piece: np.ndarray, codec: str, layout: str, sr: int, pts: int):
+def audio_frame(piece: np.ndarray, codec: str, layout: str, sr: int, pts: int):
     fmt, planar = AUDIO_CODECS[codec]
     if fmt == "s16":
         piece = np.round(np.clip(piece, -1.0, 1.0) * 32767.0).astype(np.int16)
@@ -483,7 +495,7 @@ def encode_clip(clip: Clip, suffix: str = ".mp4", *, audio_codec: str | None = N
             a_stop = n_audio if i >= t - 1 else min(n_audio, timebase.n_samples_for_frames(i + 1, clip.fps, sr))
             while a_next < a_stop and (a_stop - a_next >= chunk or a_stop == n_audio):
                 piece = clip.audio[:, a_next: a_next + chunk]
-                out.mux(aus.encode(_audio_frame(piece, acodec, layout, sr, a_next)))
+                out.mux(aus.encode(audio_frame(piece, acodec, layout, sr, a_next)))
                 a_next += piece.shape[1]
         out.mux(vs.encode(None))
         out.mux(aus.encode(None))

@@ -6,18 +6,14 @@ import json
 import tarfile
 from pathlib import Path
 
-from duetto.data.media import SHARD_AUDIO, encode_clip
-from duetto.data.schema import dump_meta
 from duetto.data.shards import ShardWriter
-from duetto.data.synth import SynthConfig, render
+from duetto.data.synth import SynthConfig, render_sample
 
 
 def synth_shard(out: Path, family: str, seeds, cfg: SynthConfig, prefix: str = "t") -> list[Path]:
     with ShardWriter(out, prefix=prefix, max_count=1000) as w:
         for s in seeds:
-            clip = render(family, s, cfg)
-            key = f"{family}-{s:05d}"
-            w.write(key, {"mp4": encode_clip(clip, audio_codec=SHARD_AUDIO), "json": dump_meta({**clip.metadata, "key": key})})
+            w.write(*render_sample(family, s, cfg))
     return w.paths
 
 

@@ -81,7 +81,7 @@ def test_bad_samples_are_skipped_and_counted_across_workers(shards, tmp_path):
 def test_workers_split_the_data_without_duplicates(shards):
     ds = ClipWindows(shards, seconds=1.0, fps=25, size=32, shuffle=False)
     keys = [k for b in DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate) for k in b["key"]]
-    assert sorted(keys) == sorted(f"{f}-{s:05d}" for f in ("impacts", "music") for s in range(3))
+    assert sorted(keys) == sorted(f"{f}-{s:07d}" for f in ("impacts", "music") for s in range(3))
 
 
 def test_loader_is_reproducible_by_seed(shards):
