@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .measure import _analysis_clip, measure_sync
+from .measure import analysis_input, measure_sync
 from .shift import shift_audio
 
 DEFAULT_SHIFTS = (-400, -240, -120, -40, 0, 40, 120, 240, 400)
@@ -14,7 +14,7 @@ def evaluate(paths, shifts=DEFAULT_SHIFTS, progress=None) -> tuple[list[dict], l
     the unshifted clip's own measurement; absolute error assumes the published clip is in sync."""
     rows = []
     for path in paths:
-        clip, name = _analysis_clip(path)
+        clip, name = analysis_input(path)
         base = measure_sync(clip)
         frame_ms = 1000 / clip.fps
         for s in shifts:

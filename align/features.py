@@ -7,6 +7,7 @@ so what first shows on frame k happened, on average, at frame k's timestamp.
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft as sfft
 
 RATE = 100          # feature samples per second (10 ms)
 AUDIO_RATE = 16000
@@ -18,19 +19,21 @@ def _blocks_db(x: np.ndarray) -> np.ndarray:
     return 10 * np.log10((x[: n * HOP].reshape(n, HOP) ** 2).mean(axis=1) + 1e-10)
 
 
-def _band(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Zero-phase band-pass by FFT mask with smooth (1/4 octave) edges."""
-    spec = np.fft.rfft(x)
-    f = np.fft.rfftfreq(len(x), 1 / AUDIO_RATE)
+def _bands(x: np.ndarray, bands: list[tuple[float, float]]) -> list[np.ndarray]:
+    """Zero-phase band-passes by FFT mask with smooth (1/4 octave) edges, one transform for all bands;
+    zero-padded to a fast FFT length (which also keeps the end from wrapping into the start)."""
+    n = sfft.next_fast_len(len(x) + AUDIO_RATE // 10, real=True)
+    spec = sfft.rfft(x, n)
+    f = sfft.rfftfreq(n, 1 / AUDIO_RATE)
     ramp = lambda f0, s: 1 / (1 + np.exp(-(np.log2(np.maximum(f, 1)) - np.log2(f0)) / s))  # noqa: E731
-    return np.fft.irfft(spec * ramp(lo, 0.1) * (1 - ramp(hi, 0.1)), len(x))
+    return [sfft.irfft(spec * ramp(lo, 0.1) * (1 - ramp(hi, 0.1)), n)[: len(x)] for lo, hi in bands]
 
 
 def audio_onset_strength(audio: np.ndarray) -> np.ndarray:
     """How much the sound's energy rises, per 10 ms block ``[n]`` (block i covers [i, i+1) x 10 ms):
     positive rises of four band levels over the previous 30 ms, summed."""
     bands = [(100, 500), (500, 1500), (1500, 4000), (4000, 7500)]
-    levels = np.stack([_blocks_db(_band(audio, lo, hi)) for lo, hi in bands])
+    levels = np.stack([_blocks_db(b) for b in _bands(audio, bands)])
     floor = levels.max(axis=1, keepdims=True) - 50
     levels = np.maximum(levels, floor)
     past = np.maximum.reduce([np.pad(levels, ((0, 0), (k, 0)), mode="edge")[:, :-k] for k in (1, 2, 3)])
@@ -40,7 +43,7 @@ def audio_onset_strength(audio: np.ndarray) -> np.ndarray:
 def speech_loudness_change(audio: np.ndarray) -> np.ndarray:
     """|change| of speech-band (300-3400 Hz) loudness between consecutive 10 ms blocks ``[n]``,
     placed at the block boundary (index i = boundary between blocks i-1 and i)."""
-    level = np.maximum(_blocks_db(_band(audio, 300, 3400)), -60)
+    level = np.maximum(_blocks_db(_bands(audio, [(300, 3400)])[0]), -60)
     level = np.maximum(level, level.max() - 50)
     return np.abs(np.diff(level, prepend=level[:1]))
 
@@ -66,6 +69,29 @@ def frame_change(y: np.ndarray, box=None) -> np.ndarray:
 
 def change_times(n: int, fps: float) -> np.ndarray:
     return (np.arange(n) + 1.0) / fps
+
+
+def motion_stop(change: np.ndarray) -> np.ndarray:
+    """How much motion stops: the drop of ``change`` ``[T - 1]`` from one frame pair to the next,
+    positive part ``[T - 2]``. Sample j compares frames j -> j+1 with j+1 -> j+2: what moved into
+    frame j+1 and rests there. By the time base (an event at t shows on frame round(t * fps)) it sits
+    at ``(j + 1) / fps``.
+
+    Why the drop and not the motion itself: an impact sounds when the motion that leads to it ends.
+    Motion energy peaks before the contact (the approach) and again after it (the lift or rebound), so
+    correlating sound with motion locks onto either side; the stop is at the contact."""
+    return np.maximum(change[:-1] - change[1:], 0)
+
+
+def stop_times(n: int, fps: float) -> np.ndarray:
+    return (np.arange(n) + 1.0) / fps
+
+
+def clip_outliers(x: np.ndarray, q: float = 99.0) -> np.ndarray:
+    """Cap a feature at its ``q``-th percentile so that one burst (a click at the start, a cut)
+    cannot dominate a correlation."""
+    hi = np.nanpercentile(x, q)
+    return np.minimum(x, hi) if np.isfinite(hi) else x
 
 
 def on_grid(values: np.ndarray, times: np.ndarray, grid: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import resample_poly
 
-from duetto.data import Clip, probe, read_clip
+from duetto.data import Clip, probe, timebase
+from duetto.data.media import LumaClip, read_luma
 from duetto.data.errors import DuettoError
 
 from . import features as F
@@ -43,24 +44,26 @@ class SyncReport:
         return d
 
 
-def _analysis_clip(src) -> tuple[Clip, str]:
-    if isinstance(src, Clip):
-        clip = src
-        if clip.sample_rate != F.AUDIO_RATE or clip.channels != 1:
-            g = np.gcd(clip.sample_rate, F.AUDIO_RATE)
-            audio = resample_poly(clip.audio.mean(axis=0), F.AUDIO_RATE // g, clip.sample_rate // g)
-            n = int(round(clip.n_frames / clip.fps * F.AUDIO_RATE))
-            audio = np.pad(audio, (0, max(0, n - len(audio))))[:n].astype(np.float32)[None]
-            clip = Clip(video=clip.video, audio=audio, fps=clip.fps, sample_rate=F.AUDIO_RATE)
-        return clip, "<clip>"
+def analysis_input(src) -> tuple[LumaClip, str]:
+    """What the measurement reads, and a name for it: luma at about ``ANALYSIS_SIDE`` pixels (never
+    upscaled) and mono 16 kHz audio. ``src``: a path, a `Clip` or a `LumaClip`."""
+    if isinstance(src, (Clip, LumaClip)):
+        y = F.luma(src.video) if isinstance(src, Clip) else src.luma
+        audio = src.audio.mean(axis=0)
+        if src.sample_rate != F.AUDIO_RATE:
+            g = np.gcd(src.sample_rate, F.AUDIO_RATE)
+            audio = resample_poly(audio, F.AUDIO_RATE // g, src.sample_rate // g)
+        n = timebase.n_samples_for_frames(y.shape[0], src.fps, F.AUDIO_RATE)
+        audio = np.pad(audio, (0, max(0, n - len(audio))))[:n].astype(np.float32)[None]
+        return LumaClip(luma=y, audio=audio, fps=src.fps, sample_rate=F.AUDIO_RATE), "<clip>"
     name = os.fspath(src)
     pr = probe(name)
-    scale = ANALYSIS_SIDE / max(pr.width, pr.height, 1)
+    scale = min(1.0, ANALYSIS_SIDE / max(pr.width, pr.height, 1))
     size = (max(16, 2 * round(pr.height * scale / 2)), max(16, 2 * round(pr.width * scale / 2)))
-    return read_clip(name, size=size, sample_rate=F.AUDIO_RATE, channels=1), name
+    return read_luma(name, size=size, sample_rate=F.AUDIO_RATE, channels=1), name
 
 
-def _signals(clip: Clip, y: np.ndarray, motion: np.ndarray, method: str, mouth):
+def _signals(clip: LumaClip, y: np.ndarray, motion: np.ndarray, method: str, mouth):
     """(audio feature, picture feature) on a common 100 Hz grid; ``y`` is the clip's luma and
     ``motion`` its whole-frame change."""
     grid = np.arange(0, clip.duration, 1 / F.RATE)
@@ -69,11 +72,13 @@ def _signals(clip: Clip, y: np.ndarray, motion: np.ndarray, method: str, mouth):
         a = F.smooth(F.speech_loudness_change(x), SMOOTH_S)
         a_t = F.audio_times(len(a), "change")
         v = F.frame_change(y, mouth)
+        v_t = F.change_times(len(v), clip.fps)
     else:
         a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
         a_t = F.audio_times(len(a), "onset")
-        v = motion
-    v_t = F.change_times(len(v), clip.fps)
+        # an impact sounds when the motion that led to it stops: the picture feature is the drop in motion
+        a, v = F.clip_outliers(a), F.clip_outliers(F.motion_stop(motion))
+        v_t = F.stop_times(len(v), clip.fps)
     return F.on_grid(a, a_t, grid), F.on_grid(v, v_t, grid)
 
 
@@ -84,12 +89,12 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     tol = tolerance(preset)
     if method not in ("auto", "speech", "events"):
         raise DuettoError(f"unknown method {method!r}: auto, speech or events")
-    clip, name = _analysis_clip(src)
+    clip, name = analysis_input(src)
     base = dict(source=name, tolerance=str(tol), fps=clip.fps, duration=clip.duration)
     if clip.duration < 1.0:
         return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
                           reason="clip shorter than 1 s", **base)
-    y = F.luma(clip.video)
+    y = clip.luma.astype(np.float32)
     if np.abs(clip.audio).max() < 1e-3:
         return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
                           reason="silence: the audio carries no signal", **base)
@@ -133,7 +138,7 @@ def _windows(a, v, search, window) -> list[dict]:
         return []
     out = []
     for s in range(0, n - w + 1, w // 2):
-        c = lag_curve(a[s:s + w], v[s:s + w], search)
+        c = lag_curve(a[s:s + w], v[s:s + w], search, null_rolls=12)
         out.append({"start": s / F.RATE, "end": (s + w) / F.RATE, "offset_ms": round(c.best_s * 1000, 1),
                     "confidence": round(c.confidence, 2)})
     return out

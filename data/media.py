@@ -140,8 +140,9 @@ class _FrameSink:
     Frames are converted only when used.
     """
 
-    def __init__(self, fps: float, start: float, count: int | None, size, limits: Limits, name: str):
-        self.fps, self.start, self.count, self.size = fps, start, count, size
+    def __init__(self, fps: float, start: float, count: int | None, size, limits: Limits, name: str,
+                 pix: str = "rgb24"):
+        self.fps, self.start, self.count, self.size, self.pix = fps, start, count, size, pix
         self.limits, self.name = limits, name
         self.frames: list[np.ndarray] = []
         self.prev = None          # (time, av.VideoFrame)
@@ -180,17 +181,33 @@ class _FrameSink:
 
     def _convert(self, frame) -> np.ndarray:
         if self.size is None:
-            return frame.to_ndarray(format="rgb24")
+            return frame.to_ndarray(format=self.pix)
         h, w = self.size
         sh, sw = frame.height, frame.width
         scale = max(h / sh, w / sw)                     # cover the target, then centre-crop
         ih, iw = max(h, round(sh * scale)), max(w, round(sw * scale))
         if (ih, iw) == (sh, sw):
-            arr = frame.to_ndarray(format="rgb24")
+            arr = frame.to_ndarray(format=self.pix)
+        elif self.pix == "gray" and frame.format.name in _LUMA_FIRST:
+            arr = _fast_luma(frame, ih, iw)
         else:
-            arr = frame.reformat(width=iw, height=ih, format="rgb24", interpolation="AREA").to_ndarray()
+            arr = frame.reformat(width=iw, height=ih, format=self.pix, interpolation="AREA").to_ndarray()
         y0, x0 = (ih - h) // 2, (iw - w) // 2
         return np.ascontiguousarray(arr[y0:y0 + h, x0:x0 + w])
+
+
+_LUMA_FIRST = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray"}
+
+
+def _fast_luma(frame, h: int, w: int) -> np.ndarray:
+    """The luma plane read in place (limited-range Y, no conversion), decimated by a whole step that
+    keeps it at least ``(h, w)``, then area-averaged to ``(h, w)``: twice as fast as swscale for 720p,
+    with some aliasing from the decimation; for analysis only."""
+    import cv2
+    plane = frame.planes[0]
+    y = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    step = max(1, int(min(frame.height / h, frame.width / w)))
+    return cv2.resize(y[::step, ::step], (w, h), interpolation=cv2.INTER_AREA)
 
 
 def read_clip(src: Source, *, fps: float | None = None, size=None, sample_rate: int | None = None,
@@ -204,13 +221,41 @@ def read_clip(src: Source, *, fps: float | None = None, size=None, sample_rate: 
     frames returned: codec padding is trimmed and missing audio is silence.
     Raises `MediaError` (naming the file and the problem) on anything unreadable.
     """
+    video, audio, fps, sr, meta = _read(src, fps, size, sample_rate, channels, start, duration, name, limits)
+    return Clip(video=video, audio=audio, fps=fps, sample_rate=sr, start=float(start), metadata=meta)
+
+
+@dataclass(frozen=True)
+class LumaClip:
+    """What a measurement needs, decoded cheaply: luma ``[T, H, W]`` uint8 (BT.601 Y, not RGB),
+    audio float32 ``[C, N]`` on the same clock as `Clip` (frame i at i / fps)."""
+    luma: np.ndarray
+    audio: np.ndarray
+    fps: float
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return self.luma.shape[0] / self.fps
+
+
+def read_luma(src: Source, *, size=None, sample_rate: int | None = None, channels: int | None = None,
+              name: str | None = None, limits: Limits = DEFAULT_LIMITS) -> LumaClip:
+    """Like `read_clip` (same frame and sample placement), but only the luma plane, and H.264/HEVC
+    decoded without the in-loop deblocking filter: a blurrier picture in half the time, for analysis
+    (sync measurement) and never for training or writing."""
+    video, audio, fps, sr, _ = _read(src, None, size, sample_rate, channels, 0.0, None, name, limits, fast=True)
+    return LumaClip(luma=video, audio=audio, fps=fps, sample_rate=sr)
+
+
+def _read(src, fps, size, sample_rate, channels, start, duration, name, limits, fast=False):
     name = name or (str(src) if isinstance(src, (str, os.PathLike)) else "<bytes>")
     if isinstance(size, int):
         size = (size, size)
     _check_request(name, fps, size, sample_rate, channels, start, duration)
     container = _open(src, name)
     try:
-        return _decode(container, fps, size, sample_rate, channels, start, duration, name, limits)
+        return _decode(container, fps, size, sample_rate, channels, start, duration, name, limits, fast)
     except MediaError:
         raise
     except av.error.FFmpegError as e:
@@ -234,10 +279,13 @@ def _check_request(name, fps, size, sample_rate, channels, start, duration):
         raise MediaError(name, f"bad target size/channels: size={size} channels={channels}")
 
 
-def _decode(container, fps, size, sample_rate, channels, start, duration, name, limits) -> Clip:
+def _decode(container, fps, size, sample_rate, channels, start, duration, name, limits, fast):
+    """``(video [T, H, W, 3] or luma [T, H, W] when fast, audio [C, N], fps, sample rate, metadata)``."""
     vs, aus = _streams(container, name)
     vs.thread_type = "AUTO"   # frame + slice threads: same frames, decoded on every core
     cc = vs.codec_context
+    if fast and cc.name in ("h264", "hevc"):
+        cc.options = {"skip_loop_filter": "all"}
     if max(cc.width or 0, cc.height or 0) > limits.max_side:
         raise MediaError(name, f"picture {cc.width}x{cc.height} exceeds the {limits.max_side}px limit")
     src_fps = _source_fps(vs)
@@ -246,7 +294,7 @@ def _decode(container, fps, size, sample_rate, channels, start, duration, name, 
     fps = float(fps or src_fps)
     count = timebase.n_frames(duration, fps) if duration is not None else None
     stop = start + duration if duration is not None else None
-    sink = _FrameSink(fps, start, count, size, limits, name)
+    sink = _FrameSink(fps, start, count, size, limits, name, "gray" if fast else "rgb24")
 
     origin = None
     pending_audio: list[tuple[float, np.ndarray]] = []  # (absolute seconds, [C, n])
@@ -300,8 +348,7 @@ def _decode(container, fps, size, sample_rate, channels, start, duration, name, 
     audio = _mix(audio, channels)
     meta = {"source_fps": src_fps, "source_sample_rate": audio_sr,
             "source_size": [cc.height, cc.width], "source_duration": src_end}
-    return Clip(video=video, audio=np.ascontiguousarray(audio, np.float32), fps=fps, sample_rate=sr,
-                start=float(start), metadata=meta)
+    return video, np.ascontiguousarray(audio, np.float32), fps, sr, meta
 
 
 def _declared_seconds(container, vs) -> float | None:

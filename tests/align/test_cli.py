@@ -56,8 +56,8 @@ def test_check_bad_input_and_no_signal(clips, tmp_path):
 
 
 def test_fix_copies_the_picture_and_removes_the_offset(clips, tmp_path):
-    out = tmp_path / "fixed.mp4"
-    r = sync("fix", clips["late"], "-o", out, "--offset", -200)
+    out, given = tmp_path / "fixed.mp4", tmp_path / "given.mp4"
+    r = sync("fix", clips["late"], "-o", out)                 # by the measured offset
     assert r.returncode == 0, r.stderr
     with av.open(str(clips["late"])) as a, av.open(str(out)) as b:
         pa = [bytes(p) for p in a.demux(video=0) if p.size]
@@ -65,6 +65,10 @@ def test_fix_copies_the_picture_and_removes_the_offset(clips, tmp_path):
     assert pa == pb                                           # picture not re-encoded
     rep = json.loads(sync("check", out, "--json").stdout)
     assert abs(rep["offset_ms"]) <= 20                         # half a frame at 25 fps
+    # a given offset moves the sound by exactly that much: the fixed copy measures like the original
+    assert sync("fix", clips["late"], "-o", given, "--offset", -200).returncode == 0
+    was = json.loads(sync("check", clips["good"], "--json").stdout)["offset_ms"]
+    assert abs(json.loads(sync("check", given, "--json").stdout)["offset_ms"] - was) <= 20
 
 
 def test_eval_reports_recovery(clips):

@@ -79,5 +79,5 @@ def test_15fps_synthetic_clip_with_known_offset(tmp_path):
     clip = render("impacts", 2, SynthConfig(seconds=4.0, fps=15, size=64))
     from duetto.align import measure_sync
     from duetto.align.shift import shift_audio
-    r = measure_sync(shift_audio(clip, 100))
-    assert abs(r.offset_ms - 100) <= 1000 / 15
+    base, r = measure_sync(clip), measure_sync(shift_audio(clip, 100))
+    assert abs(r.offset_ms - base.offset_ms - 100) <= 1000 / 15

@@ -81,3 +81,38 @@ def test_drift_windows_on_a_long_clip():
     assert len(r.windows) == 5 and all(w["end"] - w["start"] == 4.0 for w in r.windows)
     good = [w for w in r.windows if w["confidence"] >= 3.5]
     assert sum(abs(w["offset_ms"] - 80) <= 40 for w in good) >= len(good) - 1   # 4 s windows are short
+
+
+def stopping_bar_clip(fps: float, seconds: float = 6.0, sr: int = 16000):
+    """A bar that slides and stops dead at irregular instants; a click sounds at each stop. Stops are
+    rounded to the frame that first shows the bar at rest (the project's time base: an event at t shows
+    on frame round(t * fps)), and the click sits at exactly that frame's time."""
+    t_n = int(round(seconds * fps))
+    video = np.full((t_n, 48, 64, 3), 30, np.uint8)
+    audio = np.zeros((1, int(round(t_n / fps * sr))), np.float32)
+    rng = np.random.default_rng(1)
+    stops, k = [], int(0.4 * fps)
+    while k + int(0.9 * fps) < t_n:
+        k += int(rng.integers(int(0.45 * fps), int(0.9 * fps)))
+        stops.append(k)
+    pos = np.zeros(t_n, int)                  # bar position per frame: it moves on frames k-4..k, then rests
+    for i, k in enumerate(stops):
+        step = 6 if i % 2 == 0 else -6        # alternate direction, so the bar stays in the picture
+        pos[k - 4:] += step * np.minimum(np.arange(1, t_n - k + 5), 5)
+    for j in range(t_n):
+        video[j, 10:38, 10 + pos[j]:18 + pos[j]] = 220
+    n = np.arange(int(0.02 * sr))
+    for k in stops:
+        s = int(round(k / fps * sr))
+        audio[0, s:s + len(n)] += (np.sin(2 * np.pi * 1500 * n / sr) * np.exp(-n / (0.004 * sr)))[: audio.shape[1] - s]
+    return Clip(video=video, audio=audio, fps=fps, sample_rate=sr)
+
+
+@pytest.mark.parametrize("fps", [15.0, 25.0, 30000 / 1001])
+def test_a_sound_at_the_frame_where_motion_stops_measures_zero(fps):
+    """The events method places a stop on the first frame at rest: off by one frame it would report
+    one frame of offset (40 ms at 25 fps), which this catches."""
+    clip = stopping_bar_clip(fps)
+    for shift in (0, 80):
+        r = measure_sync(shift_audio(clip, shift), method="events")
+        assert abs(r.offset_ms - shift) <= 0.25 * 1000 / fps, (fps, shift, r.offset_ms)
