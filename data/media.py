@@ -205,7 +205,8 @@ def _fast_luma(frame, h: int, w: int) -> np.ndarray:
     with some aliasing from the decimation; for analysis only."""
     import cv2
     plane = frame.planes[0]
-    y = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    rows = np.frombuffer(plane, np.uint8)[: plane.line_size * frame.height]
+    y = rows.reshape(frame.height, plane.line_size)[:, : frame.width]
     step = max(1, int(min(frame.height / h, frame.width / w)))
     return cv2.resize(y[::step, ::step], (w, h), interpolation=cv2.INTER_AREA)
 

@@ -172,3 +172,18 @@ def test_encoding_is_reproducible_whatever_was_encoded_before():
     first = encode_clip(a)
     encode_clip(b)
     assert encode_clip(a) == first
+
+
+def test_read_luma_places_frames_and_sound_like_read_clip(tmp_path):
+    """The analysis decoder (luma only, no deblocking, decimated) keeps read_clip's clock: same frame
+    count, the flash on the same frame, the click at the same sample, at 29.97 fps from 128x96."""
+    from duetto.data.media import read_luma
+    clip, t = click_flash_clip(fps=30000 / 1001, sr=44100, frames=60, event_frame=23, size=128, channels=2)
+    path = write_clip(tmp_path / "c.mp4", clip)
+    full = read_clip(path, size=(48, 64), sample_rate=16000, channels=1)
+    luma = read_luma(path, size=(48, 64), sample_rate=16000, channels=1)
+    assert luma.luma.shape == (60, 48, 64) and luma.luma.dtype == np.uint8
+    assert luma.fps == full.fps and np.array_equal(luma.audio, full.audio)
+    assert flash_frame(luma.luma[..., None]) == flash_frame(full.video) == 23
+    assert abs(click_time(luma.audio, 16000) - t) < 0.005
+    assert abs(luma.duration - 60 / (30000 / 1001)) < 1e-9
