@@ -75,19 +75,22 @@ class ClipWindows(IterableDataset):
                 np.random.default_rng([self.seed, epoch]).shuffle(shards)   # same order on every reader
             if by_shard:
                 shards = shards[reader::readers]
-            i, yielded = -1, 0
+            i, seen, yielded = -1, 0, 0
             for shard in shards:
                 for item in iter_shard(shard):
                     i += 1
                     if not by_shard and i % readers != reader:
                         continue
+                    seen += 1
                     if isinstance(item, BadSample):
                         self._skip(row, item)
                         continue
                     for window in self._windows(item, rng, row):
                         yielded += 1
                         yield window
-            if self.epochs is None and yielded == 0 and shards:
+            if self.epochs is None and seen == 0:
+                return              # more readers than samples: this one has none, the others go on
+            if self.epochs is None and yielded == 0:
                 raise DuettoError(f"no usable samples in {len(shards)} shard(s) "
                                   f"(skipped: {self.bad_counts()}); refusing to loop forever")
             epoch += 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from conftest import click_flash_clip
+from duetto.data.testsignals import click_flash_clip
 from shard_utils import meta_bytes, raw_tar, synth_shard
 from duetto.data import encode_clip, timebase
 from duetto.data.events import audio_onsets, visual_events
@@ -89,3 +89,11 @@ def test_loader_is_reproducible_by_seed(shards):
     b = [it["start"] for it in ClipWindows(shards, seconds=1.0, seed=7)]
     c = [it["start"] for it in ClipWindows(shards, seconds=1.0, seed=8)]
     assert a == b and a != c
+
+
+def test_endless_loader_with_fewer_samples_than_workers_keeps_going(tmp_path):
+    """A worker whose share is empty steps aside; only a share that is all bad stops the run."""
+    synth_shard(tmp_path, "impacts", [0], SynthConfig(seconds=2.0, fps=25, size=32))
+    ds = ClipWindows(tmp_path, seconds=1.0, size=32, epochs=None)
+    it = iter(DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate))
+    assert [next(it)["key"] for _ in range(3)] == [["impacts-0000000"]] * 3
