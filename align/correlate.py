@@ -1,4 +1,5 @@
-"""Lag search: normalised cross-correlation of an audio feature with a picture feature, sub-sample peak."""
+"""Lag search: cross-correlation of an audio feature with a picture feature (Pearson per lag, weighted by
+the overlap), sub-sample peak, and a confidence against unrelated sound."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,10 +13,10 @@ from .features import RATE
 @dataclass(frozen=True)
 class LagCurve:
     lags_s: np.ndarray      # [L] candidate offsets in seconds (positive: sound ahead of picture)
-    corr: np.ndarray        # [L] correlation at each lag
+    corr: np.ndarray        # [L] overlap-weighted correlation at each lag
     best_s: float           # sub-sample peak
     peak: float             # correlation at the peak
-    confidence: float       # robust z-score of the peak against the other lags
+    confidence: float       # z-score of the peak against the peaks of rolled (unrelated) audio
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -48,8 +49,9 @@ def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 
 
 
 def _curve(audio_feat, video_feat, search_s):
-    """Pearson correlation of a(t) with v(t + lag) over their common valid samples, for every lag in
-    +-search_s, from masked cross-correlation sums (exact, vectorised): ``(corr [L], lags [L])``."""
+    """Pearson correlation of a(t) with v(t + lag) over their common valid samples, times the share of
+    the clip that overlap is, for every lag in +-search_s, from masked cross-correlation sums (exact,
+    vectorised): ``(corr [L], lags [L])``."""
     a, v = _z(audio_feat), _z(video_feat)
     ma, mv = ~np.isnan(a), ~np.isnan(v)
     a0, v0 = np.where(ma, a, 0.0), np.where(mv, v, 0.0)

@@ -54,10 +54,6 @@ def audio_times(n: int, kind: str) -> np.ndarray:
     return (i + 0.5) / RATE if kind == "onset" else i / RATE
 
 
-def luma(video: np.ndarray) -> np.ndarray:
-    return video.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], np.float32)
-
-
 def frame_change(y: np.ndarray, box=None) -> np.ndarray:
     """Mean |change| of luma ``[T, H, W]`` between consecutive frames, optionally inside ``box``
     (y0, y1, x0, x1): ``[T - 1]``; sample k-1 (frames k-1 -> k) sits at ``k / fps``."""

@@ -9,9 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from duetto.data import read_clip
 from duetto.data.errors import MediaError
-from duetto.data.media import atomic_write, audio_frame, open_streams
+from duetto.data.media import atomic_write, audio_frame, open_streams, read_luma
 
 from .shift import shift_audio
 
@@ -23,9 +22,11 @@ def fix_offset(src, dst, offset_ms: float, audio_bitrate: int = 192_000) -> Path
     src, dst = os.fspath(src), Path(dst)
     if dst.suffix.lower() != ".mp4":
         raise MediaError(dst, "fix writes .mp4 files")
-    clip = read_clip(src)                         # audio on the picture's clock, trimmed to it
+    # the audio on the picture's clock, trimmed to it; the picture itself is only needed for its
+    # timestamps, so it is decoded as a tiny luma image rather than full-size RGB
+    clip = read_luma(src, size=16)
     fixed = shift_audio(clip, -offset_ms)         # sound ahead by d: delay it by d
-    audio = fixed.audio if fixed.channels <= 2 else fixed.audio[:2]
+    audio = fixed.audio[:2]
     container, vs, _ = open_streams(src)
     buf = io.BytesIO()
     try:

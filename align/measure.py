@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from duetto.data import Clip, probe, timebase
+from duetto.data.clip import luma
 from duetto.data.media import LumaClip, read_luma
 from duetto.data.errors import DuettoError
 
@@ -48,11 +48,8 @@ def analysis_input(src) -> tuple[LumaClip, str]:
     """What the measurement reads, and a name for it: luma at about ``ANALYSIS_SIDE`` pixels (never
     upscaled) and mono 16 kHz audio. ``src``: a path, a `Clip` or a `LumaClip`."""
     if isinstance(src, (Clip, LumaClip)):
-        y = F.luma(src.video) if isinstance(src, Clip) else src.luma
-        audio = src.audio.mean(axis=0)
-        if src.sample_rate != F.AUDIO_RATE:
-            g = np.gcd(src.sample_rate, F.AUDIO_RATE)
-            audio = resample_poly(audio, F.AUDIO_RATE // g, src.sample_rate // g)
+        y = luma(src.video) if isinstance(src, Clip) else src.luma
+        audio = timebase.resample(src.audio.mean(axis=0), src.sample_rate, F.AUDIO_RATE)
         n = timebase.n_samples_for_frames(y.shape[0], src.fps, F.AUDIO_RATE)
         audio = np.pad(audio, (0, max(0, n - len(audio))))[:n].astype(np.float32)[None]
         return LumaClip(luma=y, audio=audio, fps=src.fps, sample_rate=F.AUDIO_RATE), "<clip>"
@@ -84,34 +81,34 @@ def _signals(clip: LumaClip, y: np.ndarray, motion: np.ndarray, method: str, mou
 
 def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, search: float = 0.6,
                  window: float = 4.0) -> SyncReport:
-    """Measure a clip (path or `Clip`). ``method``: ``auto`` (speech when a face is found in most
+    """Measure a clip (path, `Clip` or `LumaClip`). ``method``: ``auto`` (speech when a face is found in most
     frames, else events), ``speech`` or ``events``. ``search``: the largest offset looked for, seconds."""
     tol = tolerance(preset)
     if method not in ("auto", "speech", "events"):
         raise DuettoError(f"unknown method {method!r}: auto, speech or events")
     clip, name = analysis_input(src)
     base = dict(source=name, tolerance=str(tol), fps=clip.fps, duration=clip.duration)
+
+    def no_signal(reason: str, method: str = method) -> SyncReport:
+        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal", reason=reason, **base)
+
     if clip.duration < 1.0:
-        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
-                          reason="clip shorter than 1 s", **base)
-    y = clip.luma.astype(np.float32)
+        return no_signal("clip shorter than 1 s")
+    y = np.asarray(clip.luma, dtype=np.float32)
     if np.abs(clip.audio).max() < 1e-3:
-        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
-                          reason="silence: the audio carries no signal", **base)
+        return no_signal("silence: the audio carries no signal")
     motion = F.frame_change(y)
     if motion.max() < 0.5:
-        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
-                          reason="static picture: nothing moves", **base)
+        return no_signal("static picture: nothing moves")
     mouth, face_frac = find_mouth(y) if method != "events" else (None, 0.0)
     if method == "auto":
         method = "speech" if mouth is not None and face_frac >= 0.5 else "events"
     if method == "speech" and mouth is None:
-        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
-                          reason="no face found for the speech method", **base)
+        return no_signal("no face found for the speech method", method)
+    what = "speech" if method == "speech" else "event"
     a, v = _signals(clip, y, motion, method, mouth)
     if not (np.nanstd(a) > 0 and np.nanstd(v) > 0):
-        return SyncReport(offset_ms=None, confidence=0.0, method=method, verdict="no-signal",
-                          reason=f"no {'speech' if method == 'speech' else 'events'} to compare", **base)
+        return no_signal(f"no {'speech' if method == 'speech' else 'events'} to compare", method)
     curve = lag_curve(a, v, search)
     windows = _windows(a, v, search, window)
     drift = _drift(windows)
@@ -123,8 +120,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
                             "rate": F.RATE}, **base)
     if curve.confidence < MIN_CONFIDENCE:
         rep.verdict = "no-signal"
-        rep.reason = (f"no clear {'speech' if method == 'speech' else 'event'} correlation "
-                      f"(confidence {curve.confidence:.1f} < {MIN_CONFIDENCE:g})")
+        rep.reason = f"no clear {what} correlation (confidence {curve.confidence:.1f} < {MIN_CONFIDENCE:g})"
     elif tol.allows(rep.offset_ms):
         rep.verdict, rep.reason = "pass", f"{rep.offset_ms:+.0f} ms is within {tol}"
     else:

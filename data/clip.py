@@ -60,3 +60,8 @@ class Clip:
 
     def with_metadata(self, **kw) -> "Clip":
         return replace(self, metadata={**self.metadata, **kw})
+
+
+def luma(video: np.ndarray) -> np.ndarray:
+    """BT.601 luma of RGB frames ``[..., 3]`` as float32 ``[...]`` (0-255)."""
+    return video.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], np.float32)

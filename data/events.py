@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import timebase
+from .clip import luma
 
 
 def _band_levels(x: np.ndarray, sample_rate: int, hop: int, n_bands: int = 6) -> np.ndarray:
@@ -71,13 +72,11 @@ def audio_onsets(audio: np.ndarray, sample_rate: int, min_gap: float = 0.08, ris
     return np.asarray(out)
 
 
-def _luma(video: np.ndarray) -> np.ndarray:
-    return video.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], np.float32)
 
 
 def visual_change(video: np.ndarray, mode: str = "brighten") -> np.ndarray:
     """Per-frame change ``[T]`` (frame 0 is 0): mean luma increase (``brighten``) or mean |change| (``any``)."""
-    y = _luma(video)
+    y = luma(video)
     d = np.diff(y, axis=0)
     if mode == "brighten":
         c = np.maximum(d, 0).mean(axis=(1, 2))

@@ -1,7 +1,6 @@
 """Turn a folder of real clips (+ caption sidecars) into shards, with a reason for every skipped clip."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +12,9 @@ from . import timebase
 from .clip import Clip
 from .errors import DuettoError
 from .media import SHARD_AUDIO, encode_clip, read_clip
-from .schema import dump_meta
+from .schema import MAX_JSON_BYTES, dump_meta, load_json
 from .shards import ShardWriter
 
-MAX_SIDECAR_BYTES = 1 << 20
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts"}
 
 
@@ -31,6 +29,14 @@ class IngestConfig:
     allow_uncaptioned: bool = False
     audio_codec: str = SHARD_AUDIO    # inside each mp4: flac keeps onsets sample-exact
 
+    def check(self):
+        """The same ranges as synthetic shards (`SynthConfig.check`): what the encoder and loader take."""
+        if self.size % 2 or not 16 <= self.size <= 2048 or not 5 <= self.fps <= 240 \
+                or not 8000 <= self.sample_rate <= 192_000 or self.channels < 1:
+            raise DuettoError(f"bad ingest config: need an even size 16..2048, 5 <= fps <= 240, sample rate "
+                              f"8000..192000 Hz, channels >= 1 (got size={self.size}, fps={self.fps}, "
+                              f"sample_rate={self.sample_rate}, channels={self.channels})")
+
 
 @dataclass
 class IngestReport:
@@ -44,15 +50,14 @@ def read_sidecar(video: Path) -> dict:
     js, txt = video.with_suffix(".json"), video.with_suffix(".txt")
     try:
         if js.exists():
-            try:
-                meta = json.loads(js.read_bytes()[:MAX_SIDECAR_BYTES].decode("utf-8"))
-            except (ValueError, RecursionError) as e:   # JSONDecodeError, bad UTF-8, absurd numbers
-                raise DuettoError(f"caption sidecar {js.name} is not valid JSON ({str(e)[:80]})") from None
+            with js.open("rb") as f:                    # one byte past the cap, so "too large" is reported
+                meta = load_json(f.read(MAX_JSON_BYTES + 1), f"caption sidecar {js.name}")
             if not isinstance(meta, dict) or not isinstance(meta.get("caption"), str):
                 raise DuettoError(f"caption sidecar {js.name} has no \"caption\" string")
             return meta
         if txt.exists():
-            return {"caption": txt.read_bytes()[:MAX_SIDECAR_BYTES].decode("utf-8", errors="replace").strip()}
+            with txt.open("rb") as f:
+                return {"caption": f.read(MAX_JSON_BYTES).decode("utf-8", errors="replace").strip()}
     except OSError as e:
         raise DuettoError(f"caption sidecar unreadable ({e.strerror or e})") from None
     return {}
@@ -94,6 +99,7 @@ def _problem(clip: Clip) -> str | None:
 
 
 def ingest(src, out, cfg: IngestConfig = IngestConfig(), progress: bool = True) -> IngestReport:
+    cfg.check()
     src = Path(src)
     if not src.is_dir():
         raise DuettoError(f"{src}: not a directory")

@@ -16,7 +16,6 @@ from typing import BinaryIO, Union
 
 import av
 import numpy as np
-from scipy.signal import resample_poly
 
 from . import timebase
 from .clip import Clip
@@ -242,9 +241,9 @@ class LumaClip:
 
 def read_luma(src: Source, *, size=None, sample_rate: int | None = None, channels: int | None = None,
               name: str | None = None, limits: Limits = DEFAULT_LIMITS) -> LumaClip:
-    """Like `read_clip` (same frame and sample placement), but only the luma plane, and H.264/HEVC
-    decoded without the in-loop deblocking filter: a blurrier picture in half the time, for analysis
-    (sync measurement) and never for training or writing."""
+    """Like `read_clip` (same frame and sample placement, the same audio), but only the luma plane, and
+    H.264/HEVC decoded without the in-loop deblocking filter: a blurrier picture in half the time. The
+    picture is for analysis (sync measurement), never for training or writing."""
     video, audio, fps, sr, _ = _read(src, None, size, sample_rate, channels, 0.0, None, name, limits, fast=True)
     return LumaClip(luma=video, audio=audio, fps=fps, sample_rate=sr)
 
@@ -376,8 +375,7 @@ def _place_audio(chunks, origin: float, src_sr: int | None, sr: int, start: floa
         j0, j1 = max(0, -i0), min(a.shape[1], length - i0)
         if j1 > j0:
             buf[: a.shape[0], i0 + j0: i0 + j1] = a[:, j0:j1]
-    if src_sr != sr:
-        buf = resample_poly(buf, sr // g, src_sr // g, axis=1).astype(np.float32)
+    buf = timebase.resample(buf, src_sr, sr, axis=1).astype(np.float32, copy=False)
     skip = margin * sr // src_sr
     out = buf[:, skip: skip + n_out]
     if out.shape[1] < n_out:

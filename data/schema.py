@@ -13,6 +13,11 @@ MAX_JSON_BYTES = 1 << 20
 
 def parse_meta(raw: bytes | str, name: str = "<json>") -> dict[str, Any]:
     """Parse and validate sample metadata; `SchemaError` names the file and what is wrong."""
+    return validate_meta(load_json(raw, name), name)
+
+
+def load_json(raw: bytes | str, name: str = "<json>") -> Any:
+    """Untrusted JSON: size-capped, UTF-8, no crash on absurd nesting or numbers (`SchemaError`)."""
     if isinstance(raw, bytes):
         if len(raw) > MAX_JSON_BYTES:
             raise SchemaError(f"{name}: JSON larger than {MAX_JSON_BYTES >> 10} KiB")
@@ -21,14 +26,13 @@ def parse_meta(raw: bytes | str, name: str = "<json>") -> dict[str, Any]:
         except UnicodeDecodeError:
             raise SchemaError(f"{name}: JSON is not UTF-8") from None
     try:
-        meta = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError as e:
         raise SchemaError(f"{name}: invalid JSON ({e.msg} at line {e.lineno})") from None
     except RecursionError:
         raise SchemaError(f"{name}: JSON nested too deeply") from None
     except (ValueError, OverflowError) as e:   # e.g. an integer with thousands of digits
         raise SchemaError(f"{name}: unreadable JSON ({str(e)[:80]})") from None
-    return validate_meta(meta, name)
 
 
 def _finite(v) -> bool:

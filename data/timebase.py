@@ -48,3 +48,13 @@ def fps_fraction(fps: float) -> Fraction:
         if abs(num / den - fps) < 1e-4:
             return Fraction(num, den)
     return Fraction(fps).limit_denominator(100_000)
+
+
+def resample(x: np.ndarray, src_rate: int, dst_rate: int, axis: int = -1) -> np.ndarray:
+    """Audio from ``src_rate`` to ``dst_rate`` Hz along ``axis`` by an exact rational factor with a
+    zero-phase polyphase filter: sample n at n / src_rate stays at the same instant."""
+    if src_rate == dst_rate:
+        return x
+    from scipy.signal import resample_poly
+    g = math.gcd(int(src_rate), int(dst_rate))
+    return resample_poly(x, dst_rate // g, src_rate // g, axis=axis)

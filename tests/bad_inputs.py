@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from conftest import click_flash_clip
+from duetto.data.testsignals import click_flash_clip
 from duetto.data import write_clip
 
 

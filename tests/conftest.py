@@ -1,11 +1,9 @@
-"""Shared fixtures: the real media folder; the click-and-flash signals live in duetto.data.testsignals."""
+"""Shared fixtures: the real media folder (the click-and-flash signals are in duetto.data.testsignals)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-from duetto.data.testsignals import click_flash_clip, click_time, flash_frame  # noqa: F401  (for tests)
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 

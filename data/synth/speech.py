@@ -9,7 +9,6 @@ import wave
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from .. import timebase
 from ..errors import DuettoError
@@ -60,9 +59,7 @@ def speak_word(word: str, voice: str, speed: int, pitch: int, sample_rate: int) 
     with wave.open(io.BytesIO(out.stdout)) as w:
         sr = w.getframerate()
         x = np.frombuffer(w.readframes(1 << 30), np.int16).astype(np.float64) / 32768.0
-    if sr != sample_rate:
-        g = np.gcd(sr, sample_rate)
-        x = resample_poly(x, sample_rate // g, sr // g)
+    x = timebase.resample(x, sr, sample_rate)
     loud = np.flatnonzero(np.abs(x) > 0.03 * np.abs(x).max())
     x = x[loud[0]: loud[-1] + 1].copy()
     return sound.fade_out(x, min(len(x) // 4, int(0.01 * sample_rate)))

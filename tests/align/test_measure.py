@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import click_flash_clip, click_time
+from duetto.data.testsignals import click_flash_clip, click_time
 from duetto.align import measure_sync, tolerance
 from duetto.align.shift import shift_audio
 from duetto.data import Clip

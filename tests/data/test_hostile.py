@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import click_flash_clip
+from duetto.data.testsignals import click_flash_clip
 from shard_utils import meta_bytes, raw_tar
 from duetto.data import Clip, DuettoError, MediaError, encode_clip, probe, read_clip, timebase
 from duetto.data.ingest import IngestConfig, _pieces, shift_times

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import click_flash_clip, click_time, flash_frame
+from duetto.data.testsignals import click_flash_clip, click_time, flash_frame
 from duetto.data import Clip, MediaError, encode_clip, probe, read_clip, timebase, write_clip
 from duetto.data.media import decode_plain
 

@@ -1,7 +1,7 @@
 import pytest
 
 from bad_inputs import make_bad_files
-from conftest import click_flash_clip
+from duetto.data.testsignals import click_flash_clip
 from duetto.data import MediaError, read_clip, write_clip
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conftest import click_flash_clip
+from duetto.data.testsignals import click_flash_clip
 from shard_utils import meta_bytes, raw_tar
 from duetto.data import DuettoError, SchemaError, encode_clip
 from duetto.data.schema import parse_meta
