@@ -33,7 +33,7 @@ examples:
 def _common(p):
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"tolerance preset or +A/-B ms (default: {DEFAULT_PRESET})")
     p.add_argument("--method", choices=["auto", "speech", "events"], default="auto",
-                   help="speech: mouth-region change vs speech loudness change; events: motion stopping vs sound onsets; auto picks "
+                   help="speech: mouth-region change vs speech loudness change; events: motion ending (stop or bounce) vs sound onsets; auto picks "
                         "speech when a face is found (default: auto)")
     p.add_argument("--search", type=float, default=0.6, help="largest offset searched, seconds (default: 0.6)")
 

@@ -22,7 +22,7 @@ def plot_report(r: SyncReport, path) -> Path:
         t = np.arange(len(c["audio"])) / c["rate"]
         norm = lambda x: (np.asarray(x) - np.mean(x)) / (np.std(x) + 1e-9)  # noqa: E731
         ax1.plot(t, norm(c["audio"]), lw=0.8, label="audio " + ("loudness change" if r.method == "speech" else "onsets"))
-        ax1.plot(t, norm(c["picture"]) - 4, lw=0.8, label="picture " + ("mouth motion" if r.method == "speech" else "motion stops"))
+        ax1.plot(t, norm(c["picture"]) - 4, lw=0.8, label="picture " + ("mouth motion" if r.method == "speech" else "motion ends"))
         ax1.set_xlabel("seconds")
         ax1.set_yticks([])
         ax1.legend(loc="upper right", fontsize=8)
