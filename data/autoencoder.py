@@ -1,0 +1,179 @@
+"""One protocol for the video and audio autoencoders, their Gaussian bottleneck, and saving/loading.
+
+Both VAEs are `Pretrained` modules with a frozen dataclass config. On disk a model is a folder with
+``config.json`` (``{"class": "duetto.video.vae.VideoVAE", "config": {...}}``) and ``model.safetensors``;
+`load_autoencoder(dir)` reads any of them, strictly (a missing or unexpected key is an error).
+
+Latents returned by ``encode`` are normalised, ``(mean - latent_shift) * latent_scale``, with the two
+constants stored in the config (never in code); ``decode`` undoes that. ``timestamps(n)`` gives the seconds
+of the centre of the span each of ``n`` latents covers: the clock the joint model uses.
+
+This lives in `duetto.data` (the first area) so that latent caches can be written without the data
+area importing the later ``audio``/``video`` areas: the class is resolved from ``config.json`` by name,
+and only classes inside ``duetto.`` are accepted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import DuettoError
+from .schema import load_json
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+MAX_CONFIG_BYTES = 1 << 20
+
+
+@runtime_checkable
+class Autoencoder(Protocol):
+    """What the joint model, the latent caches and the trainers rely on."""
+
+    config: Any
+
+    @property
+    def latent_channels(self) -> int: ...
+    @property
+    def latents_per_second(self) -> float: ...
+    def encode(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor: ...
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+    def timestamps(self, n: int) -> np.ndarray: ...
+    def save_pretrained(self, directory) -> Path: ...
+
+
+class DiagonalGaussian:
+    """The KL bottleneck: ``params [B, 2C, ...]`` split into mean and log-variance (clamped)."""
+
+    def __init__(self, params: torch.Tensor):
+        self.mean, logvar = params.chunk(2, dim=1)
+        self.logvar = logvar.clamp(-30.0, 20.0)
+
+    def sample(self) -> torch.Tensor:
+        return self.mean + torch.randn_like(self.mean) * torch.exp(0.5 * self.logvar)
+
+    def kl(self) -> torch.Tensor:
+        """KL to a standard normal, averaged over every element."""
+        return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar).mean()
+
+
+class Pretrained(nn.Module):
+    """Base for modules saved as ``config.json`` + ``model.safetensors``. Subclasses set ``config_class``
+    and take their config as the only constructor argument."""
+
+    config_class: ClassVar[type]
+
+    def __init__(self, config):
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+
+    def save_pretrained(self, directory) -> Path:
+        """Write the folder atomically: a crash leaves the old folder (or none), never half of one."""
+        from safetensors.torch import save_file
+        directory = Path(directory)
+        tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        cls = type(self)
+        meta = {"class": f"{cls.__module__}.{cls.__qualname__}", "config": dataclasses.asdict(self.config)}
+        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_NAME))
+        old = directory.with_name(f".{directory.name}.old{os.getpid()}")
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory, map_location: str = "cpu"):
+        model = load_autoencoder(directory, map_location)
+        if not isinstance(model, cls):
+            raise DuettoError(f"{directory}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+
+def read_config(directory) -> tuple[type, Any]:
+    """(class, config) named by ``directory/config.json``; a clear `DuettoError` for anything wrong."""
+    directory = Path(directory)
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        raise DuettoError(f"{directory}: not a model folder (no {CONFIG_NAME})")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise DuettoError(f"{path}: larger than {MAX_CONFIG_BYTES >> 10} KiB")
+    meta = load_json(path.read_bytes(), str(path))
+    if not isinstance(meta, dict) or not isinstance(meta.get("class"), str) or not isinstance(meta.get("config"), dict):
+        raise DuettoError(f"{path}: expected {{\"class\": ..., \"config\": {{...}}}}")
+    name = meta["class"]
+    if not name.startswith("duetto.") or name.count(".") < 2:
+        raise DuettoError(f"{path}: class {name!r} is not a Duetto model")
+    module, _, attr = name.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        raise DuettoError(f"{path}: unknown model class {name!r}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Pretrained)):
+        raise DuettoError(f"{path}: {name!r} is not a saved-model class")
+    return cls, config_from_dict(cls.config_class, meta["config"], str(path))
+
+
+def config_from_dict(config_class, values: dict, name: str = "config"):
+    """A frozen dataclass from JSON values: unknown or missing fields are errors; lists become tuples."""
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise DuettoError(f"{name}: unknown config field(s) {sorted(unknown)} for {config_class.__name__}")
+    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        cfg = config_class(**vals)
+    except (TypeError, ValueError) as e:
+        raise DuettoError(f"{name}: bad {config_class.__name__} ({e})") from None
+    return cfg
+
+
+def load_autoencoder(directory, map_location: str = "cpu"):
+    """Any saved Duetto model folder -> the module, in eval mode, weights checked key by key and shape by shape."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    directory = Path(directory)
+    cls, cfg = read_config(directory)
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        raise DuettoError(f"{directory}: no {WEIGHTS_NAME}")
+    try:
+        state = load_file(str(weights), device=map_location)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise DuettoError(f"{weights}: corrupt weights ({str(e)[:100]})") from None
+    model = cls(cfg)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise DuettoError(f"{weights}: does not match {cls.__name__} "
+                          f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+                          f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})")
+    bad = [k for k in own if own[k].shape != state[k].shape]
+    if bad:
+        raise DuettoError(f"{weights}: wrong shape for {bad[0]} ({tuple(state[bad[0]].shape)} vs {tuple(own[bad[0]].shape)})")
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def check_finite(name: str, x: torch.Tensor):
+    if not torch.isfinite(x).all():
+        raise DuettoError(f"{name}: contains NaN or infinity")
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b) if b > 0 else math.inf

@@ -1,0 +1,48 @@
+"""Video reconstruction losses and metrics. Videos are ``[B, 3, T, H, W]`` in [-1, 1]."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from .vae import VideoVAE
+
+
+def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - size // 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM (Gaussian window 11, sigma 1.5, on [0, 1] intensities, per channel and frame, valid region
+    only) of two videos ``[B, 3, T, H, W]`` in [-1, 1]."""
+    x = rearrange((a + 1) / 2, "b c t h w -> (b t c) 1 h w")
+    y = rearrange((b + 1) / 2, "b c t h w -> (b t c) 1 h w")
+    g = _gauss().to(x)
+    w = (g[:, None] * g[None, :])[None, None]
+    mu_x, mu_y = F.conv2d(x, w), F.conv2d(y, w)
+    sxx = F.conv2d(x * x, w) - mu_x ** 2
+    syy = F.conv2d(y * y, w) - mu_y ** 2
+    sxy = F.conv2d(x * y, w) - mu_x * mu_y
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
+    return s.mean()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB over the whole batch, on [0, 1] intensities (inputs in [-1, 1], clamped)."""
+    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).pow(2).mean()
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+def vae_loss(model: VideoVAE, video: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """L1 + ssim_weight * (1 - SSIM) + kl_weight * KL on a sampled latent."""
+    cfg = model.config
+    post = model.encode_dist(video)
+    rec = model.decode_raw(post.sample())[:, :, : video.shape[2]]
+    l1 = (rec - video).abs().mean()
+    s = ssim(rec, video)
+    kl = post.kl()
+    loss = l1 + cfg.ssim_weight * (1 - s) + cfg.kl_weight * kl
+    return loss, {"l1": l1.item(), "ssim": s.item(), "kl": kl.item()}
