@@ -1,10 +1,140 @@
-"""`duetto-train`: train the autoencoders, the joint model and its few-step student (arrives with them)."""
+"""`duetto-train`: train the autoencoders (``vae``); the joint model and its few-step student arrive later.
+
+    duetto-train vae --modality video --data shards/impacts --preset tiny --steps 2000 --out runs/vvae
+    duetto-train vae --modality audio --data 'shards/*/*.tar' --preset tiny --steps 2000 --out runs/avae
+
+A run folder that already holds checkpoints of the same run is resumed; one that holds another run is
+refused. The trained model (EMA weights) ends in ``OUT/model``.
+"""
+from __future__ import annotations
+
+import json
 import sys
+from pathlib import Path
 
-from duetto.data.console import planned_command
+from duetto.data import console
+from duetto.data.errors import DuettoError
 
-main = planned_command("duetto-train", "Train Duetto's autoencoders, joint model and few-step student.",
-                       ["vae", "joint", "distil", "eval"])
+PROG = "duetto-train"
+PLANNED = ["joint", "distil", "eval"]
+
+
+def build_parser():
+    p = console.parser(PROG, __doc__.split("\n\n")[0], f"planned: {', '.join(PLANNED)}")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    v = sub.add_parser("vae", help="train the video or the audio autoencoder",
+                       description="Train a video or audio VAE on shards (and/or media files); resumes a run folder.")
+    v.add_argument("--modality", required=True, choices=["video", "audio"], help="which autoencoder")
+    v.add_argument("--data", required=True, nargs="+", help="shards (.tar, globs, folders) and/or media files")
+    v.add_argument("--preset", default="tiny", help="model preset: video tiny, tiny-x1, base, base-x1; "
+                                                   "audio tiny, base (default tiny)")
+    v.add_argument("--steps", type=int, default=2000, help="optimiser updates in total (default 2000)")
+    v.add_argument("--out", required=True, type=Path, help="run folder (created; resumed when it holds this run)")
+    v.add_argument("--batch-size", type=int, default=4, help="clips per update (default 4)")
+    v.add_argument("--lr", type=float, default=4e-4, help="peak learning rate (default 4e-4)")
+    v.add_argument("--warmup", type=int, default=100, help="linear warm-up updates (default 100)")
+    v.add_argument("--frames", type=int, default=17, help="video: frames per window, 1 + k*n (default 17)")
+    v.add_argument("--seconds", type=float, default=1.0, help="audio: seconds per window (default 1.0)")
+    v.add_argument("--fps", type=float, default=25.0, help="video: decode rate, the latents' clock (default 25)")
+    v.add_argument("--size", type=int, default=64, help="video: square frame size, a multiple of 8 (default 64)")
+    v.add_argument("--held-out", type=float, default=0.1,
+                   help="share of clips (last in key order) kept out of training for evaluation (default 0.1)")
+    v.add_argument("--max-clips", type=int, default=None, help="load at most this many clips")
+    v.add_argument("--ckpt-every", type=int, default=250, help="checkpoint every N updates (default 250)")
+    v.add_argument("--eval-every", type=int, default=500, help="evaluate the EMA model every N updates (default 500)")
+    v.add_argument("--log-every", type=int, default=25, help="log every N updates (default 25)")
+    v.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def cmd_vae(a) -> int:
+    from duetto.data.bank import load_bank
+    from duetto.train.config import TrainConfig
+    from duetto.train.trainer import Trainer
+    if a.steps < 1 or a.batch_size < 1:
+        raise DuettoError("--steps and --batch-size must be at least 1")
+    if not 0 <= a.held_out < 1:
+        raise DuettoError("--held-out must be in [0, 1)")
+    if a.modality == "video":
+        from duetto.video.vae import VideoVAE, preset
+        cfg = preset(a.preset)
+        if a.size % 8 or a.size < 8:
+            raise DuettoError(f"--size must be a positive multiple of 8, not {a.size}")
+        if (a.frames - 1) % cfg.temporal_factor or a.frames < 1:
+            raise DuettoError(f"--frames must be 1 + {cfg.temporal_factor}*n for preset {a.preset!r}, not {a.frames}")
+        if cfg.fps != a.fps:
+            from dataclasses import replace
+            cfg = replace(cfg, fps=a.fps)
+        sample_rate, channels, min_seconds = 16000, 1, a.frames / a.fps
+    else:
+        from duetto.audio.vae import AudioVAE, preset
+        cfg = preset(a.preset)
+        sample_rate, channels, min_seconds = cfg.sample_rate, cfg.channels, a.seconds
+    train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, ckpt_every=a.ckpt_every,
+                            eval_every=a.eval_every, log_every=a.log_every, seed=a.seed,
+                            betas=(0.5, 0.9) if a.modality == "audio" else (0.9, 0.999)).check()
+    resolved = {"command": "vae", "modality": a.modality, "preset": a.preset, "model": _asdict(cfg),
+                "data": [str(d) for d in a.data], "batch_size": a.batch_size, "frames": a.frames,
+                "seconds": a.seconds, "size": a.size, "fps": a.fps, "held_out": a.held_out, "max_clips": a.max_clips,
+                "train": train_cfg.to_dict()}
+    _check_same_run(a.out, resolved)
+    bank = load_bank(a.data, fps=a.fps, size=a.size, sample_rate=sample_rate, channels=channels,
+                     min_seconds=min_seconds, max_clips=a.max_clips, progress=not a.no_progress)
+    train, held = bank.split(a.held_out) if a.held_out > 0 and len(bank) > 1 else (bank, bank)
+    import torch
+    torch.manual_seed(a.seed)
+    if a.modality == "video":
+        from duetto.train.vae_tasks import VideoVAETask
+        task = VideoVAETask(VideoVAE(cfg), train, held, batch_size=a.batch_size, frames=a.frames, seed=a.seed)
+    else:
+        from duetto.train.vae_tasks import AudioVAETask
+        task = AudioVAETask(AudioVAE(cfg), train, held, batch_size=a.batch_size, seconds=a.seconds, seed=a.seed)
+    print(f"{PROG}: {a.modality} VAE {a.preset!r}, {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
+          f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
+    out = Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit()
+    print(out)
+    return console.EXIT_OK
+
+
+def _asdict(cfg) -> dict:
+    import dataclasses
+    return dataclasses.asdict(cfg)
+
+
+def _check_same_run(out: Path, resolved: dict):
+    """A run folder is resumed only by the same run: a different model, data or schedule is refused
+    (except ``steps``, which may grow to train longer)."""
+    info = out / "run.json"
+    if not info.is_file():
+        return
+    from duetto.data.schema import load_json
+    old = load_json(info.read_bytes(), str(info)).get("config", {})
+    a = json.loads(json.dumps(resolved))
+    b = dict(old)
+    a_train, b_train = dict(a.get("train", {})), dict(b.get("train", {}))
+    a_train.pop("steps", None), b_train.pop("steps", None)
+    a["train"], b["train"] = a_train, b_train
+    if a != b:
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise DuettoError(f"{out} holds a different run (differs in {', '.join(diff)}); use another --out")
+
+
+COMMANDS = {"vae": cmd_vae}
+
+
+def _main(argv=None) -> int:
+    p = build_parser()
+    a = p.parse_args(argv)
+    if a.cmd is None:
+        p.print_help()
+        return console.EXIT_BAD_INPUT
+    return COMMANDS[a.cmd](a)
+
+
+def main(argv=None) -> int:
+    return console.run(PROG, _main, argv)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from .vae import VideoVAE
+from .vae import VideoVAEConfig
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -36,13 +36,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
 
 
-def vae_loss(model: VideoVAE, video: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """L1 + ssim_weight * (1 - SSIM) + kl_weight * KL on a sampled latent."""
-    cfg = model.config
-    post = model.encode_dist(video)
-    rec = model.decode_raw(post.sample())[:, :, : video.shape[2]]
+def vae_loss(model, video: torch.Tensor, config: VideoVAEConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """L1 + ssim_weight * (1 - SSIM) + kl_weight * KL on a sampled latent. ``model`` is a `VideoVAE`,
+    possibly wrapped (DDP): it is called, not reached into."""
+    cfg = config
+    rec, kl = model(video)
     l1 = (rec - video).abs().mean()
     s = ssim(rec, video)
-    kl = post.kl()
     loss = l1 + cfg.ssim_weight * (1 - s) + cfg.kl_weight * kl
     return loss, {"l1": l1.item(), "ssim": s.item(), "kl": kl.item()}

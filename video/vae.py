@@ -195,6 +195,12 @@ class VideoVAE(Pretrained):
         """Normalised latents ``[B, C, L, h, w]`` -> video ``[B, 3, 1 + k(L-1), 8h, 8w]`` (not clamped)."""
         return self.decode_raw(z / self.config.latent_scale + self.config.latent_shift)
 
+    def forward(self, video: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training pass (goes through a DDP wrapper): ``(reconstruction [B, 3, T, H, W], KL)``."""
+        post = self.encode_dist(video)
+        rec = self.decode_raw(post.sample() if sample else post.mean)[:, :, : video.shape[2]]
+        return rec, post.kl()
+
     # -- long clips in bounded memory --------------------------------------------------------------------
     @torch.no_grad()
     def chunked_encode(self, video: torch.Tensor, chunk_latents: int = 4) -> torch.Tensor:

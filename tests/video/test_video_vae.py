@@ -145,6 +145,6 @@ def test_metrics_and_loss():
     assert abs(psnr(x, noisy).item() - 26.0) < 0.2
     assert ssim(x, noisy).item() < 0.9
     m = VideoVAE(SMALL[4])
-    loss, logs = vae_loss(m, torch.rand(1, 3, 5, 16, 16) * 2 - 1)
+    loss, logs = vae_loss(m, torch.rand(1, 3, 5, 16, 16) * 2 - 1, m.config)
     loss.backward()
     assert set(logs) == {"l1", "ssim", "kl"} and all(p.grad is not None for p in m.encoder.parameters())

@@ -1,0 +1,129 @@
+"""A clip bank: every usable clip of some shards (or media files) decoded once into memory, and windows cut
+from it that depend only on ``(seed, step)``, so a resumed training run sees exactly the batches it would
+have seen. Meant for the small datasets of the autoencoder trainers; a bank of 200 four-second 64x64 clips
+at 25 fps holds about 250 MB.
+
+Windows are cut on the clock: a window starting at frame f starts at ``f / fps`` seconds, and its audio
+starts at sample ``round(f / fps * sample_rate)``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import timebase
+from .errors import DuettoError
+from .media import read_clip
+from .schema import parse_meta
+from .shards import BadSample, expand_shards, iter_shard
+
+log = logging.getLogger(__name__)
+MEDIA_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm")
+
+
+@dataclass
+class Bank:
+    """``videos[i]`` uint8 ``[T_i, H, W, 3]``, ``audios[i]`` float32 ``[C, N_i]`` on one clock;
+    ``keys[i]`` names the clip; ``skipped`` counts what could not be used, by reason."""
+
+    videos: list[np.ndarray]
+    audios: list[np.ndarray]
+    keys: list[str]
+    metas: list[dict]
+    fps: float
+    sample_rate: int
+    skipped: dict
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def split(self, held_out: float) -> tuple[Bank, Bank]:
+        """(train, held out): the last ``ceil(held_out * n)`` clips in key order are held out."""
+        n_out = int(np.ceil(held_out * len(self))) if held_out > 0 else 0
+        if n_out >= len(self):
+            raise DuettoError(f"holding out {n_out} of {len(self)} clips leaves none to train on")
+        order = np.argsort(self.keys, kind="stable")
+        pick = lambda idx: Bank([self.videos[i] for i in idx], [self.audios[i] for i in idx],  # noqa: E731
+                                [self.keys[i] for i in idx], [self.metas[i] for i in idx],
+                                self.fps, self.sample_rate, dict(self.skipped))
+        return pick(order[: len(self) - n_out]), pick(order[len(self) - n_out:])
+
+    def video_batch(self, seed: int, step: int, batch: int, frames: int) -> torch.Tensor:
+        """uint8 ``[B, frames, H, W, 3]``: random clips and start frames drawn from ``(seed, step)``."""
+        rng = np.random.default_rng([seed, step])
+        out = []
+        for i in rng.integers(0, len(self), batch):
+            v = self.videos[i]
+            f = int(rng.integers(0, len(v) - frames + 1))
+            out.append(v[f: f + frames])
+        return torch.from_numpy(np.stack(out))
+
+    def audio_batch(self, seed: int, step: int, batch: int, samples: int) -> torch.Tensor:
+        """float32 ``[B, C, samples]``, drawn from ``(seed, step)``."""
+        rng = np.random.default_rng([seed, step])
+        out = []
+        for i in rng.integers(0, len(self), batch):
+            a = self.audios[i]
+            s = int(rng.integers(0, a.shape[1] - samples + 1))
+            out.append(a[:, s: s + samples])
+        return torch.from_numpy(np.stack(out))
+
+
+def load_bank(sources, *, fps: float, size: int, sample_rate: int, channels: int, min_seconds: float,
+              max_clips: int | None = None, progress: bool = False) -> Bank:
+    """Decode shards (``.tar``, globs, folders of shards) and/or media files into a `Bank`. Clips shorter
+    than ``min_seconds`` or unreadable are skipped and counted; an empty result is a `DuettoError`."""
+    media = [Path(s) for s in sources if Path(s).suffix.lower() in MEDIA_SUFFIXES]
+    for p in media:
+        if not p.is_file():
+            raise DuettoError(f"{p}: no such media file")
+    shard_specs = [s for s in sources if Path(s).suffix.lower() not in MEDIA_SUFFIXES]
+    shards = expand_shards(shard_specs) if shard_specs else []
+    videos, audios, keys, metas, skipped = [], [], [], [], {}
+
+    def add(src, name, meta):
+        try:
+            clip = read_clip(src, fps=fps, size=size, sample_rate=sample_rate, channels=channels, name=name)
+        except DuettoError as e:
+            skipped["bad_media"] = skipped.get("bad_media", 0) + 1
+            log.warning("skipped %s", e)
+            return
+        if len(clip.video) / fps < min_seconds:
+            skipped["too_short"] = skipped.get("too_short", 0) + 1
+            return
+        videos.append(clip.video)
+        audios.append(clip.audio)
+        keys.append(name)
+        metas.append(meta)
+
+    from tqdm import tqdm
+    bar = tqdm(total=None, desc="loading clips", unit="clip", disable=not progress)
+    for shard in shards:
+        for item in iter_shard(shard):
+            if max_clips is not None and len(videos) >= max_clips:
+                break
+            if isinstance(item, BadSample):
+                skipped[item.reason] = skipped.get(item.reason, 0) + 1
+                continue
+            try:
+                meta = parse_meta(item.files["json"], f"{item.name}.json")
+            except DuettoError:
+                skipped["bad_json"] = skipped.get("bad_json", 0) + 1
+                continue
+            add(item.files["mp4"], f"{Path(shard).name}/{item.key}", meta)
+            bar.update(1)
+    for p in media:
+        if max_clips is None or len(videos) < max_clips:
+            add(p, str(p), {"caption": p.stem})
+            bar.update(1)
+    bar.close()
+    if not videos:
+        raise DuettoError(f"no usable clips of at least {min_seconds:g} s in {len(shards)} shard(s) and "
+                          f"{len(media)} media file(s) (skipped: {skipped or 'none'})")
+    frames = min(len(v) for v in videos)
+    log.info("bank: %d clips, shortest %d frames (%.2f s)", len(videos), frames, timebase.frame_time(frames, fps))
+    return Bank(videos, audios, keys, metas, float(fps), int(sample_rate), skipped)

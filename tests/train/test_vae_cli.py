@@ -1,0 +1,82 @@
+"""`duetto-train vae` end to end on a tiny shard: a run, its resume, and one-line errors with exit code 2."""
+import json
+
+import pytest
+
+from duetto.data.autoencoder import load_autoencoder
+from duetto.data.bank import load_bank
+from duetto.data.errors import DuettoError
+from duetto.data.synth import SynthConfig, render_sample
+from duetto.data.shards import ShardWriter
+from duetto.train.cli import main
+
+SMALL = ["--frames", "5", "--size", "32", "--batch-size", "1", "--log-every", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory):
+    d = tmp_path_factory.mktemp("shards")
+    cfg = SynthConfig(seconds=1.0, fps=25, size=32)
+    with ShardWriter(d, prefix="impacts") as w:
+        for seed in range(3):
+            key, files = render_sample("impacts", seed, cfg)
+            w.write(key, files)
+    return d
+
+
+def test_bank_windows_depend_only_on_seed_and_step(shard):
+    bank = load_bank([str(shard)], fps=25, size=32, sample_rate=16000, channels=1, min_seconds=0.5)
+    assert len(bank) == 3 and bank.videos[0].shape == (25, 32, 32, 3) and bank.audios[0].shape == (1, 16000)
+    a, b = bank.video_batch(0, 7, 2, 5), bank.video_batch(0, 7, 2, 5)
+    assert a.shape == (2, 5, 32, 32, 3) and (a == b).all()
+    assert not (bank.video_batch(0, 8, 2, 5) == a).all()
+    train, held = bank.split(0.3)
+    assert len(train) == 2 and len(held) == 1 and held.keys[0] == sorted(bank.keys)[-1]
+    with pytest.raises(DuettoError, match="no usable clips"):
+        load_bank([str(shard)], fps=25, size=32, sample_rate=16000, channels=1, min_seconds=5.0)
+
+
+def test_train_video_vae_writes_a_loadable_model_and_resumes(shard, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["vae", "--modality", "video", "--data", str(shard), "--out", str(out), "--ckpt-every", "2",
+            "--eval-every", "2", "--preset", "tiny-x1"] + SMALL
+    assert main(args + ["--steps", "2"]) == 0
+    assert main(args + ["--steps", "3"]) == 0                       # resumes at step 2, runs step 3
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    model = load_autoencoder(out / "model")
+    assert model.config.temporal_factor == 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["preset"] == "tiny-x1" and run["commit"] and len(run["resumes"]) == 1
+    # a different run into the same folder is refused
+    assert main(["vae", "--modality", "video", "--data", str(shard), "--out", str(out), "--preset", "tiny",
+                 "--steps", "4"] + SMALL) == 2
+    assert "holds a different run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--preset", "huge"], "unknown video VAE preset 'huge'"),
+    (["--frames", "6"], "--frames must be 1 + 4*n"),
+    (["--size", "30"], "--size must be a positive multiple of 8"),
+])
+def test_bad_options_are_one_line_errors(shard, tmp_path, capsys, extra, message):
+    args = ["vae", "--modality", "video", "--data", str(shard), "--out", str(tmp_path / "r"), "--steps", "1"]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_missing_data_and_corrupt_checkpoint(shard, tmp_path, capsys):
+    assert main(["vae", "--modality", "video", "--data", str(tmp_path / "nothing.tar"), "--out",
+                 str(tmp_path / "r"), "--steps", "1"] + SMALL) == 2
+    assert "nothing.tar" in capsys.readouterr().err
+    out = tmp_path / "run"
+    args = ["vae", "--modality", "video", "--data", str(shard), "--out", str(out), "--ckpt-every", "1",
+            "--preset", "tiny-x1"] + SMALL
+    assert main(args + ["--steps", "1"]) == 0
+    weights = next((out / "checkpoints").glob("step-*")) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    capsys.readouterr()
+    assert main(args + ["--steps", "2"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "step-00000001/model.safetensors: corrupt weights" in errors[0]
