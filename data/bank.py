@@ -42,11 +42,14 @@ class Bank:
         return len(self.videos)
 
     def split(self, held_out: float) -> tuple[Bank, Bank]:
-        """(train, held out): the last ``ceil(held_out * n)`` clips in key order are held out."""
+        """(train, held out): ``ceil(held_out * n)`` clips, evenly spaced in key order (so every shard and
+        family is represented), are held out."""
         n_out = int(np.ceil(held_out * len(self))) if held_out > 0 else 0
         if n_out >= len(self):
             raise DuettoError(f"holding out {n_out} of {len(self)} clips leaves none to train on")
-        order = np.argsort(self.keys, kind="stable")
+        order = list(np.argsort(self.keys, kind="stable"))
+        out = {order[int((j + 0.5) * len(self) / n_out)] for j in range(n_out)}
+        order = [i for i in order if i not in out] + [i for i in order if i in out]
         pick = lambda idx: Bank([self.videos[i] for i in idx], [self.audios[i] for i in idx],  # noqa: E731
                                 [self.keys[i] for i in idx], [self.metas[i] for i in idx],
                                 self.fps, self.sample_rate, dict(self.skipped))

@@ -38,7 +38,7 @@ def build_parser():
     v.add_argument("--fps", type=float, default=25.0, help="video: decode rate, the latents' clock (default 25)")
     v.add_argument("--size", type=int, default=64, help="video: square frame size, a multiple of 8 (default 64)")
     v.add_argument("--held-out", type=float, default=0.1,
-                   help="share of clips (last in key order) kept out of training for evaluation (default 0.1)")
+                   help="share of clips (evenly spaced in key order) kept out of training for evaluation (default 0.1)")
     v.add_argument("--max-clips", type=int, default=None, help="load at most this many clips")
     v.add_argument("--ckpt-every", type=int, default=250, help="checkpoint every N updates (default 250)")
     v.add_argument("--eval-every", type=int, default=500, help="evaluate the EMA model every N updates (default 500)")
