@@ -35,6 +35,8 @@ def build_parser():
     v.add_argument("--warmup", type=int, default=100, help="linear warm-up updates (default 100)")
     v.add_argument("--frames", type=int, default=17, help="video: frames per window, 1 + k*n (default 17)")
     v.add_argument("--seconds", type=float, default=1.0, help="audio: seconds per window (default 1.0)")
+    v.add_argument("--gan-start", type=int, default=2000,
+                   help="audio: updates before the multi-scale STFT discriminator joins in (default 2000)")
     v.add_argument("--fps", type=float, default=25.0, help="video: decode rate, the latents' clock (default 25)")
     v.add_argument("--size", type=int, default=64, help="video: square frame size, a multiple of 8 (default 64)")
     v.add_argument("--held-out", type=float, default=0.1,
@@ -45,6 +47,9 @@ def build_parser():
     v.add_argument("--log-every", type=int, default=25, help="log every N updates (default 25)")
     v.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for name in PLANNED:
+        sub.add_parser(name, help=f"{name} (arrives with a later release)",
+                       description=f"'{name}' is not available in this release.")
     return p
 
 
@@ -76,7 +81,7 @@ def cmd_vae(a) -> int:
                             betas=(0.5, 0.9) if a.modality == "audio" else (0.9, 0.999)).check()
     resolved = {"command": "vae", "modality": a.modality, "preset": a.preset, "model": _asdict(cfg),
                 "data": [str(d) for d in a.data], "batch_size": a.batch_size, "frames": a.frames,
-                "seconds": a.seconds, "size": a.size, "fps": a.fps, "held_out": a.held_out, "max_clips": a.max_clips,
+                "seconds": a.seconds, "gan_start": a.gan_start, "size": a.size, "fps": a.fps, "held_out": a.held_out, "max_clips": a.max_clips,
                 "train": train_cfg.to_dict()}
     _check_same_run(a.out, resolved)
     bank = load_bank(a.data, fps=a.fps, size=a.size, sample_rate=sample_rate, channels=channels,
@@ -89,7 +94,8 @@ def cmd_vae(a) -> int:
         task = VideoVAETask(VideoVAE(cfg), train, held, batch_size=a.batch_size, frames=a.frames, seed=a.seed)
     else:
         from duetto.train.vae_tasks import AudioVAETask
-        task = AudioVAETask(AudioVAE(cfg), train, held, batch_size=a.batch_size, seconds=a.seconds, seed=a.seed)
+        task = AudioVAETask(AudioVAE(cfg), train, held, batch_size=a.batch_size, seconds=a.seconds,
+                            gan_start=a.gan_start, seed=a.seed)
     print(f"{PROG}: {a.modality} VAE {a.preset!r}, {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     out = Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit()
@@ -129,6 +135,8 @@ def _main(argv=None) -> int:
     if a.cmd is None:
         p.print_help()
         return console.EXIT_BAD_INPUT
+    if a.cmd in PLANNED:
+        raise DuettoError(f"'{a.cmd}' is not available in this release (planned: {', '.join(PLANNED)})")
     return COMMANDS[a.cmd](a)
 
 

@@ -54,6 +54,18 @@ def test_train_video_vae_writes_a_loadable_model_and_resumes(shard, tmp_path, ca
     assert "holds a different run" in capsys.readouterr().err
 
 
+def test_train_audio_vae_with_the_discriminator(shard, tmp_path):
+    out = tmp_path / "audio"
+    assert main(["vae", "--modality", "audio", "--data", str(shard), "--out", str(out), "--steps", "2",
+                 "--seconds", "0.5", "--gan-start", "1", "--eval-every", "2", "--batch-size", "1", "--log-every", "1",
+                 "--no-progress"]) == 0
+    logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert "aux_loss" not in logs[0] and "aux_loss" in logs[1] and "adv" in logs[1]
+    assert {"eval/log_mel_l1", "eval/multires_stft", "eval/onsets_within_10ms"} <= set(logs[1])
+    model = load_autoencoder(out / "model")
+    assert model.latents_per_second == 50
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--preset", "huge"], "unknown video VAE preset 'huge'"),
     (["--frames", "6"], "--frames must be 1 + 4*n"),
