@@ -31,6 +31,7 @@ bench: setup
 	$(PY) bench/data.py
 	$(PY) bench/timing.py
 	$(PY) bench/sync.py
+	$(PY) bench/vae.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info $(DEMO)
