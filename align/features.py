@@ -67,8 +67,9 @@ def change_times(n: int, fps: float) -> np.ndarray:
     return (np.arange(n) + 1.0) / fps
 
 
-def motion_ends(y: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """How much motion ends at each frame, luma ``[T, H, W]`` -> ``[T - 2]``: sample j is frame k = j + 1.
+def motion_ends(y: np.ndarray, speed: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """How much motion ends at each frame, luma ``[T, H, W]`` and its `frame_change` ``speed [T - 1]``
+    -> ``[T - 2]``: sample j is frame k = j + 1.
 
     With D1 = f[k] - f[k-1] (the change into frame k) and D2 = f[k+1] - f[k] (the change out of it), per
     pixel the part of |D1| that D2 does not carry on in the same direction, ``max(|D1| - max(D2 sign(D1), 0), 0)``,
@@ -84,12 +85,9 @@ def motion_ends(y: np.ndarray, chunk: int = 64) -> np.ndarray:
     if len(y) < 3:
         return np.zeros(0)
     ends = np.empty(len(y) - 2)
-    speed = np.empty(len(y) - 1)
-    for s in range(0, len(y) - 1, chunk):            # chunks bound the float temporaries at 720p
+    for s in range(0, len(y) - 2, chunk):            # chunks bound the float temporaries at 720p
         d = np.diff(y[s: s + chunk + 2], axis=0)
-        n = min(chunk, len(y) - 1 - s)
-        speed[s: s + n] = np.abs(d[:n]).mean(axis=(1, 2))
-        m = min(n, len(d) - 1)
+        m = min(chunk, len(d) - 1)
         d1, d2 = d[:m], d[1: m + 1]
         carried = np.maximum(d2 * np.sign(d1), 0)
         ends[s: s + m] = np.maximum(np.abs(d1) - carried, 0).mean(axis=(1, 2))

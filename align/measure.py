@@ -74,7 +74,7 @@ def _signals(clip: LumaClip, y: np.ndarray, motion: np.ndarray, method: str, mou
         a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
         a_t = F.audio_times(len(a), "onset")
         # an impact sounds when the motion that led to it ends (stops or bounces back)
-        a, v = F.clip_outliers(a), F.clip_outliers(F.motion_ends(y))
+        a, v = F.clip_outliers(a), F.clip_outliers(F.motion_ends(y, motion))
         v_t = F.end_times(len(v), clip.fps)
     return F.on_grid(a, a_t, grid), F.on_grid(v, v_t, grid)
 

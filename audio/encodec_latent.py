@@ -19,12 +19,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from encodec.modules import SEANetDecoder, SEANetEncoder
 from torch import nn
 
-from duetto.data.autoencoder import Pretrained, ceil_div
+from duetto.data.autoencoder import LatentAutoencoder, load_state_strict
+
+from .vae import WaveformLatents
 from duetto.data.errors import DuettoError
 
 NORMS = ("weight_norm", "time_group_norm", "none")
@@ -73,7 +74,7 @@ def _seanet(cfg: EncodecLatentConfig, norm: str) -> tuple[SEANetEncoder, SEANetD
         return SEANetEncoder(**kw), SEANetDecoder(**kw)
 
 
-class EncodecLatent(Pretrained):
+class EncodecLatent(WaveformLatents, LatentAutoencoder):
     """Frozen: parameters never require gradients and the module stays in eval mode."""
 
     config_class = EncodecLatentConfig
@@ -97,16 +98,7 @@ class EncodecLatent(Pretrained):
         wanted = {k: v for k, v in state.items() if not k.startswith("quantizer.")}
         enc, dec = _seanet(config, config.norm)
         source = nn.ModuleDict({"encoder": enc, "decoder": dec})
-        own = source.state_dict()
-        missing, unexpected = sorted(set(own) - set(wanted)), sorted(set(wanted) - set(own))
-        if missing or unexpected:
-            raise DuettoError(f"{path}: not an EnCodec checkpoint for this config "
-                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-        bad = [k for k in own if own[k].shape != wanted[k].shape]
-        if bad:
-            raise DuettoError(f"{path}: wrong shape for {bad[0]} "
-                              f"({tuple(wanted[bad[0]].shape)} vs {tuple(own[bad[0]].shape)})")
-        source.load_state_dict(wanted, strict=True)
+        load_state_strict(source, wanted, f"{path}: not an EnCodec checkpoint for this config;")
         if config.norm == "weight_norm":        # fold g * v / |v| into plain weights
             for m in source.modules():
                 if hasattr(m, "weight_g"):
@@ -117,43 +109,18 @@ class EncodecLatent(Pretrained):
 
     # -- the protocol --------------------------------------------------------------------------------
     @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return self.config.channels
-
-    @property
     def latent_channels(self) -> int:
         return self.config.dimension
 
-    @property
-    def hop(self) -> int:
-        return math.prod(self.config.ratios)
-
-    @property
-    def latents_per_second(self) -> float:
-        return self.config.sample_rate / self.hop
-
-    def latent_length(self, samples: int) -> int:
-        return ceil_div(samples, self.hop)
-
-    def timestamps(self, n: int) -> np.ndarray:
-        """Seconds ``[n]``: the centre of the ``hop`` samples each latent stands for."""
-        return (np.arange(n, dtype=np.float64) + 0.5) * self.hop / self.config.sample_rate
-
     def encode(self, audio: torch.Tensor, sample: bool = False) -> torch.Tensor:
         """``audio [B, C, N]`` -> normalised pre-quantiser embeddings ``[B, dimension, ceil(N / hop)]``."""
-        if audio.ndim != 3 or audio.shape[1] != self.channels or audio.shape[-1] < 1:
-            raise DuettoError(f"audio must be [B, {self.channels}, N] with N >= 1, got {tuple(audio.shape)}")
-        return (self.encoder(audio) - self.config.latent_shift) * self.config.latent_scale
+        return self.normalise(self.encoder(self._check_audio(audio)))
 
     def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Normalised latents ``[B, dimension, L]`` -> audio ``[B, C, L * hop]`` (or its first ``length``)."""
         if z.ndim != 3 or z.shape[1] != self.latent_channels or z.shape[-1] < 1:
             raise DuettoError(f"latents must be [B, {self.latent_channels}, L] with L >= 1, got {tuple(z.shape)}")
-        x = self.decoder(z / self.config.latent_scale + self.config.latent_shift)
+        x = self.decoder(self.denormalise(z))
         return x if length is None else x[..., :length]
 
 

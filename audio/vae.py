@@ -26,7 +26,7 @@ from encodec.modules.conv import SConv1d, SConvTranspose1d
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from duetto.data.autoencoder import DiagonalGaussian, Pretrained, ceil_div
+from duetto.data.autoencoder import DiagonalGaussian, LatentAutoencoder, ceil_div
 from duetto.data.errors import DuettoError
 
 
@@ -122,20 +122,10 @@ def decoder_overlap(decoder: nn.Module, hop: int) -> int:
     return max(-a, b, 0)
 
 
-class AudioVAE(Pretrained):
-    config_class = AudioVAEConfig
+class WaveformLatents:
+    """The clock of an autoencoder over waveforms whose config has ``sample_rate``, ``channels`` and
+    ``ratios`` (their product is the hop: samples per latent). Shared by `AudioVAE` and `EncodecLatent`."""
 
-    def __init__(self, config: AudioVAEConfig):
-        super().__init__(config)
-        common = dict(channels=config.channels, n_filters=config.n_filters, ratios=list(config.ratios),
-                      n_residual_layers=config.n_residual_layers, lstm=config.lstm, norm="none")
-        self.encoder = _weight_norm_all(SEANetEncoder(dimension=2 * config.latent_channels, **common))
-        self.decoder = _weight_norm_all(SEANetDecoder(dimension=config.latent_channels, **common))
-        # latents of context each chunk needs on either side for chunked == one-shot (finite only without LSTM)
-        self.encoder_overlap = encoder_overlap(self.encoder, self.hop)
-        self.decoder_overlap = decoder_overlap(self.decoder, self.hop)
-
-    # -- the protocol --------------------------------------------------------------------------------
     @property
     def sample_rate(self) -> int:
         return self.config.sample_rate
@@ -143,10 +133,6 @@ class AudioVAE(Pretrained):
     @property
     def channels(self) -> int:
         return self.config.channels
-
-    @property
-    def latent_channels(self) -> int:
-        return self.config.latent_channels
 
     @property
     def hop(self) -> int:
@@ -167,6 +153,36 @@ class AudioVAE(Pretrained):
         """Seconds ``[n]``: the centre of the ``hop`` samples each latent stands for."""
         return (np.arange(n, dtype=np.float64) + 0.5) * self.hop / self.config.sample_rate
 
+    def _check_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.ndim != 3 or audio.shape[1] != self.channels or audio.shape[-1] < 1:
+            raise DuettoError(f"audio must be [B, {self.channels}, N] with N >= 1, got {tuple(audio.shape)}")
+        return audio
+
+    def _pad(self, audio: torch.Tensor) -> torch.Tensor:
+        """Check ``[B, C, N]`` and zero-pad the end to a multiple of ``hop``."""
+        self._check_audio(audio)
+        pad = -audio.shape[-1] % self.hop
+        return nn.functional.pad(audio, (0, pad)) if pad else audio
+
+
+class AudioVAE(WaveformLatents, LatentAutoencoder):
+    config_class = AudioVAEConfig
+
+    def __init__(self, config: AudioVAEConfig):
+        super().__init__(config)
+        common = dict(channels=config.channels, n_filters=config.n_filters, ratios=list(config.ratios),
+                      n_residual_layers=config.n_residual_layers, lstm=config.lstm, norm="none")
+        self.encoder = _weight_norm_all(SEANetEncoder(dimension=2 * config.latent_channels, **common))
+        self.decoder = _weight_norm_all(SEANetDecoder(dimension=config.latent_channels, **common))
+        # latents of context each chunk needs on either side for chunked == one-shot (finite only without LSTM)
+        self.encoder_overlap = encoder_overlap(self.encoder, self.hop)
+        self.decoder_overlap = decoder_overlap(self.decoder, self.hop)
+
+    # -- the protocol --------------------------------------------------------------------------------
+    @property
+    def latent_channels(self) -> int:
+        return self.config.latent_channels
+
     def encode_dist(self, audio: torch.Tensor) -> DiagonalGaussian:
         """``audio [B, C, N]`` -> the posterior over raw latents ``[B, latent_channels, ceil(N / hop)]``."""
         return DiagonalGaussian(self.encoder(self._pad(audio)))
@@ -175,7 +191,7 @@ class AudioVAE(Pretrained):
         """``audio [B, C, N]`` in [-1, 1] -> normalised latents ``[B, latent_channels, ceil(N / hop)]``
         (the posterior mean, or a sample from it)."""
         d = self.encode_dist(audio)
-        return self._normalise(d.sample() if sample else d.mean)
+        return self.normalise(d.sample() if sample else d.mean)
 
     def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
         """Raw latents ``[B, latent_channels, L]`` -> audio ``[B, C, L * hop]`` (not clamped)."""
@@ -190,7 +206,7 @@ class AudioVAE(Pretrained):
     def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Normalised latents ``[B, latent_channels, L]`` -> audio ``[B, C, L * hop]`` (or the first ``length``
         samples), not clamped."""
-        x = self.decode_raw(self._denormalise(z))
+        x = self.decode_raw(self.denormalise(z))
         return x if length is None else x[..., :length]
 
     # -- long clips in bounded memory --------------------------------------------------------------------
@@ -208,7 +224,7 @@ class AudioVAE(Pretrained):
             a, b = max(0, s - ov), min(n, e + ov)
             d = DiagonalGaussian(self.encoder(x[..., a * hop: b * hop]))     # [B, 2C, b - a] -> [B, C, b - a]
             out.append((d.sample() if sample else d.mean)[..., s - a: e - a])
-        return self._normalise(torch.cat(out, dim=-1))
+        return self.normalise(torch.cat(out, dim=-1))
 
     @torch.no_grad()
     def chunked_decode(self, z: torch.Tensor, chunk_latents: int = 50, length: int | None = None) -> torch.Tensor:
@@ -216,7 +232,7 @@ class AudioVAE(Pretrained):
         on either side. Without gradients."""
         if chunk_latents < 1:
             raise DuettoError(f"chunk_latents must be >= 1, not {chunk_latents}")
-        raw, hop, ov = self._denormalise(z), self.hop, self.decoder_overlap
+        raw, hop, ov = self.denormalise(z), self.hop, self.decoder_overlap
         _check_latents(raw, self.latent_channels)
         n = raw.shape[-1]
         out = []
@@ -228,19 +244,6 @@ class AudioVAE(Pretrained):
         x = torch.cat(out, dim=-1)
         return x if length is None else x[..., :length]
 
-    # -- helpers -------------------------------------------------------------------------------------
-    def _pad(self, audio: torch.Tensor) -> torch.Tensor:
-        """Check ``[B, C, N]`` and zero-pad the end to a multiple of ``hop``."""
-        if audio.ndim != 3 or audio.shape[1] != self.channels or audio.shape[-1] < 1:
-            raise DuettoError(f"audio must be [B, {self.channels}, N] with N >= 1, got {tuple(audio.shape)}")
-        pad = -audio.shape[-1] % self.hop
-        return nn.functional.pad(audio, (0, pad)) if pad else audio
-
-    def _normalise(self, mean: torch.Tensor) -> torch.Tensor:
-        return (mean - self.config.latent_shift) * self.config.latent_scale
-
-    def _denormalise(self, z: torch.Tensor) -> torch.Tensor:
-        return z / self.config.latent_scale + self.config.latent_shift
 
 
 def _check_latents(z: torch.Tensor, channels: int):

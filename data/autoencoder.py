@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import math
 import os
 import shutil
 from pathlib import Path
@@ -105,6 +104,17 @@ class Pretrained(nn.Module):
         return model
 
 
+class LatentAutoencoder(Pretrained):
+    """A `Pretrained` autoencoder whose config carries ``latent_scale`` and ``latent_shift``."""
+
+    def normalise(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw latents -> what ``encode`` returns: ``(raw - latent_shift) * latent_scale``."""
+        return (raw - self.config.latent_shift) * self.config.latent_scale
+
+    def denormalise(self, z: torch.Tensor) -> torch.Tensor:
+        return z / self.config.latent_scale + self.config.latent_shift
+
+
 def read_config(directory) -> tuple[type, Any]:
     """(class, config) named by ``directory/config.json``; a clear `DuettoError` for anything wrong."""
     directory = Path(directory)
@@ -143,37 +153,43 @@ def config_from_dict(config_class, values: dict, name: str = "config"):
     return cfg
 
 
-def load_autoencoder(directory, map_location: str = "cpu"):
-    """Any saved Duetto model folder -> the module, in eval mode, weights checked key by key and shape by shape."""
+def read_safetensors(file, map_location: str = "cpu") -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; a `DuettoError` naming the file when it is unreadable."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+    try:
+        return load_file(str(file), device=map_location)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise DuettoError(f"{file}: corrupt weights ({str(e)[:100]})") from None
+
+
+def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], name: str):
+    """``module.load_state_dict(state, strict=True)``, but a missing or unexpected key or a wrong shape is a
+    one-line `DuettoError` that starts with ``name`` (the file)."""
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise DuettoError(f"{name}: does not match {type(module).__name__} "
+                          f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+                          f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})")
+    bad = [k for k in own if own[k].shape != state[k].shape]
+    if bad:
+        raise DuettoError(f"{name}: wrong shape for {bad[0]} ({tuple(state[bad[0]].shape)} vs {tuple(own[bad[0]].shape)})")
+    module.load_state_dict(state, strict=True)
+
+
+def load_autoencoder(directory, map_location: str = "cpu"):
+    """Any saved Duetto model folder -> the module, in eval mode, weights checked key by key and shape by shape."""
     directory = Path(directory)
     cls, cfg = read_config(directory)
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise DuettoError(f"{directory}: no {WEIGHTS_NAME}")
-    try:
-        state = load_file(str(weights), device=map_location)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise DuettoError(f"{weights}: corrupt weights ({str(e)[:100]})") from None
+    state = read_safetensors(weights, map_location)
     model = cls(cfg)
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise DuettoError(f"{weights}: does not match {cls.__name__} "
-                          f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
-                          f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})")
-    bad = [k for k in own if own[k].shape != state[k].shape]
-    if bad:
-        raise DuettoError(f"{weights}: wrong shape for {bad[0]} ({tuple(state[bad[0]].shape)} vs {tuple(own[bad[0]].shape)})")
-    model.load_state_dict(state, strict=True)
+    load_state_strict(model, state, str(weights))
     return model.eval()
 
 
-def check_finite(name: str, x: torch.Tensor):
-    if not torch.isfinite(x).all():
-        raise DuettoError(f"{name}: contains NaN or infinity")
-
-
 def ceil_div(a: int, b: int) -> int:
-    return -(-a // b) if b > 0 else math.inf
+    return -(-a // b)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from duetto.data.autoencoder import WEIGHTS_NAME, Pretrained, read_config
+from duetto.data.autoencoder import WEIGHTS_NAME, Pretrained, load_state_strict, read_config, read_safetensors
 from duetto.data.errors import DuettoError
 from duetto.data.media import atomic_write
 from duetto.data.schema import load_json
@@ -168,22 +168,7 @@ def load_checkpoint(path, *, model: nn.Module, ema: nn.Module, aux: nn.Module | 
 
 def load_weights(file: Path, module: nn.Module):
     """Safetensors into ``module``, every key and shape checked."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-    try:
-        state = load_file(str(file), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise DuettoError(f"{file}: corrupt weights ({str(e)[:100]})") from None
-    own = module.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise DuettoError(f"{file}: does not match {type(module).__name__} (missing {missing[:3]}, "
-                          f"unexpected {unexpected[:3]})")
-    bad = [k for k in own if own[k].shape != state[k].shape]
-    if bad:
-        raise DuettoError(f"{file}: wrong shape for {bad[0]} ({tuple(state[bad[0]].shape)} vs "
-                          f"{tuple(own[bad[0]].shape)})")
-    module.load_state_dict(state, strict=True)
+    load_state_strict(module, read_safetensors(file), str(file))
 
 
 def load_optimizer(file_name: str, optimizer, state):

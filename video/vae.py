@@ -16,7 +16,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from duetto.data.autoencoder import DiagonalGaussian, Pretrained
+from duetto.data.autoencoder import DiagonalGaussian, LatentAutoencoder
 from duetto.data.errors import DuettoError
 
 from .layers import CausalConv3d, Downsample, FrameNorm, ResBlock, Upsample, _groups
@@ -136,7 +136,7 @@ class Decoder(nn.Module):
         return rearrange(x, "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=self.p, p2=self.p)
 
 
-class VideoVAE(Pretrained):
+class VideoVAE(LatentAutoencoder):
     config_class = VideoVAEConfig
 
     def __init__(self, config: VideoVAEConfig):
@@ -184,8 +184,7 @@ class VideoVAE(Pretrained):
 
     def encode(self, video: torch.Tensor, sample: bool = False) -> torch.Tensor:
         d = self.encode_dist(video)
-        z = d.sample() if sample else d.mean
-        return (z - self.config.latent_shift) * self.config.latent_scale
+        return self.normalise(d.sample() if sample else d.mean)
 
     def decode_raw(self, z: torch.Tensor, cache: dict | None = None, first: bool = True) -> torch.Tensor:
         x = self.decoder(z, cache)
@@ -193,7 +192,7 @@ class VideoVAE(Pretrained):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Normalised latents ``[B, C, L, h, w]`` -> video ``[B, 3, 1 + k(L-1), 8h, 8w]`` (not clamped)."""
-        return self.decode_raw(z / self.config.latent_scale + self.config.latent_shift)
+        return self.decode_raw(self.denormalise(z))
 
     def forward(self, video: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The training pass (goes through a DDP wrapper): ``(reconstruction [B, 3, T, H, W], KL)``."""
@@ -211,12 +210,11 @@ class VideoVAE(Pretrained):
         out.append(self.encode_dist(video[:, :, :first_n], cache, first=True).mean)
         for s in range(first_n, t, k * chunk_latents):
             out.append(self.encode_dist(video[:, :, s: s + k * chunk_latents], cache, first=False).mean)
-        z = torch.cat(out, dim=2)
-        return (z - self.config.latent_shift) * self.config.latent_scale
+        return self.normalise(torch.cat(out, dim=2))
 
     @torch.no_grad()
     def chunked_decode(self, z: torch.Tensor, chunk_latents: int = 4) -> torch.Tensor:
-        raw = z / self.config.latent_scale + self.config.latent_shift
+        raw = self.denormalise(z)
         cache = {}
         parts = [self.decode_raw(raw[:, :, s: s + chunk_latents], cache, first=(s == 0))
                  for s in range(0, raw.shape[2], chunk_latents)]

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from bad_inputs import make_bad_files
-from duetto.data import Clip, write_clip
 from duetto.data.synth import SynthConfig, render
 
 BIN = Path(sys.executable).parent / "duetto-sync"

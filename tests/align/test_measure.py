@@ -83,6 +83,15 @@ def test_drift_windows_on_a_long_clip():
     assert sum(abs(w["offset_ms"] - 80) <= 40 for w in good) >= len(good) - 1   # 4 s windows are short
 
 
+def add_clicks(audio: np.ndarray, frames, fps: float, sr: int):
+    """A 20 ms 1.5 kHz click into ``audio [1, N]`` starting exactly at each frame's time ``k / fps``."""
+    n = np.arange(int(0.02 * sr))
+    click = np.sin(2 * np.pi * 1500 * n / sr) * np.exp(-n / (0.004 * sr))
+    for k in frames:
+        s = int(round(k / fps * sr))
+        audio[0, s:s + len(n)] += click[: audio.shape[1] - s]
+
+
 def stopping_bar_clip(fps: float, seconds: float = 6.0, sr: int = 16000):
     """A bar that slides and stops dead at irregular instants; a click sounds at each stop. Stops are
     rounded to the frame that first shows the bar at rest (the project's time base: an event at t shows
@@ -101,10 +110,7 @@ def stopping_bar_clip(fps: float, seconds: float = 6.0, sr: int = 16000):
         pos[k - 4:] += step * np.minimum(np.arange(1, t_n - k + 5), 5)
     for j in range(t_n):
         video[j, 10:38, 10 + pos[j]:18 + pos[j]] = 220
-    n = np.arange(int(0.02 * sr))
-    for k in stops:
-        s = int(round(k / fps * sr))
-        audio[0, s:s + len(n)] += (np.sin(2 * np.pi * 1500 * n / sr) * np.exp(-n / (0.004 * sr)))[: audio.shape[1] - s]
+    add_clicks(audio, stops, fps, sr)
     return Clip(video=video, audio=audio, fps=fps, sample_rate=sr)
 
 
@@ -135,10 +141,7 @@ def bouncing_bar_clip(fps: float, sr: int = 16000):
         top = int(round(58 - h))
         video[j, top:top + 30, 16:32] = 220
     audio = np.zeros((1, int(round(len(heights) / fps * sr))), np.float32)
-    n = np.arange(int(0.02 * sr))
-    for k in contacts:
-        s = int(round(k / fps * sr))
-        audio[0, s:s + len(n)] += (np.sin(2 * np.pi * 1500 * n / sr) * np.exp(-n / (0.004 * sr)))[: audio.shape[1] - s]
+    add_clicks(audio, contacts, fps, sr)
     return Clip(video=video, audio=audio, fps=fps, sample_rate=sr)
 
 

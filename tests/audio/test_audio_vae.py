@@ -11,7 +11,7 @@ import torch
 
 from duetto.audio.losses import (MelLoss, MultiResolutionSTFTLoss, ReconstructionLoss, discriminator_loss,
                                  generator_losses, make_discriminator, reconstruction_metrics, vae_loss)
-from duetto.audio.vae import PRESETS, AudioVAE, AudioVAEConfig, preset
+from duetto.audio.vae import PRESETS, AudioVAE, preset
 from duetto.data.autoencoder import Autoencoder, load_autoencoder
 from duetto.data.errors import DuettoError
 
