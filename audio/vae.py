@@ -26,7 +26,7 @@ from encodec.modules.conv import SConv1d, SConvTranspose1d
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from duetto.data.autoencoder import DiagonalGaussian, LatentAutoencoder, ceil_div
+from duetto.data.autoencoder import DiagonalGaussian, LatentAutoencoder, ceil_div, start_narrow
 from duetto.data.errors import DuettoError
 
 
@@ -174,6 +174,7 @@ class AudioVAE(WaveformLatents, LatentAutoencoder):
                       n_residual_layers=config.n_residual_layers, lstm=config.lstm, norm="none")
         self.encoder = _weight_norm_all(SEANetEncoder(dimension=2 * config.latent_channels, **common))
         self.decoder = _weight_norm_all(SEANetDecoder(dimension=config.latent_channels, **common))
+        start_narrow([m for m in self.encoder.modules() if isinstance(m, nn.Conv1d)][-1])
         # latents of context each chunk needs on either side for chunked == one-shot (finite only without LSTM)
         self.encoder_overlap = encoder_overlap(self.encoder, self.hop)
         self.decoder_overlap = decoder_overlap(self.decoder, self.hop)

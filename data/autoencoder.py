@@ -65,6 +65,21 @@ class DiagonalGaussian:
         return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar).mean()
 
 
+INIT_LOGVAR = -6.0
+
+
+def start_narrow(conv: nn.Module, logvar: float = INIT_LOGVAR) -> nn.Module:
+    """Set the bias of the log-variance half of the convolution that outputs the posterior's parameters
+    ``[2C]`` to ``logvar``, so training starts near a plain autoencoder (noise std ``exp(logvar / 2)``, 0.05).
+    With the default zero bias the sampled latent starts as unit noise that swamps the mean; at a small KL
+    weight the decoder then learns to ignore the latent for hundreds of steps (measured on the audio VAE:
+    no drop in the spectral losses in 125 steps, KL about 0.001)."""
+    with torch.no_grad():
+        c = conv.bias.shape[0] // 2
+        conv.bias[c:] = logvar
+    return conv
+
+
 class Pretrained(nn.Module):
     """Base for modules saved as ``config.json`` + ``model.safetensors``. Subclasses set ``config_class``
     and take their config as the only constructor argument."""
@@ -77,8 +92,10 @@ class Pretrained(nn.Module):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
 
-    def save_pretrained(self, directory) -> Path:
-        """Write the folder atomically: a crash leaves the old folder (or none), never half of one."""
+    def save_pretrained(self, directory, dtype: torch.dtype | None = None) -> Path:
+        """Write the folder atomically: a crash leaves the old folder (or none), never half of one.
+        ``dtype`` (e.g. ``torch.float16`` for shipped weights) stores floating tensors in that type; loading
+        casts them back to the module's own type."""
         from safetensors.torch import save_file
         directory = Path(directory)
         tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
@@ -87,7 +104,8 @@ class Pretrained(nn.Module):
         cls = type(self)
         meta = {"class": f"{cls.__module__}.{cls.__qualname__}", "config": dataclasses.asdict(self.config)}
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {k: v.detach().cpu().to(dtype if dtype is not None and v.is_floating_point() else v.dtype).contiguous()
+                 for k, v in self.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_NAME))
         old = directory.with_name(f".{directory.name}.old{os.getpid()}")
         if directory.exists():

@@ -1,4 +1,4 @@
-"""`duetto-data`: make synthetic shards, ingest real footage, inspect shards and check their sync."""
+"""`duetto-data`: make synthetic shards, ingest real footage, inspect shards, check their sync, encode latent caches."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from . import console
 from .errors import DuettoError
 from .ingest import IngestConfig, ingest
 from .inspect import check_shard, inspect_shard
+from .latent_format import LATENT_DTYPES
 from .media import AUDIO_CODECS, SHARD_AUDIO
 from .shards import ShardWriter, expand_shards
 from .synth import FAMILIES, SynthConfig, render_sample
@@ -25,7 +26,8 @@ examples:
   duetto-data synth --family impacts --n 100 --seconds 4 --out shards/impacts
   duetto-data ingest ~/footage --out shards/real --size 128
   duetto-data inspect shards/impacts/*.tar
-  duetto-data check shards/impacts"""
+  duetto-data check shards/impacts
+  duetto-data encode shards/impacts --video-vae runs/video/model --audio-vae runs/audio/model --out latents/impacts"""
 
 
 def _positive(kind, zero_ok: bool = False):
@@ -44,7 +46,7 @@ SHARD_AUDIO_CODECS = sorted(AUDIO_CODECS.keys() - {"pcm_f32le"})   # what an mp4
 
 def build_parser():
     p = console.parser(PROG, "Clips and shards for Duetto: synthetic synced scenes, ingest of real "
-                             "footage, inspection and sync checks.", EPILOG)
+                             "footage, inspection, sync checks and latent caches.", EPILOG)
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     s = sub.add_parser("synth", help="write shards of synthetic synced scenes",
@@ -101,15 +103,45 @@ def build_parser():
                                    "within 10 ms, picture on the exact frame.")
     c.add_argument("shards", nargs="+", help="shard files, directories or globs")
     c.add_argument("--json", action="store_true", help="print rows as JSON lines")
+
+    e = sub.add_parser("encode", help="encode clip shards into latent shards with a video and an audio VAE",
+                       description="Decode every clip at the video VAE's frame rate (square --size pixels) and the "
+                                   "audio VAE's sample rate and channels, trim the video to 1 + k*n frames (k: the "
+                                   "VAE's temporal factor) and the audio to the same span, encode both (posterior "
+                                   "means, chunk by chunk) and write webdataset shards of KEY.video.npy [C,L,h,w], "
+                                   "KEY.audio.npy [C,L], KEY.video_times.npy and KEY.audio_times.npy (seconds, the "
+                                   "centre of each latent) and KEY.json (the source metadata, what was encoded, "
+                                   "and each VAE's config and weights hash). Unusable clips are skipped with a reason.")
+    e.add_argument("shards", nargs="+", help="clip shard files, directories or globs")
+    e.add_argument("--video-vae", required=True, help="video VAE folder (config.json + model.safetensors)")
+    e.add_argument("--audio-vae", required=True, help="audio VAE folder (config.json + model.safetensors)")
+    e.add_argument("--out", required=True, help="output directory for the latent .tar shards")
+    e.add_argument("--size", type=_positive(int), default=None,
+                   help="square frame side in pixels, a multiple of 8 (default: the video VAE config's size, else 64)")
+    e.add_argument("--dtype", choices=list(LATENT_DTYPES), default="float32",
+                   help="how latents are stored; float16 halves the bytes (default: %(default)s)")
+    e.add_argument("--chunk-seconds", type=_positive(float), default=4.0,
+                   help="encode this many seconds of a clip at a time: bounds memory on long clips, same "
+                        "latents (default: %(default)s)")
+    e.add_argument("--shard-size", type=_positive(int), default=500, help="clips per latent shard (default: 500)")
+    e.add_argument("--device", default="cpu", help="torch device for the VAEs, e.g. cuda (default: cpu)")
+    e.add_argument("--overwrite", action="store_true", help="replace shards already in --out")
+    e.add_argument("--json", action="store_true", help="print the report as JSON")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _check_out(out: Path, overwrite: bool):
+    """``--out`` must be a directory (or nothing yet) without shards, unless they are to be replaced."""
+    if out.exists() and not out.is_dir():
+        raise DuettoError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.glob("*.tar")) and not overwrite:
+        raise DuettoError(f"{out}: already holds shards (pass --overwrite to replace them)")
 
 
 def cmd_synth(a) -> int:
     out = Path(a.out)
-    if out.exists() and not out.is_dir():
-        raise DuettoError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.glob("*.tar")) and not a.overwrite:
-        raise DuettoError(f"{out}: already holds shards (pass --overwrite to replace them)")
+    _check_out(out, a.overwrite)
     cfg = SynthConfig(seconds=a.seconds, fps=a.fps, size=a.size, sample_rate=a.sample_rate)
     try:
         cfg.check()
@@ -186,7 +218,43 @@ def cmd_check(a) -> int:
     return console.EXIT_FAIL if failed else console.EXIT_OK
 
 
-COMMANDS = {"synth": cmd_synth, "ingest": cmd_ingest, "inspect": cmd_inspect, "check": cmd_check}
+def _load_vae(directory: str, modality: str, option: str, device: str):
+    from .encode import load_vae
+    try:
+        return load_vae(directory, modality, device)
+    except DuettoError as e:
+        raise DuettoError(f"{option} {' '.join(str(e).split())}") from None
+
+
+def cmd_encode(a) -> int:
+    from .encode import ClipEncoder, EncodeConfig, encode_shards    # torch: only for this command
+    out = Path(a.out)
+    shards = expand_shards(a.shards)
+    if out.is_dir() and any(Path(s).resolve().parent == out.resolve() for s in shards):
+        raise DuettoError(f"{out}: holds input shards; write the latents to another directory")
+    _check_out(out, a.overwrite)
+    cfg = EncodeConfig(size=a.size, dtype=a.dtype, chunk_seconds=a.chunk_seconds, shard_size=a.shard_size,
+                       device=a.device)
+    encoder = ClipEncoder(_load_vae(a.video_vae, "video", "--video-vae", a.device),
+                          _load_vae(a.audio_vae, "audio", "--audio-vae", a.device), cfg)
+    if a.overwrite:
+        for old in out.glob("*.tar"):
+            old.unlink()
+    rep = encode_shards(shards, out, encoder, progress=not a.quiet)
+    if a.json:
+        print(json.dumps({"written": rep.written, "skipped": rep.skipped, "shards": rep.shards}, indent=1))
+    else:
+        if rep.skipped:
+            print(console.table(rep.skipped, ["source", "reason"], {"reason": 100}))
+        print(f"encoded {len(rep.written)} clip(s) into {len(rep.shards)} shard(s) in {out}; "
+              f"skipped {len(rep.skipped)}")
+    if not rep.written:
+        raise DuettoError(f"no usable clips in {len(shards)} shard(s) (all {len(rep.skipped)} skipped)")
+    return console.EXIT_OK
+
+
+COMMANDS = {"synth": cmd_synth, "ingest": cmd_ingest, "inspect": cmd_inspect, "check": cmd_check,
+            "encode": cmd_encode}
 
 
 def _main(argv=None) -> int:

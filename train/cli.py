@@ -33,6 +33,10 @@ def build_parser():
     v.add_argument("--batch-size", type=int, default=4, help="clips per update (default 4)")
     v.add_argument("--lr", type=float, default=4e-4, help="peak learning rate (default 4e-4)")
     v.add_argument("--warmup", type=int, default=100, help="linear warm-up updates (default 100)")
+    v.add_argument("--decay", default="cosine", choices=["cosine", "none"],
+                   help="learning rate after warm-up: half cosine down to a tenth at --steps, or constant (default cosine)")
+    v.add_argument("--ema-decay", type=float, default=0.999,
+                   help="EMA of the weights, evaluated and saved as the model (default 0.999; lower for short runs)")
     v.add_argument("--frames", type=int, default=17, help="video: frames per window, 1 + k*n (default 17)")
     v.add_argument("--seconds", type=float, default=1.0, help="audio: seconds per window (default 1.0)")
     v.add_argument("--gan-start", type=int, default=2000,
@@ -78,6 +82,7 @@ def cmd_vae(a) -> int:
         sample_rate, channels, min_seconds = cfg.sample_rate, cfg.channels, a.seconds
     train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, ckpt_every=a.ckpt_every,
                             eval_every=a.eval_every, log_every=a.log_every, seed=a.seed,
+                            decay=a.decay, ema_decay=a.ema_decay,
                             betas=(0.5, 0.9) if a.modality == "audio" else (0.9, 0.999)).check()
     resolved = {"command": "vae", "modality": a.modality, "preset": a.preset, "model": _asdict(cfg),
                 "data": [str(d) for d in a.data], "batch_size": a.batch_size, "frames": a.frames,
@@ -99,6 +104,12 @@ def cmd_vae(a) -> int:
     print(f"{PROG}: {a.modality} VAE {a.preset!r}, {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     out = Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit()
+    from duetto.data.autoencoder import load_autoencoder
+    from duetto.train.vae_tasks import calibrate_latents, calibration_inputs
+    model = load_autoencoder(out)
+    shift, scale = calibrate_latents(model, calibration_inputs(a.modality, train))
+    model.save_pretrained(out)
+    print(f"{PROG}: latent shift {shift:+.4f}, scale {scale:.4f} (unit variance on the training clips)", file=sys.stderr)
     print(out)
     return console.EXIT_OK
 

@@ -12,6 +12,7 @@ from duetto.data.autoencoder import config_from_dict
 from duetto.data.errors import DuettoError
 
 MIXED_PRECISION = ("auto", "no", "bf16")
+DECAYS = ("none", "cosine")
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,6 +26,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 500            # linear from lr / warmup_steps at step 1 to lr at step warmup_steps
+    decay: str = "none"                # after warm-up: "none" (constant lr) or "cosine" (down to min_lr_ratio * lr at steps)
+    min_lr_ratio: float = 0.1
     grad_clip: float = 1.0             # max global grad norm; 0 = no clipping (the norm is still logged)
     ema_decay: float = 0.999           # ema = decay * ema + (1 - decay) * weights, after every step
     eval_every: int = 1000
@@ -61,6 +64,10 @@ class TrainConfig:
             v = getattr(self, name)
             if not is_num(v) or v < 0:
                 raise DuettoError(f"train config: {name} must be a number >= 0 (got {v!r})")
+        if self.decay not in DECAYS:
+            raise DuettoError(f"train config: decay must be one of {', '.join(DECAYS)} (got {self.decay!r})")
+        if not is_num(self.min_lr_ratio) or not 0 <= self.min_lr_ratio <= 1:
+            raise DuettoError(f"train config: min_lr_ratio must be in [0, 1] (got {self.min_lr_ratio!r})")
         if not is_num(self.ema_decay) or not 0 <= self.ema_decay < 1:
             raise DuettoError(f"train config: ema_decay must be in [0, 1) (got {self.ema_decay!r})")
         b = self.betas

@@ -72,9 +72,20 @@ class Task:
         return None
 
 
-def warmup(steps: int):
-    """LR factor for update ``e + 1`` (LambdaLR counts from 0): linear up to 1 over ``steps`` updates."""
-    return lambda e: min(1.0, (e + 1) / steps) if steps > 0 else 1.0
+def lr_factor(cfg: TrainConfig):
+    """LR factor for update ``e + 1`` (LambdaLR counts from 0): linear up to 1 over ``cfg.warmup_steps``
+    updates, then constant (``decay="none"``) or a half cosine down to ``cfg.min_lr_ratio`` at ``cfg.steps``."""
+    warm, total, floor = cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio
+
+    def factor(e: int) -> float:
+        step = e + 1
+        if warm > 0 and step < warm:
+            return step / warm
+        if cfg.decay == "none" or total <= warm:
+            return 1.0
+        done = min(1.0, (step - warm) / (total - warm))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * done))
+    return factor
 
 
 class Trainer:
@@ -102,7 +113,7 @@ class Trainer:
         ckpt = find_checkpoint(self.run_dir)
         ema = EMA(model, cfg.ema_decay)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup(cfg.warmup_steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg))
         aux_opt = None if aux is None else torch.optim.AdamW(aux.parameters(), lr=cfg.lr, betas=cfg.betas,
                                                              weight_decay=cfg.weight_decay)
         rng = None

@@ -129,3 +129,30 @@ def evaluate_audio(model, bank: Bank, seconds: float, tol: float = 0.010) -> dic
     if total:
         out["onsets_within_10ms"] = kept / total
     return out
+
+
+@torch.no_grad()
+def calibrate_latents(model, inputs: list[torch.Tensor]):
+    """Set the config's ``latent_shift`` and ``latent_scale`` so that the posterior means of ``inputs`` (each
+    a batch the model encodes: video ``[B, 3, T, H, W]`` in [-1, 1] or audio ``[B, C, N]``) have mean 0 and
+    standard deviation 1 over every element: the scale the joint model's flow matching assumes. Returns
+    ``(shift, scale)``; the model is changed in place (save it again to keep them)."""
+    import dataclasses
+    was_training = model.training
+    model.eval()
+    raw = torch.cat([model.encode_dist(x).mean.flatten() for x in inputs])
+    model.train(was_training)
+    shift, std = float(raw.mean()), float(raw.std())
+    scale = 1.0 / max(std, 1e-6)
+    model.config = dataclasses.replace(model.config, latent_shift=shift, latent_scale=scale)
+    return shift, scale
+
+
+def calibration_inputs(modality: str, bank: Bank, clips: int = 32, frames: int = 33, seconds: float = 4.0):
+    """The first ``frames`` frames (video, model range) or ``seconds`` (audio) of up to ``clips`` clips of
+    ``bank``, one batch each."""
+    from duetto.video.vae import to_model_range
+    if modality == "video":
+        return [to_model_range(torch.from_numpy(v[None, :frames])) for v in bank.videos[:clips]]
+    n = int(round(seconds * bank.sample_rate))
+    return [torch.from_numpy(np.ascontiguousarray(a[None, :, :n])) for a in bank.audios[:clips]]

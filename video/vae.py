@@ -16,7 +16,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from duetto.data.autoencoder import DiagonalGaussian, LatentAutoencoder
+from duetto.data.autoencoder import DiagonalGaussian, LatentAutoencoder, start_narrow
 from duetto.data.errors import DuettoError
 
 from .layers import CausalConv3d, Downsample, FrameNorm, ResBlock, Upsample, _groups
@@ -104,6 +104,7 @@ class Encoder(nn.Module):
             if level < len(stages):
                 layers.append(Downsample(c, space=stages[level][0], time=stages[level][1]))
         layers += [ResBlock(c, c), FrameNorm(_groups(c), c), nn.SiLU(), CausalConv3d(c, 2 * cfg.latent_channels)]
+        start_narrow(layers[-1].conv)
         self.net = _Stack(*layers)
 
     def forward(self, x, cache=None):

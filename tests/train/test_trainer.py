@@ -201,3 +201,13 @@ def test_ema_of_a_pretrained_model_leaves_the_global_rng_alone():
     assert torch.equal(before, torch.get_rng_state())
     for k, v in task.model.state_dict().items():
         assert torch.equal(v, ema.state_dict()[k])
+
+
+def test_learning_rate_warms_up_then_follows_a_half_cosine_to_the_floor():
+    from duetto.train.trainer import lr_factor
+    f = lr_factor(TrainConfig(steps=1100, warmup_steps=100, decay="cosine", min_lr_ratio=0.1))
+    assert f(0) == pytest.approx(0.01) and f(99) == 1.0                # update 1 and update 100
+    assert f(599) == pytest.approx(0.55) and f(1099) == pytest.approx(0.1) and f(5000) == pytest.approx(0.1)
+    assert lr_factor(TrainConfig(steps=1100, warmup_steps=100))(1099) == 1.0
+    with pytest.raises(DuettoError, match="decay"):
+        TrainConfig(decay="linear").check()

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from duetto.data.autoencoder import load_autoencoder
 from duetto.data.bank import load_bank
@@ -46,6 +47,11 @@ def test_train_video_vae_writes_a_loadable_model_and_resumes(shard, tmp_path, ca
     assert steps == [1, 2, 3]
     model = load_autoencoder(out / "model")
     assert model.config.temporal_factor == 1
+    # the exported latents are calibrated to unit variance on the training clips
+    from duetto.train.vae_tasks import calibration_inputs
+    bank = load_bank([str(shard)], fps=25, size=32, sample_rate=16000, channels=1, min_seconds=0.5)
+    z = torch.cat([model.encode(x).flatten() for x in calibration_inputs("video", bank.split(0.1)[0])])
+    assert abs(z.mean().item()) < 1e-3 and abs(z.std().item() - 1) < 1e-3 and model.config.latent_scale != 1.0
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["preset"] == "tiny-x1" and run["commit"] and len(run["resumes"]) == 1
     # a different run into the same folder is refused
