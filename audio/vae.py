@@ -41,6 +41,7 @@ class AudioVAEConfig:
     lstm: int = 0                       # LSTM layers at the bottleneck: > 0 makes the receptive field unbounded
     kl_weight: float = 1e-4
     mel_weight: float = 1.0             # log-mel L1 beside the multi-resolution STFT loss (losses.vae_loss)
+    wave_weight: float = 10.0           # waveform L1 (losses.ReconstructionLoss)
     latent_scale: float = 1.0           # latents = (mean - shift) * scale
     latent_shift: float = 0.0
 
@@ -57,8 +58,8 @@ class AudioVAEConfig:
             raise DuettoError(f"AudioVAEConfig.lstm must be >= 0, not {self.lstm!r}")
         if not (math.isfinite(self.latent_scale) and self.latent_scale != 0 and math.isfinite(self.latent_shift)):
             raise DuettoError("AudioVAEConfig.latent_scale must be finite and non-zero, latent_shift finite")
-        if not (self.kl_weight >= 0 and self.mel_weight >= 0):
-            raise DuettoError("AudioVAEConfig.kl_weight and mel_weight must be >= 0")
+        if not (self.kl_weight >= 0 and self.mel_weight >= 0 and self.wave_weight >= 0):
+            raise DuettoError("AudioVAEConfig.kl_weight, mel_weight and wave_weight must be >= 0")
 
 
 PRESETS = {

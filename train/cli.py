@@ -31,7 +31,8 @@ def build_parser():
     v.add_argument("--steps", type=int, default=2000, help="optimiser updates in total (default 2000)")
     v.add_argument("--out", required=True, type=Path, help="run folder (created; resumed when it holds this run)")
     v.add_argument("--batch-size", type=int, default=4, help="clips per update (default 4)")
-    v.add_argument("--lr", type=float, default=4e-4, help="peak learning rate (default 4e-4)")
+    v.add_argument("--lr", type=float, default=3e-4,
+                   help="peak learning rate (default 3e-4; the audio VAE stalls at the noise floor at 1e-3)")
     v.add_argument("--warmup", type=int, default=100, help="linear warm-up updates (default 100)")
     v.add_argument("--decay", default="cosine", choices=["cosine", "none"],
                    help="learning rate after warm-up: half cosine down to a tenth at --steps, or constant (default cosine)")
