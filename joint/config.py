@@ -1,0 +1,74 @@
+"""What a joint model is: its streams, width, depth and where the streams meet, as one frozen config."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from duetto.data.errors import DuettoError
+
+
+@dataclass(frozen=True)
+class JointConfig:
+    """Two token streams over the latents of a video VAE and an audio VAE.
+
+    Video latents ``[C, T, h, w]`` become ``T * (h / video_patch) * (w / video_patch)`` tokens, audio latents
+    ``[C, L]`` become ``L / audio_patch`` tokens. Every token carries its time in seconds (given by the caller
+    from the VAEs' ``timestamps``). Blocks ``cross_every, 2 * cross_every, ...`` (1-based) add bidirectional
+    cross-modal attention in which a token only sees tokens of the other stream within ``window`` seconds of
+    its own time; ``window=None`` is global cross-attention, ``cross_modal=False`` removes it (the ablations).
+    """
+
+    video_channels: int = 8
+    audio_channels: int = 8
+    video_patch: int = 2
+    audio_patch: int = 1
+    dim: int = 192
+    depth: int = 6
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    cross_every: int = 2
+    cross_modal: bool = True
+    window: float | None = 0.2           # seconds
+    text_dim: int = 384                  # all-MiniLM-L6-v2
+    time_rope_share: float = 0.5         # share of each head's dimensions rotated by time; the rest by (row, col)
+    rope_min_period: float = 0.05        # seconds: the fastest rotation; not a divisor of a 25 fps frame (40 ms), or a one-frame slip would leave that pair unchanged
+    rope_max_period: float = 120.0       # seconds: the slowest
+
+    def __post_init__(self):
+        for name in ("video_channels", "audio_channels", "video_patch", "audio_patch", "dim", "depth", "heads",
+                     "cross_every", "text_dim"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+                raise DuettoError(f"JointConfig.{name} must be a positive integer, not {v!r}")
+        if self.dim % self.heads or (self.dim // self.heads) % 8:
+            raise DuettoError(f"JointConfig: dim {self.dim} / heads {self.heads} must be a multiple of 8")
+        if self.window is not None and not (isinstance(self.window, (int, float)) and self.window > 0):
+            raise DuettoError(f"JointConfig.window must be a positive number of seconds or None, not {self.window!r}")
+        if not 0 < self.time_rope_share <= 1:
+            raise DuettoError("JointConfig.time_rope_share must be in (0, 1]")
+        if not (0 < self.rope_min_period < self.rope_max_period and math.isfinite(self.rope_max_period)):
+            raise DuettoError("JointConfig: need 0 < rope_min_period < rope_max_period")
+        if not self.mlp_ratio > 0:
+            raise DuettoError("JointConfig.mlp_ratio must be positive")
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    def has_cross(self, block: int) -> bool:
+        """Whether block ``block`` (0-based) carries cross-modal attention."""
+        return self.cross_modal and (block + 1) % self.cross_every == 0
+
+
+PRESETS = {
+    # 11.8 M parameters (24 MB in fp16): trains on a 2-core CPU in hours, on one GPU in minutes
+    "tiny": JointConfig(),
+    "small": JointConfig(dim=384, depth=12, heads=6),
+    "base": JointConfig(video_channels=16, audio_channels=32, dim=768, depth=24, heads=12, cross_every=3),
+}
+
+
+def preset(name: str) -> JointConfig:
+    if name not in PRESETS:
+        raise DuettoError(f"unknown joint model preset {name!r}: {', '.join(PRESETS)}")
+    return PRESETS[name]

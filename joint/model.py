@@ -1,0 +1,108 @@
+"""The dual-stream diffusion transformer: video and audio latents in, a flow-matching velocity for each out.
+
+    v_video, v_audio = model(video [B, Cv, T, h, w], audio [B, Ca, L], t_video [B], t_audio [B],
+                             video_times [T] or [B, T], audio_times [L] or [B, L], text [B, Lt, text_dim],
+                             text_mask [B, Lt])
+
+Times are seconds from the VAEs' ``timestamps`` (float64; the model never turns an index into seconds itself), so a
+clip cut at any start time, at any latent rate, lines up across the streams. Each modality has its own flow
+time, so one model denoises both, or one given the other.
+"""
+from __future__ import annotations
+
+import torch
+from einops import rearrange, repeat
+from torch import nn
+
+from duetto.data.autoencoder import Pretrained
+from duetto.data.errors import DuettoError
+
+from .blocks import CrossModalBlock, FinalLayer, FlowTimeEmbedding, StreamBlock
+from .config import JointConfig
+from .rope import rope_angles
+
+
+class JointDiT(Pretrained):
+    config_class = JointConfig
+
+    def __init__(self, config: JointConfig):
+        super().__init__(config)
+        cfg, d = config, config.dim
+        self.video_in = nn.Linear(cfg.video_channels * cfg.video_patch ** 2, d)
+        self.audio_in = nn.Linear(cfg.audio_channels * cfg.audio_patch, d)
+        self.video_time, self.audio_time = FlowTimeEmbedding(d), FlowTimeEmbedding(d)
+        self.text_in = nn.Linear(cfg.text_dim, d)
+        self.text_pool = nn.Linear(cfg.text_dim, d)
+        self.null_text = nn.Parameter(torch.zeros(1, 1, d))          # always attendable: an empty caption is fine
+        self.video_blocks = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
+        self.audio_blocks = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
+        self.cross = nn.ModuleDict({str(i): CrossModalBlock(cfg) for i in range(cfg.depth) if cfg.has_cross(i)})
+        self.video_out = FinalLayer(d, cfg.video_channels * cfg.video_patch ** 2)
+        self.audio_out = FinalLayer(d, cfg.audio_channels * cfg.audio_patch)
+
+    # -- tokens ---------------------------------------------------------------------------------------------
+    def video_tokens(self, video: torch.Tensor, times: torch.Tensor):
+        """``[B, C, T, h, w]`` -> tokens ``[B, T*(h/p)*(w/p), dim]``, their times ``[B, N]`` (s), rows and cols."""
+        p, (b, c, t, h, w) = self.config.video_patch, video.shape
+        if c != self.config.video_channels or h % p or w % p:
+            raise DuettoError(f"video latents must be [B, {self.config.video_channels}, T, h, w] with h, w "
+                              f"multiples of {p}, got {tuple(video.shape)}")
+        x = rearrange(video, "b c t (h p1) (w p2) -> b (t h w) (c p1 p2)", p1=p, p2=p)
+        gh, gw = h // p, w // p
+        tt = repeat(_per_clip(times, b, t), "b t -> b (t h w)", h=gh, w=gw)
+        rows = repeat(torch.arange(gh, device=video.device), "h -> b (t h w)", b=b, t=t, w=gw)
+        cols = repeat(torch.arange(gw, device=video.device), "w -> b (t h w)", b=b, t=t, h=gh)
+        return self.video_in(x), tt, rows, cols
+
+    def audio_tokens(self, audio: torch.Tensor, times: torch.Tensor):
+        """``[B, C, L]`` -> tokens ``[B, L/p, dim]`` and their times ``[B, L/p]`` (the mean of each patch's)."""
+        p, (b, c, n) = self.config.audio_patch, audio.shape
+        if c != self.config.audio_channels or n % p:
+            raise DuettoError(f"audio latents must be [B, {self.config.audio_channels}, L] with L a multiple "
+                              f"of {p}, got {tuple(audio.shape)}")
+        x = rearrange(audio, "b c (l p) -> b l (c p)", p=p)
+        tt = rearrange(_per_clip(times, b, n), "b (l p) -> b l p", p=p).mean(-1)
+        return self.audio_in(x), tt
+
+    def text_context(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, b: int):
+        """Caption tokens ``[B, Lt, text_dim]`` (or ``None``: dropped) -> ``(tokens [B, 1+Lt, dim], mask
+        [B, 1, 1, 1+Lt], pooled [B, dim])``; a learned null token leads, so no mask row is empty."""
+        null = self.null_text.expand(b, -1, -1)
+        if text is None:
+            return null, None, null.new_zeros(b, self.config.dim)
+        keep = torch.ones(text.shape[:2], dtype=torch.bool, device=text.device) if text_mask is None else text_mask.bool()
+        pooled = (text * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp_min(1)
+        tokens = torch.cat([null, self.text_in(text)], dim=1)
+        mask = torch.cat([keep.new_ones(b, 1), keep], dim=1)[:, None, None, :]
+        return tokens, mask, self.text_pool(pooled)
+
+    # -- the pass -------------------------------------------------------------------------------------------
+    def forward(self, video, audio, t_video, t_audio, video_times, audio_times, text=None, text_mask=None):
+        cfg, b = self.config, video.shape[0]
+        _, _, t, h, w = video.shape
+        v, v_times, rows, cols = self.video_tokens(video, video_times)
+        a, a_times = self.audio_tokens(audio, audio_times)
+        ctx, ctx_mask, pooled = self.text_context(text, text_mask, b)
+        cv, ca = self.video_time(t_video) + pooled, self.audio_time(t_audio) + pooled
+        v_rope, a_rope = rope_angles(cfg, v_times, rows, cols), rope_angles(cfg, a_times)
+        v_rope_t = rope_angles(cfg, v_times)                        # time only, for the cross-modal blocks
+        for i in range(cfg.depth):
+            v = self.video_blocks[i](v, cv, v_rope, ctx, ctx_mask)
+            a = self.audio_blocks[i](a, ca, a_rope, ctx, ctx_mask)
+            if str(i) in self.cross:
+                v, a = self.cross[str(i)](v, a, cv, ca, v_times, a_times, v_rope_t, a_rope)
+        p, pa = cfg.video_patch, cfg.audio_patch
+        v = rearrange(self.video_out(v, cv), "b (t h w) (c p1 p2) -> b c t (h p1) (w p2)",
+                      t=t, h=h // p, w=w // p, p1=p, p2=p)
+        a = rearrange(self.audio_out(a, ca), "b l (c p) -> b c (l p)", p=pa)
+        return v, a
+
+
+def _per_clip(times: torch.Tensor, b: int, n: int) -> torch.Tensor:
+    """``[n]`` or ``[B, n]`` seconds -> ``[B, n]``."""
+    times = torch.as_tensor(times)
+    if times.ndim == 1:
+        times = times[None].expand(b, -1)
+    if times.shape != (b, n):
+        raise DuettoError(f"token times must be [{n}] or [{b}, {n}], got {tuple(times.shape)}")
+    return times
