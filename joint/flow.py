@@ -1,0 +1,72 @@
+"""Flow matching on the (video, audio) latent pair.
+
+Convention (rectified flow): ``x_t = (1 - t) * x_0 + t * noise``, ``t = 0`` is data and ``t = 1`` noise; the
+model predicts the velocity ``noise - x_0``. Each modality has its own flow time: shared most of the time;
+sometimes drawn independently; sometimes one stream is given clean (``t = 0``), which teaches the same model
+video-to-audio and audio-to-video.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from duetto.data.errors import DuettoError
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    logit_mean: float = 0.0          # logit-normal flow times: sigmoid(N(mean, std))
+    logit_std: float = 1.0
+    independent: float = 0.2         # share of clips whose two streams get independent flow times
+    video_given: float = 0.05        # share of clips whose video is given clean (audio generated from it)
+    audio_given: float = 0.05        # share of clips whose audio is given clean
+
+    def __post_init__(self):
+        shares = (self.independent, self.video_given, self.audio_given)
+        if not (all(0 <= s <= 1 for s in shares) and sum(shares) <= 1 and self.logit_std > 0):
+            raise DuettoError("FlowConfig: shares must be in [0, 1] with a sum <= 1, logit_std > 0")
+
+
+def logit_normal(n: int, cfg: FlowConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    return torch.sigmoid(cfg.logit_mean + cfg.logit_std * torch.randn(n, generator=generator))
+
+
+def flow_times(n: int, cfg: FlowConfig, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(t_video [n], t_audio [n])`` for a batch of ``n`` clips, following the shares of ``cfg``."""
+    t_video = logit_normal(n, cfg, generator)
+    t_audio = t_video.clone()
+    u = torch.rand(n, generator=generator)
+    indep = u < cfg.independent
+    t_audio[indep] = logit_normal(int(indep.sum()), cfg, generator)
+    video_given = (u >= cfg.independent) & (u < cfg.independent + cfg.video_given)
+    audio_given = (u >= cfg.independent + cfg.video_given) & (u < cfg.independent + cfg.video_given + cfg.audio_given)
+    t_video[video_given] = 0.0
+    t_audio[audio_given] = 0.0
+    return t_video, t_audio
+
+
+def add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``(1 - t) x0 + t noise`` with ``t [B]`` broadcast over the other dimensions."""
+    t = t.to(x0.dtype).view(-1, *([1] * (x0.ndim - 1)))
+    return (1 - t) * x0 + t * noise
+
+
+def flow_loss(model, video: torch.Tensor, audio: torch.Tensor, video_times, audio_times, *, cfg: FlowConfig,
+              text=None, text_mask=None, generator: torch.Generator | None = None, audio_weight: float = 1.0):
+    """Mean-squared velocity error for each stream: ``(loss, {"video": float, "audio": float})``. A stream
+    given clean (``t = 0``) has no target and is left out of its loss."""
+    b = video.shape[0]
+    t_video, t_audio = flow_times(b, cfg, generator)
+    t_video, t_audio = t_video.to(video.device), t_audio.to(video.device)
+    nv = torch.randn(video.shape, generator=generator).to(video)
+    na = torch.randn(audio.shape, generator=generator).to(audio)
+    pv, pa = model(add_noise(video, nv, t_video), add_noise(audio, na, t_audio), t_video, t_audio,
+                   video_times, audio_times, text, text_mask)
+    lv = F.mse_loss(pv, nv - video, reduction="none").flatten(1).mean(1)
+    la = F.mse_loss(pa, na - audio, reduction="none").flatten(1).mean(1)
+    wv, wa = (t_video > 0).to(lv), (t_audio > 0).to(la)
+    loss_v = (lv * wv).sum() / wv.sum().clamp_min(1)
+    loss_a = (la * wa).sum() / wa.sum().clamp_min(1)
+    return loss_v + audio_weight * loss_a, {"video": loss_v.item(), "audio": loss_a.item()}

@@ -1,0 +1,95 @@
+"""Samplers as pure functions over the ``(video, audio)`` latent pair.
+
+A model function maps ``(video, audio, t_video [B], t_audio [B]) -> (v_video, v_audio)`` velocities; it
+closes over everything else (times in seconds, caption, conditions). Schedules are explicit lists of flow
+times from 1 (noise) to 0 (data), stored with a checkpoint's config; nothing here assumes a step count.
+A stream that is given (video-to-audio, audio-to-video) stays fixed: pass ``given_video``/``given_audio``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from duetto.data.errors import DuettoError
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+ModelFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], Pair]
+
+
+def schedule(steps: int, shift: float = 1.0) -> list[float]:
+    """``steps + 1`` flow times from 1 to 0, evenly spaced then warped by ``shift`` (``> 1`` spends more steps
+    near the noise end): ``t' = shift t / (1 + (shift - 1) t)``."""
+    if not (isinstance(steps, int) and steps >= 1) or not shift > 0:
+        raise DuettoError(f"a schedule needs steps >= 1 and shift > 0, not {steps!r}, {shift!r}")
+    ts = [1 - i / steps for i in range(steps + 1)]
+    return [shift * t / (1 + (shift - 1) * t) for t in ts]
+
+
+def _check(sigmas) -> list[float]:
+    s = [float(x) for x in sigmas]
+    if len(s) < 2 or any(not math.isfinite(x) for x in s) or any(b >= a for a, b in zip(s, s[1:])):
+        raise DuettoError("a schedule must hold at least two finite, strictly decreasing flow times")
+    return s
+
+
+def _times(x: torch.Tensor, t: float, given: bool) -> torch.Tensor:
+    return torch.full((x.shape[0],), 0.0 if given else t, device=x.device)
+
+
+def _velocity(fn: ModelFn, v, a, t: float, given_video: bool, given_audio: bool) -> Pair:
+    dv, da = fn(v, a, _times(v, t, given_video), _times(a, t, given_audio))
+    return (torch.zeros_like(v) if given_video else dv), (torch.zeros_like(a) if given_audio else da)
+
+
+@torch.no_grad()
+def euler(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,
+          given_audio: torch.Tensor | None = None, callback=None) -> Pair:
+    """First-order steps ``x <- x + (t_next - t) v`` along ``sigmas``; one model call per step."""
+    s = _check(sigmas)
+    v = noise[0] if given_video is None else given_video
+    a = noise[1] if given_audio is None else given_audio
+    gv, ga = given_video is not None, given_audio is not None
+    for i, (t, t_next) in enumerate(zip(s, s[1:])):
+        dv, da = _velocity(fn, v, a, t, gv, ga)
+        v, a = v + (t_next - t) * dv, a + (t_next - t) * da
+        if callback:
+            callback(i, len(s) - 1)
+    return v, a
+
+
+@torch.no_grad()
+def heun(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,
+         given_audio: torch.Tensor | None = None, callback=None) -> Pair:
+    """Second-order (trapezoid) steps; two model calls per step except the last one into ``t = 0``."""
+    s = _check(sigmas)
+    v = noise[0] if given_video is None else given_video
+    a = noise[1] if given_audio is None else given_audio
+    gv, ga = given_video is not None, given_audio is not None
+    for i, (t, t_next) in enumerate(zip(s, s[1:])):
+        dv, da = _velocity(fn, v, a, t, gv, ga)
+        pv, pa = v + (t_next - t) * dv, a + (t_next - t) * da
+        if t_next > 0:
+            dv2, da2 = _velocity(fn, pv, pa, t_next, gv, ga)
+            pv, pa = v + (t_next - t) * (dv + dv2) / 2, a + (t_next - t) * (da + da2) / 2
+        v, a = pv, pa
+        if callback:
+            callback(i, len(s) - 1)
+    return v, a
+
+
+SAMPLERS = {"euler": euler, "heun": heun}
+
+
+def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: float) -> ModelFn:
+    """Classifier-free guidance with a scale per stream: ``u + scale * (c - u)``. Scales of 1 call only
+    ``cond``. (The two calls are independent, so guidance parallelism can run them on different ranks.)"""
+    if video_scale == 1 and audio_scale == 1:
+        return cond
+
+    def fn(v, a, tv, ta):
+        cv, ca = cond(v, a, tv, ta)
+        uv, ua = uncond(v, a, tv, ta)
+        return uv + video_scale * (cv - uv), ua + audio_scale * (ca - ua)
+    return fn

@@ -1,0 +1,78 @@
+"""Flow matching times and loss; samplers recover data exactly along a straight flow; guidance; schedules."""
+import pytest
+import torch
+
+from duetto.data.errors import DuettoError
+from duetto.joint.flow import FlowConfig, add_noise, flow_loss, flow_times
+from duetto.joint.sampling import euler, guided, heun, schedule
+
+
+def test_schedules_run_from_noise_to_data():
+    assert schedule(4) == [1.0, 0.75, 0.5, 0.25, 0.0]
+    s = schedule(4, shift=3.0)
+    assert s[0] == 1.0 and s[-1] == 0.0 and s[2] == pytest.approx(0.75)       # 3 * 0.5 / (1 + 2 * 0.5)
+    with pytest.raises(DuettoError):
+        schedule(0)
+    with pytest.raises(DuettoError, match="decreasing"):
+        euler(lambda *a: a[:2], (torch.zeros(1), torch.zeros(1)), [0.0, 1.0])
+
+
+def oracle(x0_video, x0_audio):
+    """The exact velocity of the straight path through the data: ``(x - x0) / t``."""
+    def fn(v, a, tv, ta):
+        tv, ta = tv.view(-1, 1, 1), ta.view(-1, 1)
+        return (v - x0_video) / tv.clamp_min(1e-12), (a - x0_audio) / ta.clamp_min(1e-12)
+    return fn
+
+
+@pytest.mark.parametrize("sampler,steps", [(euler, 1), (euler, 4), (heun, 3)])
+def test_samplers_land_on_the_data_along_a_straight_flow(sampler, steps):
+    g = torch.Generator().manual_seed(0)
+    x0 = (torch.randn(2, 3, 5, generator=g), torch.randn(2, 7, generator=g))
+    noise = (torch.randn(2, 3, 5, generator=g), torch.randn(2, 7, generator=g))
+    calls = []
+    v, a = sampler(oracle(*x0), noise, schedule(steps, 2.0), callback=lambda i, n: calls.append((i, n)))
+    assert torch.allclose(v, x0[0], atol=1e-5) and torch.allclose(a, x0[1], atol=1e-5)
+    assert calls == [(i, steps) for i in range(steps)]
+
+
+def test_a_given_stream_stays_as_given_and_the_model_sees_it_clean():
+    seen = []
+
+    def fn(v, a, tv, ta):
+        seen.append((tv.tolist(), ta.tolist()))
+        return torch.ones_like(v), torch.ones_like(a)
+    given = torch.randn(1, 3, 5)
+    v, a = euler(fn, (torch.zeros(1, 3, 5), torch.zeros(1, 4)), [1.0, 0.5, 0.0], given_video=given)
+    assert torch.equal(v, given) and torch.allclose(a, torch.full((1, 4), -1.0))
+    assert seen == [([0.0], [1.0]), ([0.0], [0.5])]
+
+
+def test_guidance_has_a_scale_per_stream():
+    cond = lambda v, a, tv, ta: (torch.full_like(v, 2.0), torch.full_like(a, 2.0))   # noqa: E731
+    uncond = lambda v, a, tv, ta: (torch.zeros_like(v), torch.zeros_like(a))         # noqa: E731
+    fn = guided(cond, uncond, video_scale=3.0, audio_scale=1.5)
+    dv, da = fn(torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1), torch.ones(1))
+    assert torch.allclose(dv, torch.full((1, 2), 6.0)) and torch.allclose(da, torch.full((1, 2), 3.0))
+    assert guided(cond, uncond, 1.0, 1.0) is cond
+
+
+def test_flow_times_follow_their_shares():
+    cfg = FlowConfig(independent=0.2, video_given=0.1, audio_given=0.1)
+    tv, ta = flow_times(20000, cfg, torch.Generator().manual_seed(0))
+    assert ((tv > 0) & (tv < 1)).float().mean() == pytest.approx(0.9, abs=0.01)
+    assert (tv == 0).float().mean() == pytest.approx(0.1, abs=0.01)
+    assert (ta == 0).float().mean() == pytest.approx(0.1, abs=0.01)
+    shared = (tv == ta).float().mean()
+    assert shared == pytest.approx(0.6, abs=0.015)                 # neither independent nor one given
+    assert tv[tv > 0].median() == pytest.approx(0.5, abs=0.02)      # logit-normal around 0.5
+    assert torch.allclose(add_noise(torch.zeros(2, 3), torch.ones(2, 3), torch.tensor([0.25, 1.0])),
+                          torch.tensor([[0.25] * 3, [1.0] * 3]))
+
+
+def test_a_stream_given_clean_has_no_loss():
+    video, audio = torch.randn(3, 2, 4), torch.randn(3, 5)
+    zero = lambda v, a, tv, ta, *rest: (torch.zeros_like(v), torch.zeros_like(a))    # noqa: E731
+    loss, parts = flow_loss(zero, video, audio, None, None, cfg=FlowConfig(independent=0, video_given=1.0, audio_given=0),
+                            generator=torch.Generator().manual_seed(0))
+    assert parts["video"] == 0.0 and parts["audio"] > 0.5 and loss.item() == pytest.approx(parts["audio"])
