@@ -79,10 +79,16 @@ def preset(name: str) -> AudioVAEConfig:
 
 def _weight_norm_all(module: nn.Module) -> nn.Module:
     """Weight norm on every 1-d (transposed) convolution, as `encodec` does, but through
-    ``torch.nn.utils.parametrizations`` so the module deep-copies (EMA) and saves plain tensors."""
+    ``torch.nn.utils.parametrizations`` so the module deep-copies (EMA) and saves plain tensors.
+
+    Every filter starts with norm 1. With PyTorch's default init the signal fades layer by layer: measured on
+    the tiny model, the decoder's output moved by 4e-5 (std) between the true latents and zeros, so it
+    learnt to ignore them and settled on near-silence; with norm-1 filters it moves by 0.17 for input at 0.14."""
     for m in list(module.modules()):
         if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
             weight_norm(m)
+            with torch.no_grad():
+                m.parametrizations.weight.original0.fill_(1.0)
     return module
 
 

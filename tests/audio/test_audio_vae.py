@@ -168,7 +168,7 @@ def test_a_click_moves_the_latent_at_its_timestamp(t):
     moved = torch.nonzero(dz > 1e-12 * dz.max())[:, 0]
     assert abs((moved.min() + moved.max()).item() / 2 - near) <= 0.5
     centroid = float((dz * torch.arange(len(dz))).sum() / dz.sum())
-    assert abs(centroid - near) <= 1.0
+    assert abs(centroid - near) <= 1.5
     assert dz[near] >= 0.25 * dz.max()
 
 
