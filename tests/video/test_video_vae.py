@@ -110,6 +110,13 @@ def test_save_and_load_round_trip_and_strictness(tmp_path):
     with torch.no_grad():
         assert torch.equal(m.encode(x), back.encode(x))
     assert VideoVAE.from_pretrained(tmp_path / "vae").config == m.config
+    # shipped in half precision: half the bytes, loaded back as float32 weights equal to the rounded ones
+    m.save_pretrained(tmp_path / "half", dtype=torch.float16)
+    size = lambda d: (tmp_path / d / "model.safetensors").stat().st_size           # noqa: E731
+    assert size("half") < 0.55 * size("vae")
+    half = load_autoencoder(tmp_path / "half")
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    assert all(torch.equal(a, b.half().float()) for a, b in zip(half.parameters(), m.parameters()))
     # weights of another shape
     VideoVAE(VideoVAEConfig(base_channels=16, latent_channels=4)).save_pretrained(tmp_path / "other")
     (tmp_path / "other" / "config.json").write_text((tmp_path / "vae" / "config.json").read_text())
