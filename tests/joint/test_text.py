@@ -10,7 +10,7 @@ def test_hashing_encoder_tells_captions_apart_by_their_words():
     enc = load_text_encoder("hashing-32")
     assert isinstance(enc, TextEncoder) and isinstance(enc, HashingEncoder) and enc.dim == 32
     tokens, mask = enc(["A glass ball drops", "a glass BALL drops onto wood", ""])
-    assert tokens.shape == (3, 5, 32) and mask.sum(1).tolist() == [4, 5, 0]
+    assert tokens.shape == (3, 6, 32) and mask.sum(1).tolist() == [4, 6, 0]
     assert torch.equal(tokens[0, :4], tokens[1, :4])                 # same words, same vectors
     assert not torch.equal(tokens[1, 4], tokens[1, 3])
     assert tokens[2].abs().sum() == 0
