@@ -61,6 +61,8 @@ class JointConfig:
 
 
 PRESETS = {
+    # for tests and smoke runs only
+    "micro": JointConfig(dim=32, depth=2, heads=2, cross_every=1),
     # 11.8 M parameters (24 MB in fp16): trains on a 2-core CPU in hours, on one GPU in minutes
     "tiny": JointConfig(),
     "small": JointConfig(dim=384, depth=12, heads=6),

@@ -1,7 +1,9 @@
-"""`duetto-train`: train the autoencoders (``vae``); the joint model and its few-step student arrive later.
+"""`duetto-train`: train the autoencoders (``vae``) and the joint model (``joint``); distillation and
+evaluation arrive later.
 
     duetto-train vae --modality video --data shards/impacts --preset tiny --steps 2000 --out runs/vvae
     duetto-train vae --modality audio --data 'shards/*/*.tar' --preset tiny --steps 2000 --out runs/avae
+    duetto-train joint --data latents/ --preset tiny --steps 20000 --out runs/joint
 
 A run folder that already holds checkpoints of the same run is resumed; one that holds another run is
 refused. The trained model (EMA weights) ends in ``OUT/model``.
@@ -16,7 +18,7 @@ from duetto.data import console
 from duetto.data.errors import DuettoError
 
 PROG = "duetto-train"
-PLANNED = ["joint", "distil", "eval"]
+PLANNED = ["distil", "eval"]
 
 
 def build_parser():
@@ -52,6 +54,31 @@ def build_parser():
     v.add_argument("--log-every", type=int, default=25, help="log every N updates (default 25)")
     v.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    j = sub.add_parser("joint", help="train the joint video+audio model on latent shards",
+                       description="Flow-matching training of the dual-stream DiT on latent shards written by "
+                                   "`duetto-data encode`; resumes a run folder.")
+    j.add_argument("--data", required=True, nargs="+", help="latent shards (.tar, globs, folders)")
+    j.add_argument("--preset", default="tiny", help="model preset: tiny, small, base (default tiny)")
+    j.add_argument("--steps", type=int, default=20000, help="optimiser updates in total (default 20000)")
+    j.add_argument("--out", required=True, type=Path, help="run folder (created; resumed when it holds this run)")
+    j.add_argument("--batch-size", type=int, default=8, help="clips per update (default 8)")
+    j.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default 3e-4)")
+    j.add_argument("--warmup", type=int, default=500, help="linear warm-up updates (default 500)")
+    j.add_argument("--decay", default="cosine", choices=["cosine", "none"], help="lr after warm-up (default cosine)")
+    j.add_argument("--ema-decay", type=float, default=0.999, help="EMA of the weights (default 0.999)")
+    j.add_argument("--window", type=float, default=None,
+                   help="cross-modal window in seconds (default: the preset's, 0.2 for tiny)")
+    j.add_argument("--cross", default="time-locked", choices=["time-locked", "global", "none"],
+                   help="cross-modal attention: time-locked (window), global (no window) or none (the ablations)")
+    j.add_argument("--text-encoder", default="minilm",
+                   help="caption encoder: minilm (packaged all-MiniLM-L6-v2), hashing, or a local folder")
+    j.add_argument("--caption-dropout", type=float, default=0.1, help="share of captions dropped (default 0.1)")
+    j.add_argument("--held-out", type=float, default=0.05, help="share of clips held out (default 0.05)")
+    j.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N updates (default 500)")
+    j.add_argument("--eval-every", type=int, default=1000, help="evaluate the EMA model every N updates (default 1000)")
+    j.add_argument("--log-every", type=int, default=50, help="log every N updates (default 50)")
+    j.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
+    j.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name in PLANNED:
         sub.add_parser(name, help=f"{name} (arrives with a later release)",
                        description=f"'{name}' is not available in this release.")
@@ -138,7 +165,52 @@ def _check_same_run(out: Path, resolved: dict):
         raise DuettoError(f"{out} holds a different run (differs in {', '.join(diff)}); use another --out")
 
 
-COMMANDS = {"vae": cmd_vae}
+def cmd_joint(a) -> int:
+    from dataclasses import replace
+
+    from duetto.data.latents import load_latents
+    from duetto.joint.config import preset
+    from duetto.joint.model import JointDiT
+    from duetto.joint.text import load_text_encoder
+    from duetto.train.config import TrainConfig
+    from duetto.train.joint_task import JointTask
+    from duetto.train.trainer import Trainer
+    if a.steps < 1 or a.batch_size < 1:
+        raise DuettoError("--steps and --batch-size must be at least 1")
+    if not 0 <= a.held_out < 1 or not 0 <= a.caption_dropout <= 1:
+        raise DuettoError("--held-out must be in [0, 1) and --caption-dropout in [0, 1]")
+    cfg = preset(a.preset)
+    clips = load_latents(a.data)
+    if not clips:
+        raise DuettoError(f"no latent clips in {' '.join(map(str, a.data))}")
+    encoder = load_text_encoder(a.text_encoder)
+    c0 = clips[0]
+    cfg = replace(cfg, video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0],
+                  text_dim=encoder.dim, cross_modal=a.cross != "none",
+                  window=None if a.cross == "global" else (a.window if a.window is not None else cfg.window))
+    keys = sorted(range(len(clips)), key=lambda i: clips[i]["key"])
+    n_out = int(len(clips) * a.held_out + 0.999) if a.held_out > 0 and len(clips) > 1 else 0
+    out_idx = {keys[int((j + 0.5) * len(clips) / n_out)] for j in range(n_out)} if n_out else set()
+    train = [c for i, c in enumerate(clips) if i not in out_idx]
+    held = [c for i, c in enumerate(clips) if i in out_idx]
+    train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, decay=a.decay, ema_decay=a.ema_decay,
+                            ckpt_every=a.ckpt_every, eval_every=a.eval_every, log_every=a.log_every,
+                            seed=a.seed).check()
+    resolved = {"command": "joint", "preset": a.preset, "model": _asdict(cfg), "data": [str(d) for d in a.data],
+                "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
+                "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
+    _check_same_run(a.out, resolved)
+    import torch
+    torch.manual_seed(a.seed)
+    task = JointTask(JointDiT(cfg), train, held, encoder, batch_size=a.batch_size,
+                     caption_dropout=a.caption_dropout, seed=a.seed)
+    print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
+          f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
+    print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())
+    return console.EXIT_OK
+
+
+COMMANDS = {"vae": cmd_vae, "joint": cmd_joint}
 
 
 def _main(argv=None) -> int:

@@ -41,7 +41,7 @@ def test_help_and_version(script):
     assert run(script, "--version", check=0).stdout.startswith(f"{script} ")
 
 
-@pytest.mark.parametrize("script,command", [("duetto", "frobnicate"), ("duetto-train", "joint")])
+@pytest.mark.parametrize("script,command", [("duetto", "frobnicate"), ("duetto-train", "distil")])
 def test_planned_commands_refuse_clearly(script, command):
     one_line_error(run(script, command), "not available in this release")
 

@@ -1,0 +1,67 @@
+"""`duetto-train joint` end to end on a few latent clips: a run that learns, its resume, the ablation
+switches, and one-line errors with exit code 2."""
+import json
+
+import pytest
+import torch
+
+from shard_utils import synth_shard
+from duetto.audio.vae import AudioVAE
+from duetto.audio.vae import preset as audio_preset
+from duetto.data.autoencoder import load_autoencoder
+from duetto.data.cli import main as data_main
+from duetto.data.synth import SynthConfig
+from duetto.train.cli import main
+from duetto.video.vae import VideoVAE
+from duetto.video.vae import preset as video_preset
+
+SIZE = 32
+COMMON = ["--preset", "micro", "--text-encoder", "hashing-16", "--batch-size", "2", "--warmup", "1",
+          "--log-every", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def latents(tmp_path_factory):
+    root = tmp_path_factory.mktemp("joint")
+    torch.manual_seed(0)
+    v = VideoVAE(video_preset("tiny")).save_pretrained(root / "v")
+    a = AudioVAE(audio_preset("tiny")).save_pretrained(root / "a")
+    cfg = SynthConfig(seconds=1.0, fps=25.0, size=SIZE)
+    synth_shard(root / "clips", "impacts", [0, 1, 2], cfg, prefix="i")
+    out = root / "latents"
+    assert data_main(["encode", str(root / "clips"), "--video-vae", str(v), "--audio-vae", str(a), "--out", str(out),
+                      "--size", str(SIZE), "--quiet"]) == 0
+    return out
+
+
+def test_a_joint_run_trains_resumes_and_exports(latents, tmp_path):
+    out = tmp_path / "run"
+    args = ["joint", "--data", str(latents), "--out", str(out), "--ckpt-every", "2", "--eval-every", "2",
+            "--held-out", "0.3"] + COMMON
+    assert main(args + ["--steps", "2"]) == 0
+    assert main(args + ["--steps", "3"]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert {"video", "audio", "eval/flow_video", "eval/flow_audio"} <= set(log[1])
+    model = load_autoencoder(out / "model")
+    assert type(model).__name__ == "JointDiT" and model.config.text_dim == 16 and model.config.window == 0.2
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["vae"]["video"]["weights_sha256"]
+
+
+@pytest.mark.parametrize("cross,window,has_cross", [("global", None, True), ("none", 0.2, False)])
+def test_the_ablations_are_one_switch(latents, tmp_path, cross, window, has_cross):
+    out = tmp_path / cross
+    assert main(["joint", "--data", str(latents), "--out", str(out), "--steps", "1", "--cross", cross] + COMMON) == 0
+    cfg = load_autoencoder(out / "model").config
+    assert cfg.window == window and cfg.cross_modal == has_cross
+
+
+def test_bad_joint_inputs_are_one_line_errors(latents, tmp_path, capsys):
+    base = ["joint", "--out", str(tmp_path / "r"), "--steps", "1"] + COMMON
+    for extra, message in [(["--data", str(tmp_path / "none.tar")], "none.tar"),
+                           (["--data", str(latents), "--preset", "huge"], "unknown joint model preset"),
+                           (["--data", str(latents), "--text-encoder", str(tmp_path)], "not a local text encoder")]:
+        assert main(base + extra) == 2                 # a repeated option: the last one counts
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
