@@ -14,6 +14,10 @@ SAMPLES = Path(os.environ.get("DUETTO_TEST_VAES", Path(__file__).resolve().paren
 FPS, SR = 25.0, 16000
 
 
+pytestmark = pytest.mark.skipif(not (SAMPLES / "vae-video-tiny").is_dir() or not (SAMPLES / "vae-audio-tiny").is_dir(),
+                                reason="the trained tiny VAEs are not in samples/ yet (issue 4: still training)")
+
+
 @pytest.fixture(scope="module")
 def vvae():
     return load_autoencoder(SAMPLES / "vae-video-tiny")
@@ -25,11 +29,12 @@ def avae():
 
 
 def flash_clip(frames: int, flash: int | None) -> torch.Tensor:
-    """``[1, 3, frames, 64, 64]`` in [-1, 1]: a dark-grey room with a still box, lit white on frame ``flash``."""
+    """``[1, 3, frames, 64, 64]`` in [-1, 1]: a dark-grey room with a still box; a white lamp (a quarter of
+    the frame) lights on frame ``flash`` only."""
     x = torch.full((1, 3, frames, 64, 64), -0.6)
     x[:, :, :, 20:44, 24:40] = 0.1
     if flash is not None:
-        x[:, :, flash] = 0.9
+        x[:, :, flash, 0:32, 32:64] = 0.9
     return x
 
 
