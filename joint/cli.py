@@ -1,9 +1,98 @@
-"""`duetto`: generate a video clip and its soundtrack together (arrives with the joint model)."""
+"""`duetto generate`: a video clip and its soundtrack from a caption, together and in sync.
+
+    duetto generate "a glass ball drops onto a wooden floor" -o ball.mp4
+    duetto generate "a drummer plays a slow beat" --seconds 4 --seed 7 -n 4 -o drums.mp4
+    duetto generate "the sound of this" --video given.mp4 -o with_sound.mp4
+"""
+from __future__ import annotations
+
 import sys
+from pathlib import Path
 
-from duetto.data.console import planned_command
+from duetto.data import console
+from duetto.data.errors import DuettoError
 
-main = planned_command("duetto", "Generate a video clip and its soundtrack together, in sync.", ["generate"])
+PROG = "duetto"
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "samples" / "duetto-tiny"
+LATER = {"speech": "--speech", "voice": "--voice", "music": "--music"}
+
+
+def build_parser():
+    p = console.parser(PROG, __doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    g = sub.add_parser("generate", help="generate a clip (picture and sound) from a caption",
+                       description="Generate a video clip and its soundtrack from a caption; with --video or --audio "
+                                   "keep that stream and generate the other to match it.")
+    g.add_argument("prompt", help="the caption: what is seen and heard")
+    g.add_argument("-o", "--out", required=True, type=Path, help="output .mp4 (with -n N: OUT-0.mp4 ... OUT-(N-1).mp4)")
+    g.add_argument("--seconds", type=float, default=None, help="clip length (default: the model's, 4 s for tiny)")
+    g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same clip (default 0)")
+    g.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    g.add_argument("-n", type=int, default=1, help="number of clips (default 1)")
+    g.add_argument("--checkpoint", type=Path, default=None,
+                   help=f"model bundle folder (default: the shipped {DEFAULT_BUNDLE.name})")
+    g.add_argument("--video", type=Path, default=None, help="keep this picture and generate its sound")
+    g.add_argument("--audio", type=Path, default=None, help="keep this sound and generate its picture")
+    g.add_argument("--speech", default=None, help="words to speak (arrives with speech conditioning)")
+    g.add_argument("--voice", type=Path, default=None, help="voice reference clip (arrives with speech conditioning)")
+    g.add_argument("--music", type=Path, default=None, help="music reference track (arrives with music conditioning)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def cmd_generate(a) -> int:
+    if not a.prompt.strip():
+        raise DuettoError("the prompt is empty: describe what is seen and heard")
+    for name, flag in LATER.items():
+        if getattr(a, name) is not None:
+            raise DuettoError(f"{flag} is not available in this release (speech and music conditioning come later)")
+    if a.n < 1 or (a.steps is not None and a.steps < 1) or (a.seconds is not None and not 0 < a.seconds <= 60):
+        raise DuettoError("-n and --steps must be at least 1, --seconds in (0, 60]")
+    if a.video is not None and a.audio is not None:
+        raise DuettoError("give --video or --audio, not both")
+    if a.out.suffix.lower() != ".mp4":
+        raise DuettoError(f"{a.out}: the output must be an .mp4")
+    bundle = a.checkpoint or DEFAULT_BUNDLE
+    if not bundle.is_dir():
+        raise DuettoError(f"{bundle}: no such model bundle" + ("" if a.checkpoint else " (give --checkpoint)"))
+    from tqdm import tqdm
+
+    from duetto.data.media import read_clip, write_clip
+    from duetto.joint.pipeline import Pipeline
+    pipe = Pipeline.load(bundle)
+    video = audio = None
+    if a.video is not None:
+        video = read_clip(a.video, fps=pipe.video_vae.config.fps, size=pipe.config.size,
+                          sample_rate=pipe.audio_vae.sample_rate, channels=pipe.audio_vae.channels).video
+    if a.audio is not None:
+        audio = read_clip(a.audio, fps=pipe.video_vae.config.fps, size=pipe.config.size,
+                          sample_rate=pipe.audio_vae.sample_rate, channels=pipe.audio_vae.channels).audio
+    seconds = a.seconds
+    if seconds is None and (video is not None or audio is not None):
+        seconds = (len(video) / pipe.video_vae.config.fps) if video is not None else audio.shape[1] / pipe.audio_vae.sample_rate
+    bar = tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet)
+    clips = pipe.generate(a.prompt, seconds=seconds, seed=a.seed, steps=a.steps, n=a.n, video=video, audio=audio,
+                          callback=lambda i, total: bar.update(1))
+    bar.close()
+    outs = [a.out] if a.n == 1 else [a.out.with_name(f"{a.out.stem}-{i}{a.out.suffix}") for i in range(a.n)]
+    for clip, out in zip(clips, outs):
+        write_clip(out, clip)                      # atomic: a failure leaves no partial file
+        print(out)
+    return console.EXIT_OK
+
+
+def _main(argv=None) -> int:
+    p = build_parser()
+    a = p.parse_args(argv)
+    if a.cmd is None:
+        p.print_help()
+        return console.EXIT_BAD_INPUT
+    return cmd_generate(a)
+
+
+def main(argv=None) -> int:
+    return console.run(PROG, _main, argv)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,146 @@
+"""From a prompt to a synced clip: a generation bundle (joint model + its two VAEs + settings) and the pipeline.
+
+A bundle is a folder::
+
+    joint/        the JointDiT            (config.json + model.safetensors)
+    video_vae/    the video autoencoder   (the one its latents came from)
+    audio_vae/    the audio autoencoder
+    generation.json   GenerationConfig: frame size, caption encoder, default steps, schedule shift, guidance
+
+Clip length in seconds becomes latent counts through the VAEs' own clocks: ``frames = 1 + k (n_video - 1)``
+covers the request, the audio spans exactly those frames, and token times are the VAEs' ``timestamps``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from duetto.data import timebase
+from duetto.data.autoencoder import config_from_dict, load_autoencoder
+from duetto.data.clip import Clip
+from duetto.data.errors import DuettoError
+from duetto.data.schema import load_json
+
+from .sampling import SAMPLERS, guided, schedule
+
+GENERATION_NAME = "generation.json"
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    size: int = 64                      # square frame side the video VAE was trained at
+    text_encoder: str = "minilm"        # see joint.text.load_text_encoder
+    steps: int = 25
+    sampler: str = "euler"
+    shift: float = 3.0                  # schedule warp toward the noise end (sampling.schedule)
+    video_scale: float = 3.0            # classifier-free guidance per stream
+    audio_scale: float = 3.0
+    seconds: float = 4.0                # default clip length
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise DuettoError(f"unknown sampler {self.sampler!r}: {', '.join(SAMPLERS)}")
+        if not (self.size > 0 and self.size % 8 == 0 and self.steps >= 1 and self.seconds > 0 and self.shift > 0):
+            raise DuettoError("generation config: size a positive multiple of 8, steps >= 1, seconds and shift > 0")
+
+
+class Pipeline:
+    def __init__(self, model, video_vae, audio_vae, text_encoder, config: GenerationConfig):
+        self.model, self.video_vae, self.audio_vae = model.eval(), video_vae.eval(), audio_vae.eval()
+        self.text_encoder, self.config = text_encoder, config
+
+    @classmethod
+    def load(cls, folder, text_encoder=None) -> Pipeline:
+        """Load a bundle; every missing or corrupt part is a one-line `DuettoError` naming it."""
+        from .model import JointDiT
+        from .text import load_text_encoder
+        folder = Path(folder)
+        if not (folder / GENERATION_NAME).is_file():
+            raise DuettoError(f"{folder}: not a Duetto model bundle (no {GENERATION_NAME})")
+        cfg = config_from_dict(GenerationConfig, load_json((folder / GENERATION_NAME).read_bytes(),
+                                                           str(folder / GENERATION_NAME)), str(folder / GENERATION_NAME))
+        model = JointDiT.from_pretrained(folder / "joint")
+        vvae, avae = load_autoencoder(folder / "video_vae"), load_autoencoder(folder / "audio_vae")
+        if not hasattr(vvae, "temporal_factor") or not hasattr(avae, "sample_rate"):
+            raise DuettoError(f"{folder}: video_vae/ and audio_vae/ must hold a video and an audio autoencoder")
+        enc = text_encoder or load_text_encoder(cfg.text_encoder)
+        if enc.dim != model.config.text_dim:
+            raise DuettoError(f"{folder}: the caption encoder gives {enc.dim}-d tokens, the model takes {model.config.text_dim}")
+        return cls(model, vvae, avae, enc, cfg)
+
+    def save(self, folder) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder / "joint")
+        self.video_vae.save_pretrained(folder / "video_vae")
+        self.audio_vae.save_pretrained(folder / "audio_vae")
+        (folder / GENERATION_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
+        return folder
+
+    # -- the clock --------------------------------------------------------------------------------------------
+    def layout(self, seconds: float) -> dict:
+        """Frames, samples and latent counts for a clip of about ``seconds`` (at least one whole video latent
+        span), and the token times in seconds."""
+        v, a = self.video_vae, self.audio_vae
+        fps = v.config.fps
+        n_video = v.latent_length(max(1, timebase.n_frames(seconds, fps)))
+        frames = v.frame_count(n_video)
+        samples = timebase.n_samples_for_frames(frames, fps, a.sample_rate)
+        n_audio = a.latent_length(samples)
+        return {"fps": fps, "frames": frames, "samples": samples, "n_video": n_video, "n_audio": n_audio,
+                "video_times": torch.from_numpy(v.timestamps(n_video)), "audio_times": torch.from_numpy(a.timestamps(n_audio))}
+
+    # -- generation ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompt: str, *, seconds: float | None = None, seed: int = 0, steps: int | None = None, n: int = 1,
+                 video: np.ndarray | None = None, audio: np.ndarray | None = None, callback=None) -> list[Clip]:
+        """``n`` clips for ``prompt``; ``video`` (uint8 ``[T, H, W, 3]`` at the VAE's fps and size) or ``audio``
+        (float32 ``[C, N]`` at its rate) is kept and the other stream generated to match it."""
+        cfg, lay = self.config, self.layout(seconds or self.config.seconds)
+        m, vvae, avae = self.model, self.video_vae, self.audio_vae
+        h = cfg.size // 8
+        g = torch.Generator().manual_seed(seed)
+        noise = (torch.randn(n, m.config.video_channels, lay["n_video"], h, h, generator=g),
+                 torch.randn(n, m.config.audio_channels, lay["n_audio"], generator=g))
+        given_v = None if video is None else vvae.encode(_video_tensor(video, lay["frames"], cfg.size)).expand(n, -1, -1, -1, -1)
+        given_a = None if audio is None else avae.encode(_audio_tensor(audio, lay["samples"], avae.channels)).expand(n, -1, -1)
+        tokens, mask = self.text_encoder([prompt] * n)
+        vt, at = lay["video_times"], lay["audio_times"]
+
+        def cond(v, a, tv, ta):
+            return m(v, a, tv, ta, vt, at, tokens, mask)
+
+        def uncond(v, a, tv, ta):
+            return m(v, a, tv, ta, vt, at, None, None)
+        fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale)
+        sampler = SAMPLERS[cfg.sampler]
+        zv, za = sampler(fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v, given_audio=given_a,
+                         callback=callback)
+        from duetto.video.vae import to_uint8
+        frames = to_uint8(vvae.decode(zv))[:, : lay["frames"]]                          # [n, T, H, W, 3] uint8
+        sound = avae.decode(za, length=lay["samples"]).clamp(-1, 1).float()              # [n, C, N]
+        if video is not None:                                                            # the given stream, as given
+            frames = torch.from_numpy(np.ascontiguousarray(video[: lay["frames"]]))[None].expand(n, -1, -1, -1, -1)
+        if audio is not None:
+            sound = torch.from_numpy(np.ascontiguousarray(audio[:, : lay["samples"]]))[None].expand(n, -1, -1)
+        return [Clip(np.ascontiguousarray(frames[i].numpy()), np.ascontiguousarray(sound[i].numpy(), dtype=np.float32),
+                     lay["fps"], avae.sample_rate, metadata={"caption": prompt, "seed": seed, "index": i})
+                for i in range(n)]
+
+
+def _video_tensor(video: np.ndarray, frames: int, size: int) -> torch.Tensor:
+    from duetto.video.vae import to_model_range
+    if video.ndim != 4 or video.shape[1:] != (size, size, 3) or len(video) < frames:
+        raise DuettoError(f"the given video must hold at least {frames} frames of {size}x{size}, got {video.shape}")
+    return to_model_range(torch.from_numpy(np.ascontiguousarray(video[None, :frames])))
+
+
+def _audio_tensor(audio: np.ndarray, samples: int, channels: int) -> torch.Tensor:
+    if audio.ndim != 2 or audio.shape[0] != channels or audio.shape[1] < samples:
+        raise DuettoError(f"the given audio must hold at least {samples} samples of {channels} channel(s), got {audio.shape}")
+    return torch.from_numpy(np.ascontiguousarray(audio[None, :, :samples], dtype=np.float32))

@@ -1,0 +1,91 @@
+"""`duetto generate` on a micro bundle (untrained weights): the clock of what it writes, reproducibility by
+seed, a given stream kept as given, and one-line errors that leave no output file."""
+import numpy as np
+import pytest
+import torch
+
+from duetto.audio.vae import AudioVAE
+from duetto.audio.vae import preset as audio_preset
+from duetto.data import read_clip, timebase
+from duetto.data.media import write_clip
+from duetto.joint.cli import main
+from duetto.joint.config import JointConfig
+from duetto.joint.model import JointDiT
+from duetto.joint.pipeline import GenerationConfig, Pipeline
+from duetto.joint.text import load_text_encoder
+from duetto.video.vae import VideoVAE
+from duetto.video.vae import preset as video_preset
+
+GEN = GenerationConfig(size=32, text_encoder="hashing-16", steps=2, seconds=1.0, video_scale=2.0, audio_scale=2.0)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    model = JointDiT(JointConfig(dim=32, depth=2, heads=2, cross_every=1, text_dim=16))
+    with torch.no_grad():                  # untrained but not zero: let every stream move
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    pipe = Pipeline(model, VideoVAE(video_preset("tiny")), AudioVAE(audio_preset("tiny")), load_text_encoder("hashing-16"), GEN)
+    return pipe.save(tmp_path_factory.mktemp("bundle") / "micro")
+
+
+def test_layout_covers_the_request_on_both_clocks(bundle):
+    pipe = Pipeline.load(bundle)
+    lay = pipe.layout(1.0)                 # 25 frames at 25 fps -> 7 latents -> 25 frames (x4: 1 + 4 * 6)
+    assert (lay["frames"], lay["n_video"], lay["samples"], lay["n_audio"]) == (25, 7, 16000, 50)
+    assert lay["video_times"][1] == pytest.approx(0.1) and lay["audio_times"][0] == pytest.approx(0.01)   # centre of [0, 20 ms)
+    lay = pipe.layout(1.05)                # 26 frames do not fill a latent: one more latent, 29 frames
+    assert (lay["frames"], lay["n_video"], lay["samples"]) == (29, 8, timebase.n_samples_for_frames(29, 25.0, 16000))
+
+
+def test_generate_writes_a_synced_clip_reproducibly(bundle, tmp_path):
+    out = tmp_path / "a.mp4"
+    assert main(["generate", "a glass ball drops", "-o", str(out), "--checkpoint", str(bundle), "--seed", "3", "--quiet"]) == 0
+    clip = read_clip(out)
+    assert clip.video.shape == (25, 32, 32, 3) and clip.fps == 25.0 and clip.duration == pytest.approx(1.0)
+    assert clip.audio.shape[1] == 16000
+    again = Pipeline.load(bundle).generate("a glass ball drops", seed=3)[0]
+    other = Pipeline.load(bundle).generate("a glass ball drops", seed=4)[0]
+    first = Pipeline.load(bundle).generate("a glass ball drops", seed=3)[0]
+    assert np.array_equal(first.video, again.video) and np.array_equal(first.audio, again.audio)
+    assert not np.array_equal(first.audio, other.audio)
+    assert main(["generate", "drums", "-o", str(tmp_path / "n.mp4"), "--checkpoint", str(bundle), "-n", "2",
+                 "--steps", "1", "--quiet"]) == 0
+    assert (tmp_path / "n-0.mp4").is_file() and (tmp_path / "n-1.mp4").is_file()
+
+
+def test_a_given_picture_is_kept_and_gets_a_sound(bundle, tmp_path):
+    pipe = Pipeline.load(bundle)
+    given = pipe.generate("a drum", seed=1)[0]
+    src = write_clip(tmp_path / "given.mkv", given)                 # lossless: the frames come back exactly
+    out = tmp_path / "sound.mp4"
+    assert main(["generate", "its sound", "--video", str(src), "-o", str(out), "--checkpoint", str(bundle), "--quiet"]) == 0
+    kept = pipe.generate("its sound", video=read_clip(src, fps=25.0, size=32, sample_rate=16000, channels=1).video)[0]
+    assert np.array_equal(kept.video, given.video)
+    assert read_clip(out).video.shape == given.video.shape
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--checkpoint", "/nonexistent/bundle"], "no such model bundle"),
+    (["--speech", "hello"], "--speech is not available"),
+    (["--video", "/nonexistent.mp4"], "nonexistent.mp4"),
+    (["-n", "0"], "at least 1"),
+])
+def test_bad_requests_are_one_line_errors_and_leave_no_file(bundle, tmp_path, capsys, extra, message):
+    out = tmp_path / "x.mp4"
+    args = ["generate", "a ball", "-o", str(out), "--quiet"]
+    if "--checkpoint" not in extra:
+        args += ["--checkpoint", str(bundle)]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_an_empty_prompt_and_a_bad_bundle_are_refused(bundle, tmp_path, capsys):
+    assert main(["generate", "  ", "-o", str(tmp_path / "x.mp4"), "--checkpoint", str(bundle)]) == 2
+    assert "prompt is empty" in capsys.readouterr().err
+    (tmp_path / "bad").mkdir()
+    assert main(["generate", "a ball", "-o", str(tmp_path / "x.mp4"), "--checkpoint", str(tmp_path / "bad")]) == 2
+    assert "not a Duetto model bundle" in capsys.readouterr().err
