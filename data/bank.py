@@ -44,16 +44,13 @@ class Bank:
     def split(self, held_out: float) -> tuple[Bank, Bank]:
         """(train, held out): ``ceil(held_out * n)`` clips, evenly spaced in key order (so every shard and
         family is represented), are held out."""
-        n_out = int(np.ceil(held_out * len(self))) if held_out > 0 else 0
-        if n_out >= len(self):
-            raise DuettoError(f"holding out {n_out} of {len(self)} clips leaves none to train on")
+        out = held_out_indices(self.keys, held_out)
         order = list(np.argsort(self.keys, kind="stable"))
-        out = {order[int((j + 0.5) * len(self) / n_out)] for j in range(n_out)}
         order = [i for i in order if i not in out] + [i for i in order if i in out]
         pick = lambda idx: Bank([self.videos[i] for i in idx], [self.audios[i] for i in idx],  # noqa: E731
                                 [self.keys[i] for i in idx], [self.metas[i] for i in idx],
                                 self.fps, self.sample_rate, dict(self.skipped))
-        return pick(order[: len(self) - n_out]), pick(order[len(self) - n_out:])
+        return pick(order[: len(self) - len(out)]), pick(order[len(self) - len(out):])
 
     def video_batch(self, seed: int, step: int, batch: int, frames: int) -> torch.Tensor:
         """uint8 ``[B, frames, H, W, 3]``: random clips and start frames drawn from ``(seed, step)``."""
@@ -74,6 +71,16 @@ class Bank:
             s = int(rng.integers(0, a.shape[1] - samples + 1))
             out.append(a[:, s: s + samples])
         return torch.from_numpy(np.stack(out))
+
+
+def held_out_indices(keys: list[str], share: float) -> set[int]:
+    """Indices of the ``ceil(share * n)`` items held out: evenly spaced in key order, so every shard and family
+    is represented. Holding out everything is a `DuettoError`."""
+    n_out = int(np.ceil(share * len(keys))) if share > 0 else 0
+    if n_out >= len(keys):
+        raise DuettoError(f"holding out {n_out} of {len(keys)} clips leaves none to train on")
+    order = list(np.argsort(keys, kind="stable"))
+    return {int(order[int((j + 0.5) * len(keys) / n_out)]) for j in range(n_out)}
 
 
 def load_bank(sources, *, fps: float, size: int, sample_rate: int, channels: int, min_seconds: float,

@@ -171,18 +171,23 @@ def _render_sample(job) -> tuple[str, dict[str, bytes]]:
     return render_sample(*job)
 
 
+def _report(rep, as_json: bool, summary: str):
+    """What ingest and encode print: JSON of written/skipped/shards, or the skipped table and a summary."""
+    if as_json:
+        print(json.dumps({"written": rep.written, "skipped": rep.skipped, "shards": rep.shards}, indent=1))
+        return
+    if rep.skipped:
+        print(console.table(rep.skipped, ["source", "reason"], {"reason": 100}))
+    print(summary)
+
+
 def cmd_ingest(a) -> int:
     cfg = IngestConfig(fps=a.fps, size=a.size, sample_rate=a.sample_rate, channels=a.channels,
                        segment=a.segment, min_seconds=a.min_seconds, allow_uncaptioned=a.allow_uncaptioned,
                        audio_codec=a.audio_codec)
     rep = ingest(a.src, a.out, cfg, progress=not a.quiet)
-    if a.json:
-        print(json.dumps({"written": rep.written, "skipped": rep.skipped, "shards": rep.shards}, indent=1))
-    else:
-        if rep.skipped:
-            print(console.table(rep.skipped, ["source", "reason"], {"reason": 100}))
-        print(f"ingested {len({w['source'] for w in rep.written})} clip(s) as {len(rep.written)} piece(s) "
-              f"into {len(rep.shards)} shard(s); skipped {len(rep.skipped)}")
+    _report(rep, a.json, f"ingested {len({w['source'] for w in rep.written})} clip(s) as {len(rep.written)} "
+                         f"piece(s) into {len(rep.shards)} shard(s); skipped {len(rep.skipped)}")
     if not rep.written:
         raise DuettoError(f"{a.src}: no usable clips (all {len(rep.skipped)} skipped)")
     return console.EXIT_OK
@@ -241,13 +246,8 @@ def cmd_encode(a) -> int:
         for old in out.glob("*.tar"):
             old.unlink()
     rep = encode_shards(shards, out, encoder, progress=not a.quiet)
-    if a.json:
-        print(json.dumps({"written": rep.written, "skipped": rep.skipped, "shards": rep.shards}, indent=1))
-    else:
-        if rep.skipped:
-            print(console.table(rep.skipped, ["source", "reason"], {"reason": 100}))
-        print(f"encoded {len(rep.written)} clip(s) into {len(rep.shards)} shard(s) in {out}; "
-              f"skipped {len(rep.skipped)}")
+    _report(rep, a.json, f"encoded {len(rep.written)} clip(s) into {len(rep.shards)} shard(s) in {out}; "
+                         f"skipped {len(rep.skipped)}")
     if not rep.written:
         raise DuettoError(f"no usable clips in {len(shards)} shard(s) (all {len(rep.skipped)} skipped)")
     return console.EXIT_OK

@@ -23,13 +23,13 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset
 
 from .autoencoder import load_autoencoder
 from .errors import DuettoError
 from .latent_format import FORMAT, LATENT_DTYPES, MEMBERS, TIME_DTYPE, read_npy, record_mismatch, vae_record
 from .schema import load_json, validate_meta
-from .shards import BadSample, Sample, expand_shards, iter_shard
+from .shards import BadSample, Sample, expand_shards, iter_shard, reader_slot
 
 log = logging.getLogger("duetto.data")
 STREAM_FIELDS = {"video": ("frames", "latents", "temporal_factor"), "audio": ("samples", "latents", "channels")}
@@ -151,12 +151,7 @@ class LatentDataset(IterableDataset):
         yield from items
 
     def __iter__(self):
-        info = get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        rank, world = 0, 1
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-        reader, readers = rank * nw + wid, world * nw
+        reader, readers, _ = reader_slot()
         by_shard = len(self.shards) >= readers
         epoch = self.epoch
         while self.epochs is None or epoch < self.epoch + self.epochs:

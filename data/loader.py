@@ -10,13 +10,13 @@ import logging
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset
 
 from . import timebase
 from .errors import DuettoError
 from .media import read_clip
 from .schema import parse_meta
-from .shards import REASONS, BadSample, expand_shards, iter_shard
+from .shards import REASONS, BadSample, expand_shards, iter_shard, reader_slot
 
 log = logging.getLogger("duetto.data")
 MAX_WORKERS = 64
@@ -53,12 +53,8 @@ class ClipWindows(IterableDataset):
         return {r: int(n) for r, n in zip(REASONS, tot) if n}
 
     def _reader(self):
-        info = get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        rank, world = 0, 1
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return rank * nw + wid, world * nw, (wid % MAX_WORKERS + 1 if info else 0)
+        reader, readers, wid = reader_slot()
+        return reader, readers, (0 if wid is None else wid % MAX_WORKERS + 1)
 
     def _skip(self, row: int, bad: BadSample):
         self._counts[row, REASONS.index(bad.reason)] += 1

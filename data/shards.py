@@ -186,3 +186,14 @@ def expand_shards(specs) -> list[str]:
     if not out:
         raise DuettoError(f"no .tar shards found in {', '.join(map(str, specs))}")
     return out
+
+
+def reader_slot() -> tuple[int, int, int | None]:
+    """``(reader, readers, worker id or None)``: this DataLoader worker's place among every worker of every
+    distributed rank, so iterable datasets split shards (or samples) without overlap."""
+    from torch.utils.data import get_worker_info
+    import torch.distributed as dist
+    info = get_worker_info()
+    wid, nw = (info.id, info.num_workers) if info else (0, 1)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+    return rank * nw + wid, world * nw, (wid if info else None)

@@ -44,25 +44,8 @@ def _velocity(fn: ModelFn, v, a, t: float, given_video: bool, given_audio: bool)
 
 
 @torch.no_grad()
-def euler(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,
-          given_audio: torch.Tensor | None = None, callback=None) -> Pair:
-    """First-order steps ``x <- x + (t_next - t) v`` along ``sigmas``; one model call per step."""
-    s = _check(sigmas)
-    v = noise[0] if given_video is None else given_video
-    a = noise[1] if given_audio is None else given_audio
-    gv, ga = given_video is not None, given_audio is not None
-    for i, (t, t_next) in enumerate(zip(s, s[1:])):
-        dv, da = _velocity(fn, v, a, t, gv, ga)
-        v, a = v + (t_next - t) * dv, a + (t_next - t) * da
-        if callback:
-            callback(i, len(s) - 1)
-    return v, a
-
-
-@torch.no_grad()
-def heun(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,
-         given_audio: torch.Tensor | None = None, callback=None) -> Pair:
-    """Second-order (trapezoid) steps; two model calls per step except the last one into ``t = 0``."""
+def _integrate(fn: ModelFn, noise: Pair, sigmas, given_video, given_audio, callback, second_order: bool) -> Pair:
+    """Step along ``sigmas`` from ``noise`` (given streams start as given and stay so)."""
     s = _check(sigmas)
     v = noise[0] if given_video is None else given_video
     a = noise[1] if given_audio is None else given_audio
@@ -70,13 +53,25 @@ def heun(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None =
     for i, (t, t_next) in enumerate(zip(s, s[1:])):
         dv, da = _velocity(fn, v, a, t, gv, ga)
         pv, pa = v + (t_next - t) * dv, a + (t_next - t) * da
-        if t_next > 0:
+        if second_order and t_next > 0:
             dv2, da2 = _velocity(fn, pv, pa, t_next, gv, ga)
             pv, pa = v + (t_next - t) * (dv + dv2) / 2, a + (t_next - t) * (da + da2) / 2
         v, a = pv, pa
         if callback:
             callback(i, len(s) - 1)
     return v, a
+
+
+def euler(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,
+          given_audio: torch.Tensor | None = None, callback=None) -> Pair:
+    """First-order steps ``x <- x + (t_next - t) v`` along ``sigmas``; one model call per step."""
+    return _integrate(fn, noise, sigmas, given_video, given_audio, callback, second_order=False)
+
+
+def heun(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,
+         given_audio: torch.Tensor | None = None, callback=None) -> Pair:
+    """Second-order (trapezoid) steps; two model calls per step except the last one into ``t = 0``."""
+    return _integrate(fn, noise, sigmas, given_video, given_audio, callback, second_order=True)
 
 
 SAMPLERS = {"euler": euler, "heun": heun}

@@ -34,7 +34,7 @@ def build_parser():
     v.add_argument("--out", required=True, type=Path, help="run folder (created; resumed when it holds this run)")
     v.add_argument("--batch-size", type=int, default=4, help="clips per update (default 4)")
     v.add_argument("--lr", type=float, default=3e-4,
-                   help="peak learning rate (default 3e-4; the audio VAE stalls at the noise floor at 1e-3)")
+                   help="peak learning rate (default 3e-4)")
     v.add_argument("--warmup", type=int, default=100, help="linear warm-up updates (default 100)")
     v.add_argument("--decay", default="cosine", choices=["cosine", "none"],
                    help="learning rate after warm-up: half cosine down to a tenth at --steps, or constant (default cosine)")
@@ -188,9 +188,8 @@ def cmd_joint(a) -> int:
     cfg = replace(cfg, video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0],
                   text_dim=encoder.dim, cross_modal=a.cross != "none",
                   window=None if a.cross == "global" else (a.window if a.window is not None else cfg.window))
-    keys = sorted(range(len(clips)), key=lambda i: clips[i]["key"])
-    n_out = int(len(clips) * a.held_out + 0.999) if a.held_out > 0 and len(clips) > 1 else 0
-    out_idx = {keys[int((j + 0.5) * len(clips) / n_out)] for j in range(n_out)} if n_out else set()
+    from duetto.data.bank import held_out_indices
+    out_idx = held_out_indices([c["key"] for c in clips], a.held_out) if len(clips) > 1 else set()
     train = [c for i, c in enumerate(clips) if i not in out_idx]
     held = [c for i, c in enumerate(clips) if i in out_idx]
     train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, decay=a.decay, ema_decay=a.ema_decay,

@@ -104,7 +104,6 @@ def evaluate_audio(model, bank: Bank, seconds: float, tol: float = 0.010) -> dic
     in the reconstruction by `duetto.data.events.audio_onsets` (only events the detector finds in the
     original count)."""
     from duetto.audio.losses import reconstruction_metrics
-    from duetto.data.events import audio_onsets, match
     was_training = model.training
     model.eval()
     sr = model.config.sample_rate
@@ -117,18 +116,25 @@ def evaluate_audio(model, bank: Bank, seconds: float, tol: float = 0.010) -> dic
         mel.append(m["log_mel_l1"])
         stft.append(m["multires_stft"])
         truth = np.array([e["time"] for e in meta.get("events", []) if e["time"] < x.shape[-1] / sr - 0.05])
-        if len(truth):
-            x_np, y_np = x[0].cpu().numpy(), y[0].cpu().numpy()
-            seen, _ = match(audio_onsets(x_np, sr), truth, 0.05)
-            found, _ = match(audio_onsets(y_np, sr), truth, 0.05)
-            ok = ~np.isnan(seen)
-            total += int(ok.sum())
-            kept += int((np.abs(found[ok] - seen[ok]) <= tol).sum())
+        k, n = onsets_kept(x[0].cpu().numpy(), y[0].cpu().numpy(), sr, truth, tol)
+        kept, total = kept + k, total + n
     model.train(was_training)
     out = {"log_mel_l1": float(np.mean(mel)), "multires_stft": float(np.mean(stft))}
     if total:
         out["onsets_within_10ms"] = kept / total
     return out
+
+
+def onsets_kept(original: np.ndarray, recon: np.ndarray, sr: int, truth: np.ndarray, tol: float = 0.010):
+    """``(kept, total)``: of the ``truth`` times (s) whose onset `duetto.data.events.audio_onsets` finds in
+    ``original [C, N]`` (within 50 ms), how many it also finds in ``recon`` within ``tol`` of the original's."""
+    from duetto.data.events import audio_onsets, match
+    if not len(truth):
+        return 0, 0
+    seen, _ = match(audio_onsets(original, sr), truth, 0.05)
+    found, _ = match(audio_onsets(recon, sr), truth, 0.05)
+    ok = ~np.isnan(seen)
+    return int((np.abs(found[ok] - seen[ok]) <= tol).sum()), int(ok.sum())
 
 
 @torch.no_grad()
