@@ -48,6 +48,16 @@ def speech_loudness_change(audio: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(level, prepend=level[:1]))
 
 
+def sounding_span(audio: np.ndarray, floor_db: float = -70.0, below_peak_db: float = 60.0) -> tuple[int, int]:
+    """First and one-past-last 10 ms block ``[start, stop)`` in which ``audio`` sounds: louder than
+    ``floor_db`` dBFS and than ``below_peak_db`` under its loudest block. Silence before and after it is
+    no evidence either way: it is what a shifted or trimmed track is padded with (`shift_audio`, `fix`),
+    and comparing it with the picture would favour lags by how much padding they overlap."""
+    level = _blocks_db(audio)
+    loud = np.flatnonzero(level > max(floor_db, level.max(initial=-100.0) - below_peak_db))
+    return (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, 0)
+
+
 def audio_times(n: int, kind: str) -> np.ndarray:
     """Seconds of each feature sample: block centres for onsets, block boundaries for changes."""
     i = np.arange(n)

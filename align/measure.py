@@ -76,6 +76,10 @@ def _signals(clip: LumaClip, y: np.ndarray, motion: np.ndarray, method: str, mou
         # an impact sounds when the motion that led to it ends (stops or bounces back)
         a, v = F.clip_outliers(a), F.clip_outliers(F.motion_ends(y, motion))
         v_t = F.end_times(len(v), clip.fps)
+    start, stop = F.sounding_span(x)
+    a = a.astype(np.float64)
+    a[: max(0, start)] = np.nan          # padding silence before and after the sound is not compared
+    a[stop + 1:] = np.nan
     return F.on_grid(a, a_t, grid), F.on_grid(v, v_t, grid)
 
 

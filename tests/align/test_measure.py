@@ -153,3 +153,15 @@ def test_a_sound_at_the_frame_where_a_bounce_turns_measures_zero(fps):
     for shift in (0, -120):
         r = measure_sync(shift_audio(clip, shift), method="events")
         assert abs(r.offset_ms - shift) <= 0.25 * 1000 / fps, (fps, shift, r.offset_ms)
+
+
+def test_padding_silence_around_the_sound_is_found_to_the_block():
+    """The span that sounds, in 10 ms blocks: silence padded by a shift or a fix is left out of the
+    comparison (a 40 ms error here would be 4 blocks)."""
+    from duetto.align.features import AUDIO_RATE, sounding_span
+    rng = np.random.default_rng(0)
+    x = np.zeros(3 * AUDIO_RATE)
+    x[int(0.37 * AUDIO_RATE): int(2.52 * AUDIO_RATE)] = 0.1 * rng.standard_normal(int(2.15 * AUDIO_RATE))
+    assert sounding_span(x) == (37, 252)
+    assert sounding_span(np.zeros(AUDIO_RATE)) == (0, 0)
+
