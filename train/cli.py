@@ -1,9 +1,10 @@
-"""`duetto-train`: train the autoencoders (``vae``) and the joint model (``joint``); distillation and
-evaluation arrive later.
+"""`duetto-train`: train the autoencoders (``vae``) and the joint model (``joint``), and evaluate a generation
+bundle (``eval``); distillation arrives later.
 
     duetto-train vae --modality video --data shards/impacts --preset tiny --steps 2000 --out runs/vvae
     duetto-train vae --modality audio --data 'shards/*/*.tar' --preset tiny --steps 2000 --out runs/avae
     duetto-train joint --data latents/ --preset tiny --steps 20000 --out runs/joint
+    duetto-train eval samples/duetto-tiny --clips shards-eval/ --n 64 --out runs/eval
 
 A run folder that already holds checkpoints of the same run is resumed; one that holds another run is
 refused. The trained model (EMA weights) ends in ``OUT/model``.
@@ -18,7 +19,7 @@ from duetto.data import console
 from duetto.data.errors import DuettoError
 
 PROG = "duetto-train"
-PLANNED = ["distil", "eval"]
+PLANNED = ["distil"]
 
 
 def build_parser():
@@ -79,6 +80,24 @@ def build_parser():
     j.add_argument("--log-every", type=int, default=50, help="log every N updates (default 50)")
     j.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
     j.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e = sub.add_parser("eval", help="generate clips with a bundle and score sync, event timing and latent Frechet distance",
+                       description="Generate one clip per prompt with a bundle and report, per family: sync within one "
+                                   "frame (the project's sync checker) on clips with visual events, audio-onset "
+                                   "precision and recall against visual events within one frame, and the Frechet "
+                                   "distance to reference clips in the bundle's VAE latent space.")
+    e.add_argument("checkpoint", type=Path, help="a generation bundle (see duetto generate)")
+    e.add_argument("--prompts", type=Path, help="prompts file: JSON lines {\"prompt\", \"family\", \"seed\"} or one prompt per line")
+    e.add_argument("--clips", nargs="+", help="held-out shards: prompts from their captions and families (when no "
+                                              "--prompts), the given stream for --given, and the Frechet reference")
+    e.add_argument("--given", default="none", choices=["none", "video", "audio"],
+                   help="keep the clips' picture (video: video-to-audio) or sound (audio: audio-to-video); needs --clips")
+    e.add_argument("--n", type=int, default=64, help="at most this many prompts (default 64)")
+    e.add_argument("--steps", type=int, default=None, help="sampling steps (default: the bundle's)")
+    e.add_argument("--seconds", type=float, default=None, help="clip length (default: the bundle's)")
+    e.add_argument("--out", type=Path, default=None, help="folder for report.json and the generated clips")
+    e.add_argument("--text-encoder", default=None, help="caption encoder instead of the bundle's (a local folder)")
+    e.add_argument("--json", action="store_true", help="print the report as JSON")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name in PLANNED:
         sub.add_parser(name, help=f"{name} (arrives with a later release)",
                        description=f"'{name}' is not available in this release.")
@@ -209,7 +228,51 @@ def cmd_joint(a) -> int:
     return console.EXIT_OK
 
 
-COMMANDS = {"vae": cmd_vae, "joint": cmd_joint}
+def cmd_eval(a) -> int:
+    from duetto.joint.pipeline import Pipeline
+    from duetto.train.evaluate import evaluate, prompts_from_bank, read_prompts
+    if a.prompts and a.given != "none":
+        raise DuettoError("--given takes its prompts from --clips: leave out --prompts")
+    if a.given != "none" and not a.clips:
+        raise DuettoError(f"--given {a.given} needs --clips (the clips whose {a.given} is kept)")
+    if a.prompts is None and not a.clips:
+        raise DuettoError("give --prompts FILE and/or --clips SHARDS")
+    if a.n < 1 or (a.steps is not None and a.steps < 1) or (a.seconds is not None and a.seconds <= 0):
+        raise DuettoError("--n and --steps must be at least 1 and --seconds positive")
+    if not a.checkpoint.is_dir():
+        raise DuettoError(f"{a.checkpoint}: no such bundle folder")
+    text = None
+    if a.text_encoder:
+        from duetto.joint.text import load_text_encoder
+        text = load_text_encoder(a.text_encoder)
+    pipe = Pipeline.load(a.checkpoint, text)
+    bank = None
+    if a.clips:
+        from duetto.data.bank import load_bank
+        lay = pipe.layout(a.seconds or pipe.config.seconds)
+        bank = load_bank(a.clips, fps=lay["fps"], size=pipe.config.size, sample_rate=pipe.audio_vae.sample_rate,
+                         channels=pipe.audio_vae.channels, min_seconds=lay["frames"] / lay["fps"],
+                         progress=not a.no_progress)
+    prompts = read_prompts(a.prompts)[: a.n] if a.prompts else prompts_from_bank(bank, a.given, a.n)
+    clips_dir = None
+    if a.out is not None:
+        clips_dir = a.out / "clips"
+        clips_dir.mkdir(parents=True, exist_ok=True)
+    report = evaluate(pipe, prompts, steps=a.steps, seconds=a.seconds, reference=bank, clips_dir=clips_dir,
+                      progress=not a.no_progress)
+    report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "steps": a.steps or pipe.config.steps,
+                          "seconds": a.seconds or pipe.config.seconds, "prompts": len(prompts)}
+    if a.out is not None:
+        from duetto.data.media import atomic_write
+        atomic_write(a.out / "report.json", (json.dumps(report, indent=1) + "\n").encode())
+    if a.json:
+        print(json.dumps(report))
+    else:
+        print(console.table(report["summary"], list(report["summary"][0])))
+    return console.EXIT_OK
+
+
+COMMANDS = {"vae": cmd_vae, "joint": cmd_joint, "eval": cmd_eval}
 
 
 def _main(argv=None) -> int:

@@ -1,0 +1,94 @@
+"""`duetto-train eval`: event timing on the time base (one frame of tolerance, no more), the Fréchet
+distance, prompt files, and the command on a micro bundle, with its one-line errors."""
+import json
+
+import numpy as np
+import pytest
+
+from duetto.align.shift import shift_audio
+from duetto.data.synth import SynthConfig, render
+from duetto.train.cli import main
+from duetto.train.evaluate import event_timing, frechet, read_prompts
+
+
+def test_event_timing_counts_onsets_within_one_frame_of_visual_events():
+    clip = render("impacts", 1, SynthConfig(seconds=4))
+    ok = event_timing(clip, "impacts")
+    assert ok["visual_events"] >= 3 and ok["audio_onsets"] >= 3
+    assert ok["events_with_onsets"] == ok["visual_events"] and ok["onsets_on_events"] == ok["audio_onsets"]
+    for ms in (-100, 100):                 # 2.5 frames off: every pair is out of tolerance
+        off = event_timing(shift_audio(clip, ms), "impacts")
+        assert off["events_with_onsets"] == 0 and off["onsets_on_events"] == 0
+    half = event_timing(shift_audio(clip, 20), "impacts")      # half a frame off: still within one frame
+    assert half["events_with_onsets"] == half["visual_events"]
+
+
+def test_frechet_distance_of_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4000, 3))
+    assert frechet(a, a) == pytest.approx(0, abs=1e-6)
+    assert frechet(a, a + np.array([2.0, 0, 0])) == pytest.approx(4.0, rel=1e-6)
+    assert frechet(a, 3 * a) == pytest.approx(3 * (3 - 1) ** 2 * float(np.var(a, 0, ddof=1).mean()), rel=1e-2)
+
+
+def test_prompt_files(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('# held-out prompts\n{"prompt": "a ball drops", "family": "impacts", "seed": 7}\n\nsomeone says hi\n')
+    p = read_prompts(f)
+    assert [(x.text, x.family, x.seed) for x in p] == [("a ball drops", "impacts", 7), ("someone says hi", "all", 1)]
+    f.write_text('{"family": "music"}\n')
+    with pytest.raises(Exception, match=r"p.jsonl:1: not a prompt line"):
+        read_prompts(f)
+    f.write_text("\n# nothing\n")
+    with pytest.raises(Exception, match="no prompts"):
+        read_prompts(f)
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory):
+    from duetto.data.cli import main as data_main
+    out = tmp_path_factory.mktemp("held")
+    assert data_main(["synth", "--family", "impacts", "--n", "2", "--seconds", "1.2", "--seed", "1000",
+                      "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_eval_reports_per_family_and_writes_its_clips(micro_bundle, held_out, tmp_path, capsys):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "a glass ball drops", "family": "impacts"}\n{"prompt": "a drum", "family": "music"}\n')
+    out = tmp_path / "run"
+    assert main(["eval", str(micro_bundle), "--prompts", str(prompts), "--clips", str(held_out), "--steps", "1",
+                 "--out", str(out), "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == json.loads((out / "report.json").read_text())
+    assert [r["family"] for r in report["rows"]] == ["impacts", "music"]
+    summary = {s["family"]: s for s in report["summary"]}
+    assert set(summary) == {"impacts", "music", "all"} and summary["all"]["clips"] == 2
+    assert summary["impacts"]["latent_frechet"] is not None and summary["music"]["latent_frechet"] is None
+    assert sorted(p.name for p in (out / "clips").iterdir()) == ["0000-impacts.mp4", "0001-music.mp4"]
+
+
+def test_video_to_audio_keeps_the_given_picture(micro_bundle, held_out, capsys):
+    assert main(["eval", str(micro_bundle), "--clips", str(held_out), "--given", "video", "--steps", "1",
+                 "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["rows"]) == 2 and report["settings"]["given"] == "video"
+    # the picture is the held-out clip's own: its flashes are found as visual events
+    assert all(r["visual_events"] >= 1 for r in report["rows"])
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give --prompts FILE and/or --clips SHARDS"),
+    (["--given", "audio", "--prompts", "PROMPTS"], "--given takes its prompts from --clips"),
+    (["--given", "audio"], "--given audio needs --clips"),
+    (["--prompts", "missing.txt"], "no such prompts file"),
+])
+def test_bad_requests_exit_2_with_one_line(micro_bundle, tmp_path, capsys, args, message):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a ball\n")
+    args = [str(prompts) if x == "PROMPTS" else str(tmp_path / x) if x.endswith(".txt") else x for x in args]
+    assert main(["eval", str(micro_bundle), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert main(["eval", str(tmp_path / "nope"), "--prompts", str(prompts)]) == 2
+    assert "no such bundle" in capsys.readouterr().err

@@ -1,0 +1,190 @@
+"""`duetto-train eval`: generate clips with a bundle and score them, per family.
+
+Three figures, each from the generated media alone (no ground truth exists for a generated clip):
+
+- **sync**: the project's sync checker (`duetto.align.measure_sync`) on each clip; a clip with visual events
+  counts as in sync when the measured offset is within one frame (a no-signal verdict counts against it);
+- **event timing**: audio onsets (`duetto.data.events.audio_onsets`) against visual events
+  (`duetto.data.events.visual_events`, frame ``k`` at ``k / fps`` seconds by the time base): precision is
+  the share of onsets within one frame of a visual event, recall the share of visual events within one
+  frame of an onset;
+- **Fréchet distance in latent space**: per clip, the mean and standard deviation over time (and space) of
+  each latent channel of the bundle's own VAEs; the Fréchet distance between the Gaussians fitted to the
+  generated clips and to reference clips (held-out synthetic ones). Lower is closer.
+
+With ``given="video"`` (``"audio"``) the picture (sound) of reference clips is kept and the other stream
+generated to match it: the video-to-audio and audio-to-video figures.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from duetto.data.errors import DuettoError
+
+FAMILY_ALL = "all"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    family: str = FAMILY_ALL
+    seed: int = 0
+    video: np.ndarray | None = None      # uint8 [T, H, W, 3]: a given picture (video -> audio)
+    audio: np.ndarray | None = None      # float32 [C, N]: a given sound (audio -> video)
+    key: str = ""
+
+
+def read_prompts(path) -> list[Prompt]:
+    """Prompts from a file: JSON lines ``{"prompt": ..., "family": ..., "seed": ...}`` (family and seed
+    optional) or plain lines of text; blank lines and lines starting with ``#`` are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise DuettoError(f"{path}: no such prompts file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DuettoError(f"{path}: cannot read prompts ({e})") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                d = json.loads(line)
+                p = Prompt(str(d["prompt"]), str(d.get("family", FAMILY_ALL)), int(d.get("seed", len(out))))
+            except (ValueError, KeyError, TypeError) as e:
+                raise DuettoError(f"{path}:{n}: not a prompt line ({e.__class__.__name__}: {e})") from None
+        else:
+            p = Prompt(line, FAMILY_ALL, len(out))
+        if not p.text.strip():
+            raise DuettoError(f"{path}:{n}: empty prompt")
+        out.append(p)
+    if not out:
+        raise DuettoError(f"{path}: no prompts")
+    return out
+
+
+def prompts_from_bank(bank, given: str = "none", n: int | None = None) -> list[Prompt]:
+    """One prompt per clip of a `duetto.data.bank.Bank`: its caption and family, seed = its index; with
+    ``given`` "video" or "audio" that stream of the clip is kept."""
+    out = []
+    for i, (key, meta) in enumerate(zip(bank.keys, bank.metas)):
+        if n is not None and len(out) >= n:
+            break
+        caption = (meta or {}).get("caption") or ""
+        if not caption.strip():
+            continue
+        out.append(Prompt(caption, (meta or {}).get("family", FAMILY_ALL), i,
+                          bank.videos[i] if given == "video" else None,
+                          bank.audios[i] if given == "audio" else None, key))
+    if not out:
+        raise DuettoError("no captioned clips to take prompts from")
+    return out
+
+
+def event_timing(clip, family: str) -> dict:
+    """Audio onsets against visual events within one frame: counts for precision and recall."""
+    from duetto.data.events import QUIET_BEFORE, VISUAL_MODE, audio_onsets, visual_events
+    tol = 1.0 / clip.fps
+    visual = visual_events(clip.video, VISUAL_MODE.get(family, "flash")) / clip.fps      # frame k at k / fps
+    onsets = audio_onsets(clip.audio, clip.sample_rate, quiet_before=QUIET_BEFORE.get(family, 0.0))
+
+    def near(xs, ys):
+        return int(sum(bool(len(ys)) and float(np.min(np.abs(ys - x))) <= tol + 1e-9 for x in xs))
+    return {"visual_events": int(len(visual)), "audio_onsets": int(len(onsets)),
+            "onsets_on_events": near(onsets, visual), "events_with_onsets": near(visual, onsets)}
+
+
+@torch.no_grad()
+def latent_features(pipe, clip) -> np.ndarray:
+    """``[2 * (Cv + Ca)]``: per latent channel of the bundle's VAEs, the mean and std over time (and space)."""
+    from duetto.joint.pipeline import _audio_tensor, _video_tensor
+    vvae = pipe.video_vae
+    frames = vvae.frame_count((len(clip.video) - 1) // vvae.temporal_factor + 1)                # whole latents
+    zv = vvae.encode(_video_tensor(clip.video, frames, pipe.config.size))[0]          # [C, T, h, w]
+    za = pipe.audio_vae.encode(_audio_tensor(clip.audio, clip.audio.shape[1], pipe.audio_vae.channels))[0]  # [C, L]
+    zv = zv.flatten(1)
+    return torch.cat([zv.mean(1), zv.std(1), za.mean(1), za.std(1)]).double().numpy()
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a [n, d]`` and ``b [m, d]``."""
+    from scipy import linalg
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    with warnings.catch_warnings():          # few clips in many dimensions: singular covariances are expected
+        warnings.simplefilter("ignore")
+        root = np.real(linalg.sqrtm(s1 @ s2))
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root))
+
+
+def score(clip, family: str) -> dict:
+    """Sync and event timing of one generated clip."""
+    from duetto.align import measure_sync
+    ev = event_timing(clip, family)
+    rep = measure_sync(clip)
+    frame_ms = 1000.0 / clip.fps
+    in_sync = rep.verdict != "no-signal" and rep.offset_ms is not None and abs(rep.offset_ms) <= frame_ms + 1e-6
+    return {**ev, "offset_ms": rep.offset_ms, "confidence": rep.confidence, "sync_verdict": rep.verdict,
+            "in_sync_1_frame": bool(in_sync)}
+
+
+def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
+              reference: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Per family, then all: clips, clips with visual events, sync within one frame among those, event
+    precision and recall (pooled over clips), and the latent Fréchet distance where a reference is given."""
+    fams = sorted({r["family"] for r in rows})
+    out = []
+    for fam in fams + ([FAMILY_ALL] if len(fams) > 1 or fams != [FAMILY_ALL] else []):
+        rs = [r for r in rows if fam == FAMILY_ALL or r["family"] == fam]
+        ev = [r for r in rs if r["visual_events"] > 0]
+        onsets = sum(r["audio_onsets"] for r in rs)
+        events = sum(r["visual_events"] for r in rs)
+        row = {"family": fam, "clips": len(rs), "with_events": len(ev),
+               "sync_within_1_frame": round(float(np.mean([r["in_sync_1_frame"] for r in ev])), 3) if ev else None,
+               "no_signal": round(float(np.mean([r["sync_verdict"] == "no-signal" for r in rs])), 3),
+               "event_precision": round(sum(r["onsets_on_events"] for r in rs) / onsets, 3) if onsets else None,
+               "event_recall": round(sum(r["events_with_onsets"] for r in rs) / events, 3) if events else None}
+        if features is not None and reference is not None:
+            g = np.stack([features[r["key"]] for r in rs])
+            ref = [v for k, v in reference.items() if fam == FAMILY_ALL or k == fam]
+            row["latent_frechet"] = round(frechet(g, np.concatenate(ref)), 3) if ref else None
+        out.append(row)
+    return out
+
+
+def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: float | None = None,
+             reference=None, clips_dir: Path | None = None, progress: bool = True) -> dict:
+    """Generate one clip per prompt (seeded by the prompt) and score it; ``reference`` (a `Bank` of held-out
+    clips at the bundle's rate and size) gives the latent Fréchet distance. Returns ``{"rows", "summary"}``."""
+    from tqdm import tqdm
+
+    from duetto.data.media import write_clip
+    rows, feats = [], {}
+    for i, p in enumerate(tqdm(prompts, desc="eval", unit="clip", disable=not progress)):
+        clip = pipe.generate(p.text, seconds=seconds, seed=p.seed, steps=steps, video=p.video, audio=p.audio)[0]
+        key = p.key or f"{i:04d}"
+        row = {"key": key, "prompt": p.text, "family": p.family, "seed": p.seed, **score(clip, p.family)}
+        if reference is not None:
+            feats[key] = latent_features(pipe, clip)
+        if clips_dir is not None:
+            write_clip(clips_dir / f"{i:04d}-{p.family}.mp4", clip)
+        rows.append(row)
+    ref = None
+    if reference is not None:
+        from duetto.data.clip import Clip
+        ref = {}
+        for v, a, meta in zip(reference.videos, reference.audios, reference.metas):
+            c = Clip(v, a, reference.fps, reference.sample_rate)
+            ref.setdefault((meta or {}).get("family", FAMILY_ALL), []).append(latent_features(pipe, c))
+        ref = {k: np.stack(v) for k, v in ref.items()}
+    return {"rows": rows, "summary": summarise(rows, feats if ref else None, ref)}
