@@ -145,9 +145,23 @@ class ClipEncoder:
         meta_json = _json_bytes(info)
         if len(meta_json) > MAX_JSON_BYTES:
             raise DuettoError(f"latent metadata larger than {MAX_JSON_BYTES >> 10} KiB")
+        audio_times = np.asarray(a.timestamps(za.shape[1]), np.float64)
         return {"json": meta_json, "video.npy": npy_bytes(zv), "audio.npy": npy_bytes(za),
                 "video_times.npy": npy_bytes(np.asarray(v.timestamps(zv.shape[1]), np.float64)),
-                "audio_times.npy": npy_bytes(np.asarray(a.timestamps(za.shape[1]), np.float64))}
+                "audio_times.npy": npy_bytes(audio_times), **conditions(clip, audio_times)}
+
+
+def conditions(clip: Clip, audio_times: np.ndarray) -> dict[str, bytes]:
+    """The optional members: the voice embedding (left out for a silent clip) and the music features on the
+    audio latent clock, from the clip's own sound (the joint model learns to follow them; at generation a
+    reference recording takes their place)."""
+    from duetto.joint.conditioning import music_features, voice_embedding
+    out = {"music.npy": npy_bytes(music_features(clip.audio, clip.sample_rate, audio_times))}
+    try:
+        out["voice.npy"] = npy_bytes(voice_embedding(clip.audio, clip.sample_rate))
+    except DuettoError:
+        pass
+    return out
 
 
 def _json_bytes(info: dict) -> bytes:

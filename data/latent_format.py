@@ -11,6 +11,8 @@ member                 dtype                           shape / content
 ``KEY.video_times.npy`` float64                        ``[L_v]``: seconds, ``video_vae.timestamps(L_v)``
 ``KEY.audio_times.npy`` float64                        ``[L_a]``: seconds, ``audio_vae.timestamps(L_a)``
 ``KEY.json``           UTF-8 JSON                      `FORMAT`, the source's metadata, what was encoded, VAEs
+``KEY.voice.npy``      float32, optional               ``[VOICE_DIM]``: `voice_embedding` of the clip's sound
+``KEY.music.npy``      float32, optional               ``[L_a, MUSIC_DIM]``: `music_features` at the audio times
 =====================  ==============================  =====================================================
 
 ``KEY.json``::
@@ -43,6 +45,7 @@ from .errors import DuettoError
 
 FORMAT = "duetto-latents/1"
 MEMBERS = ("json", "video.npy", "audio.npy", "video_times.npy", "audio_times.npy")
+OPTIONAL = ("voice.npy", "music.npy")      # conditions computed from the clip's sound (duetto.joint.conditioning)
 LATENT_DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
 TIME_DTYPE = np.dtype("<f8")
 MAX_ARRAY_BYTES = 1 << 29             # 512 MiB per array: more than an hour of base-preset video latents

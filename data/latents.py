@@ -6,6 +6,7 @@ Every clip comes back as a dict::
      "video": float32 [C_v, L_v, h, w],  "video_times": float64 [L_v]   (seconds, centre of each latent),
      "audio": float32 [C_a, L_a],        "audio_times": float64 [L_a],
      "caption": str, "meta": the source clip's JSON (events etc. in seconds from the clip's start),
+     "voice": float32 [VOICE_DIM] or None, "music": float32 [L_a, MUSIC_DIM] or None  (optional members),
      "info": what was encoded: {"video": {...frames, seconds...}, "audio": {...}, "vae": {...}, "source", ...}}
 
 A corrupt or hostile member (tar, JSON, array) is a one-line `DuettoError` naming ``shard:key``; with
@@ -104,9 +105,17 @@ def read_latent_sample(sample: Sample, dtype: torch.dtype = torch.float32) -> di
         if (len(t) > 1 and not (np.diff(t) > 0).all()) or t[0] < 0 or t[-1] > s["seconds"] + 1.0:
             raise DuettoError(f"{name}: {stream} timestamps are not increasing seconds inside the clip")
     meta = info.pop("meta")
+    voice = music = None
+    if "voice.npy" in sample.files:
+        voice = torch.from_numpy(read_npy(sample.files["voice.npy"], f"{name}.voice.npy", {np.dtype("<f4")}, 1))
+    if "music.npy" in sample.files:
+        music = read_npy(sample.files["music.npy"], f"{name}.music.npy", {np.dtype("<f4")}, 2)
+        if music.shape[0] != za.shape[1]:
+            raise DuettoError(f"{name}: music features {music.shape} do not match {za.shape[1]} audio latents")
+        music = torch.from_numpy(music)
     return {"key": sample.key, "video": torch.from_numpy(zv).to(dtype), "audio": torch.from_numpy(za).to(dtype),
             "video_times": torch.from_numpy(tv), "audio_times": torch.from_numpy(ta),
-            "caption": meta["caption"], "meta": meta, "info": info}
+            "caption": meta["caption"], "meta": meta, "info": info, "voice": voice, "music": music}
 
 
 class LatentDataset(IterableDataset):
@@ -204,4 +213,4 @@ def collate_latents(batch: list[dict]) -> dict:
         raise DuettoError(f"clips of different latent shapes in one batch ({sorted(shapes)[:2]}); "
                           "encode clips of one length or use batch_size=1")
     out = {k: torch.stack([b[k] for b in batch]) for k in ("video", "audio", "video_times", "audio_times")}
-    return {**out, **{k: [b[k] for b in batch] for k in ("key", "caption", "meta", "info")}}
+    return {**out, **{k: [b.get(k) for b in batch] for k in ("key", "caption", "meta", "info", "voice", "music")}}

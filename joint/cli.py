@@ -3,6 +3,8 @@
     duetto generate "a glass ball drops onto a wooden floor" -o ball.mp4
     duetto generate "a drummer plays a slow beat" --seconds 4 --seed 7 -n 4 -o drums.mp4
     duetto generate "the sound of this" --video given.mp4 -o with_sound.mp4
+    duetto generate "a man in a blue shirt talks" --speech "hello there" --voice me.wav -o hello.mp4
+    duetto generate "a piano plays" --music reference.wav -o piano.mp4
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from duetto.data.errors import DuettoError
 
 PROG = "duetto"
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "samples" / "duetto-tiny"
-LATER = {"speech": "--speech", "voice": "--voice", "music": "--music"}
 
 
 def build_parser():
@@ -33,9 +34,12 @@ def build_parser():
                    help=f"model bundle folder (default: the shipped {DEFAULT_BUNDLE.name})")
     g.add_argument("--video", type=Path, default=None, help="keep this picture and generate its sound")
     g.add_argument("--audio", type=Path, default=None, help="keep this sound and generate its picture")
-    g.add_argument("--speech", default=None, help="words to speak (arrives with speech conditioning)")
-    g.add_argument("--voice", type=Path, default=None, help="voice reference clip (arrives with speech conditioning)")
-    g.add_argument("--music", type=Path, default=None, help="music reference track (arrives with music conditioning)")
+    g.add_argument("--speech", default=None, help="words for the person in the clip to say (phonemes by espeak-ng)")
+    g.add_argument("--language", default="en-us", help="espeak-ng language of --speech (default en-us)")
+    g.add_argument("--voice", type=Path, default=None,
+                   help="voice reference: an audio or video file whose speaker the generated voice follows")
+    g.add_argument("--music", type=Path, default=None,
+                   help="music reference: an audio or video file whose beats, onsets and harmony the sound follows")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -43,9 +47,8 @@ def build_parser():
 def cmd_generate(a) -> int:
     if not a.prompt.strip():
         raise DuettoError("the prompt is empty: describe what is seen and heard")
-    for name, flag in LATER.items():
-        if getattr(a, name) is not None:
-            raise DuettoError(f"{flag} is not available in this release (speech and music conditioning come later)")
+    if a.speech is not None and not a.speech.strip():
+        raise DuettoError("--speech is empty: give the words to say")
     if a.n < 1 or (a.steps is not None and a.steps < 1) or (a.seconds is not None and not 0 < a.seconds <= 60):
         raise DuettoError("-n and --steps must be at least 1, --seconds in (0, 60]")
     if a.video is not None and a.audio is not None:
@@ -67,11 +70,15 @@ def cmd_generate(a) -> int:
     if a.audio is not None:
         audio = read_clip(a.audio, fps=pipe.video_vae.config.fps, size=pipe.config.size,
                           sample_rate=pipe.audio_vae.sample_rate, channels=pipe.audio_vae.channels).audio
+    from duetto.joint.conditioning import read_reference
+    voice = None if a.voice is None else read_reference(a.voice, pipe.audio_vae.sample_rate)
+    music = None if a.music is None else read_reference(a.music, pipe.audio_vae.sample_rate)
     seconds = a.seconds
     if seconds is None and (video is not None or audio is not None):
         seconds = (len(video) / pipe.video_vae.config.fps) if video is not None else audio.shape[1] / pipe.audio_vae.sample_rate
     bar = tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet)
     clips = pipe.generate(a.prompt, seconds=seconds, seed=a.seed, steps=a.steps, n=a.n, video=video, audio=audio,
+                          speech=a.speech, speech_voice=a.language, voice=voice, music=music,
                           callback=lambda i, total: bar.update(1))
     bar.close()
     outs = [a.out] if a.n == 1 else [a.out.with_name(f"{a.out.stem}-{i}{a.out.suffix}") for i in range(a.n)]

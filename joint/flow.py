@@ -54,16 +54,18 @@ def add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.T
 
 
 def flow_loss(model, video: torch.Tensor, audio: torch.Tensor, video_times, audio_times, *, cfg: FlowConfig,
-              text=None, text_mask=None, generator: torch.Generator | None = None, audio_weight: float = 1.0):
+              text=None, text_mask=None, generator: torch.Generator | None = None, audio_weight: float = 1.0,
+              **conditions):
     """Mean-squared velocity error for each stream: ``(loss, {"video": float, "audio": float})``. A stream
-    given clean (``t = 0``) has no target and is left out of its loss."""
+    given clean (``t = 0``) has no target and is left out of its loss. ``conditions`` (speech, voice, music)
+    go to the model as they are."""
     b = video.shape[0]
     t_video, t_audio = flow_times(b, cfg, generator)
     t_video, t_audio = t_video.to(video.device), t_audio.to(video.device)
     nv = torch.randn(video.shape, generator=generator).to(video)
     na = torch.randn(audio.shape, generator=generator).to(audio)
     pv, pa = model(add_noise(video, nv, t_video), add_noise(audio, na, t_audio), t_video, t_audio,
-                   video_times, audio_times, text, text_mask)
+                   video_times, audio_times, text, text_mask, **conditions)
     lv = F.mse_loss(pv, nv - video, reduction="none").flatten(1).mean(1)
     la = F.mse_loss(pa, na - audio, reduction="none").flatten(1).mean(1)
     wv, wa = (t_video > 0).to(lv), (t_audio > 0).to(la)

@@ -2,13 +2,21 @@
 
     v_video, v_audio = model(video [B, Cv, T, h, w], audio [B, Ca, L], t_video [B], t_audio [B],
                              video_times [T] or [B, T], audio_times [L] or [B, L], text [B, Lt, text_dim],
-                             text_mask [B, Lt])
+                             text_mask [B, Lt], speech=[B, Ls] phoneme ids (0 pads), voice=[B, voice_dim],
+                             music=[B, L, music_dim])
+
+Every condition is optional and droppable (``None``) for guidance. The caption and the phonemes are tokens
+both streams attend to (the phonemes carry their order as sinusoids; the model learns where they fall in
+time); the voice joins the audio stream's conditioning vector and the music features are added to the audio
+tokens at their own times, both through zero-initialised projections, so a model starts as if they were absent.
 
 Times are seconds from the VAEs' ``timestamps`` (float64; the model never turns an index into seconds itself), so a
 clip cut at any start time, at any latent rate, lines up across the streams. Each modality has its own flow
 time, so one model denoises both, or one given the other.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from einops import rearrange, repeat
@@ -17,7 +25,7 @@ from torch import nn
 from duetto.data.autoencoder import Pretrained
 from duetto.data.errors import DuettoError
 
-from .blocks import CrossModalBlock, FinalLayer, FlowTimeEmbedding, StreamBlock
+from .blocks import CrossModalBlock, FinalLayer, FlowTimeEmbedding, StreamBlock, zero_linear
 from .config import JointConfig
 from .rope import rope_angles
 
@@ -34,6 +42,10 @@ class JointDiT(Pretrained):
         self.text_in = nn.Linear(cfg.text_dim, d)
         self.text_pool = nn.Linear(cfg.text_dim, d)
         self.null_text = nn.Parameter(torch.zeros(1, 1, d))          # always attendable: an empty caption is fine
+        self.phone_embed = nn.Embedding(cfg.speech_vocab, d, padding_idx=0) if cfg.speech_vocab else None
+        # no bias: an all-zero voice or music row (a dropped condition in a batch) adds exactly nothing, as None does
+        self.voice_in = zero_linear(cfg.voice_dim, d, bias=False) if cfg.voice_dim else None
+        self.music_in = zero_linear(cfg.music_dim, d, bias=False) if cfg.music_dim else None
         self.video_blocks = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
         self.audio_blocks = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
         self.cross = nn.ModuleDict({str(i): CrossModalBlock(cfg) for i in range(cfg.depth) if cfg.has_cross(i)})
@@ -76,14 +88,43 @@ class JointDiT(Pretrained):
         mask = torch.cat([keep.new_ones(b, 1), keep], dim=1)[:, None, None, :]
         return tokens, mask, self.text_pool(pooled)
 
+    def speech_context(self, speech: torch.Tensor, ctx: torch.Tensor, ctx_mask: torch.Tensor | None):
+        """Phoneme ids ``[B, Ls]`` (0 pads) appended to the caption tokens, with sinusoids of their order."""
+        if self.phone_embed is None:
+            raise DuettoError("this model was built without speech conditioning (speech_vocab=0)")
+        if speech.ndim != 2 or speech.shape[0] != ctx.shape[0] or int(speech.max()) >= self.config.speech_vocab:
+            raise DuettoError(f"speech must be [B, Ls] ids below {self.config.speech_vocab}, got {tuple(speech.shape)}")
+        d = self.config.dim
+        pos = torch.arange(speech.shape[1], device=speech.device, dtype=torch.float32)[:, None]
+        freqs = torch.exp(-math.log(1000.0) * torch.arange(d // 2, device=speech.device) / (d // 2))
+        order = torch.cat([(pos * freqs).sin(), (pos * freqs).cos()], dim=-1)
+        tokens = self.phone_embed(speech) + order.to(ctx.dtype)
+        keep = speech > 0
+        mask = ctx_mask if ctx_mask is not None else keep.new_ones(ctx.shape[0], 1, 1, ctx.shape[1])
+        return torch.cat([ctx, tokens], dim=1), torch.cat([mask, keep[:, None, None, :]], dim=-1)
+
     # -- the pass -------------------------------------------------------------------------------------------
-    def forward(self, video, audio, t_video, t_audio, video_times, audio_times, text=None, text_mask=None):
+    def forward(self, video, audio, t_video, t_audio, video_times, audio_times, text=None, text_mask=None,
+                speech=None, voice=None, music=None):
         cfg, b = self.config, video.shape[0]
         _, _, t, h, w = video.shape
         v, v_times, rows, cols = self.video_tokens(video, video_times)
         a, a_times = self.audio_tokens(audio, audio_times)
         ctx, ctx_mask, pooled = self.text_context(text, text_mask, b)
+        if speech is not None:
+            ctx, ctx_mask = self.speech_context(speech, ctx, ctx_mask)
         cv, ca = self.video_time(t_video) + pooled, self.audio_time(t_audio) + pooled
+        if voice is not None:
+            if self.voice_in is None or voice.shape != (b, cfg.voice_dim):
+                raise DuettoError(f"voice must be [{b}, {cfg.voice_dim}] (this model: voice_dim={cfg.voice_dim})")
+            ca = ca + self.voice_in(voice.to(ca.dtype))
+        if music is not None:
+            if self.music_in is None or music.shape[0] != b or music.shape[-1] != cfg.music_dim:
+                raise DuettoError(f"music must be [{b}, L, {cfg.music_dim}] (this model: music_dim={cfg.music_dim})")
+            m = rearrange(music.to(a.dtype), "b (l p) f -> b l p f", p=cfg.audio_patch).mean(2)
+            if m.shape[1] != a.shape[1]:
+                raise DuettoError(f"music features must have one row per audio latent ({a.shape[1] * cfg.audio_patch})")
+            a = a + self.music_in(m)
         v_rope, a_rope = rope_angles(cfg, v_times, rows, cols), rope_angles(cfg, a_times)
         v_rope_t = rope_angles(cfg, v_times)                        # time only, for the cross-modal blocks
         for i in range(cfg.depth):

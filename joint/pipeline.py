@@ -98,9 +98,13 @@ class Pipeline:
     # -- generation ------------------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, prompt: str, *, seconds: float | None = None, seed: int = 0, steps: int | None = None, n: int = 1,
-                 video: np.ndarray | None = None, audio: np.ndarray | None = None, callback=None) -> list[Clip]:
+                 video: np.ndarray | None = None, audio: np.ndarray | None = None, speech: str | None = None,
+                 speech_voice: str = "en-us", voice: np.ndarray | None = None, music: np.ndarray | None = None,
+                 callback=None) -> list[Clip]:
         """``n`` clips for ``prompt``; ``video`` (uint8 ``[T, H, W, 3]`` at the VAE's fps and size) or ``audio``
-        (float32 ``[C, N]`` at its rate) is kept and the other stream generated to match it."""
+        (float32 ``[C, N]`` at its rate) is kept and the other stream generated to match it. ``speech``: words
+        to speak (phonemes in espeak-ng's ``speech_voice`` language); ``voice`` and ``music``: reference
+        recordings ``[C, N]`` at the audio VAE's rate. Guidance drops every condition in its unconditional pass."""
         cfg, lay = self.config, self.layout(seconds or self.config.seconds)
         m, vvae, avae = self.model, self.video_vae, self.audio_vae
         h = cfg.size // 8
@@ -111,9 +115,10 @@ class Pipeline:
         given_a = None if audio is None else avae.encode(_audio_tensor(audio, lay["samples"], avae.channels)).expand(n, -1, -1)
         tokens, mask = self.text_encoder([prompt] * n)
         vt, at = lay["video_times"], lay["audio_times"]
+        extra = self.conditions(n, at.numpy(), speech, speech_voice, voice, music)
 
         def cond(v, a, tv, ta):
-            return m(v, a, tv, ta, vt, at, tokens, mask)
+            return m(v, a, tv, ta, vt, at, tokens, mask, **extra)
 
         def uncond(v, a, tv, ta):
             return m(v, a, tv, ta, vt, at, None, None)
@@ -131,6 +136,23 @@ class Pipeline:
         return [Clip(np.ascontiguousarray(frames[i].numpy()), np.ascontiguousarray(sound[i].numpy(), dtype=np.float32),
                      lay["fps"], avae.sample_rate, metadata={"caption": prompt, "seed": seed, "index": i})
                 for i in range(n)]
+
+
+    def conditions(self, n: int, audio_times: np.ndarray, speech, speech_voice, voice, music) -> dict:
+        """Model inputs for the speech, voice and music conditions that are given (see `joint.conditioning`)."""
+        from . import conditioning as C
+        cfg, sr, out = self.model.config, self.audio_vae.sample_rate, {}
+        for name, given, dim in (("speech", speech, cfg.speech_vocab), ("voice", voice, cfg.voice_dim),
+                                 ("music", music, cfg.music_dim)):
+            if given is not None and not dim:
+                raise DuettoError(f"this model was trained without {name} conditioning")
+        if speech is not None:
+            out["speech"] = torch.from_numpy(C.phoneme_ids(speech, speech_voice))[None].expand(n, -1)
+        if voice is not None:
+            out["voice"] = torch.from_numpy(C.voice_embedding(voice, sr))[None].expand(n, -1)
+        if music is not None:
+            out["music"] = torch.from_numpy(C.music_features(music, sr, audio_times))[None].expand(n, -1, -1)
+        return out
 
 
 def _video_tensor(video: np.ndarray, frames: int, size: int) -> torch.Tensor:

@@ -74,6 +74,8 @@ def build_parser():
     j.add_argument("--text-encoder", default="minilm",
                    help="caption encoder: minilm (packaged all-MiniLM-L6-v2), hashing, or a local folder")
     j.add_argument("--caption-dropout", type=float, default=0.1, help="share of captions dropped (default 0.1)")
+    j.add_argument("--condition-dropout", type=float, default=0.3,
+                   help="share of clips whose speech, voice and music conditions are each dropped (default 0.3)")
     j.add_argument("--held-out", type=float, default=0.05, help="share of clips held out (default 0.05)")
     j.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N updates (default 500)")
     j.add_argument("--eval-every", type=int, default=1000, help="evaluate the EMA model every N updates (default 1000)")
@@ -196,8 +198,8 @@ def cmd_joint(a) -> int:
     from duetto.train.trainer import Trainer
     if a.steps < 1 or a.batch_size < 1:
         raise DuettoError("--steps and --batch-size must be at least 1")
-    if not 0 <= a.held_out < 1 or not 0 <= a.caption_dropout <= 1:
-        raise DuettoError("--held-out must be in [0, 1) and --caption-dropout in [0, 1]")
+    if not 0 <= a.held_out < 1 or not 0 <= a.caption_dropout <= 1 or not 0 <= a.condition_dropout <= 1:
+        raise DuettoError("--held-out must be in [0, 1), --caption-dropout and --condition-dropout in [0, 1]")
     cfg = preset(a.preset)
     clips = load_latents(a.data)
     if not clips:
@@ -216,12 +218,12 @@ def cmd_joint(a) -> int:
                             seed=a.seed).check()
     resolved = {"command": "joint", "preset": a.preset, "model": _asdict(cfg), "data": [str(d) for d in a.data],
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
-                "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
+                "condition_dropout": a.condition_dropout, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
     _check_same_run(a.out, resolved)
     import torch
     torch.manual_seed(a.seed)
     task = JointTask(JointDiT(cfg), train, held, encoder, batch_size=a.batch_size,
-                     caption_dropout=a.caption_dropout, seed=a.seed)
+                     caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())

@@ -2,7 +2,10 @@
 
 Every clip must have the same latent shapes (the synthetic shards are all one length); their token times
 come from the shards (the VAEs' ``timestamps``), never from indices. Captions are embedded once by the text
-encoder; each is dropped with ``caption_dropout`` (for guidance). A batch depends only on ``(seed, step)``.
+encoder; each is dropped with ``caption_dropout`` (for guidance). The other conditions: the words of speech
+clips (their transcript as phoneme ids, `joint.conditioning`), and the voice embedding and music features that
+`duetto-data encode` stores beside the latents; each is dropped per clip with ``condition_dropout`` (a dropped
+or missing condition is zeros, which the model takes as absent). A batch depends only on ``(seed, step)``.
 """
 from __future__ import annotations
 
@@ -15,11 +18,12 @@ from duetto.joint.flow import FlowConfig, add_noise, flow_loss
 
 class JointTask:
     def __init__(self, model, clips: list[dict], held_out: list[dict], text_encoder, *, batch_size: int = 8,
-                 flow: FlowConfig = FlowConfig(), caption_dropout: float = 0.1, seed: int = 0):
+                 flow: FlowConfig = FlowConfig(), caption_dropout: float = 0.1, condition_dropout: float = 0.3,
+                 seed: int = 0):
         if not clips:
             raise DuettoError("no latent clips to train on")
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
-        self.caption_dropout = caption_dropout
+        self.caption_dropout, self.condition_dropout = caption_dropout, condition_dropout
         self.train = _stack(clips, text_encoder)
         self.held = _stack(held_out, text_encoder) if held_out else None
         self.items_per_batch = batch_size
@@ -28,15 +32,19 @@ class JointTask:
         rng = np.random.default_rng([self.seed, step])
         idx = torch.from_numpy(rng.integers(0, len(self.train["video"]), self.batch_size))
         keep = torch.from_numpy(rng.random(self.batch_size) >= self.caption_dropout)
-        return {"video": self.train["video"][idx], "audio": self.train["audio"][idx],
-                "text": self.train["text"][idx], "text_mask": self.train["text_mask"][idx] & keep[:, None],
-                "noise_seed": int(rng.integers(0, 2 ** 62))}
+        k_speech, k_voice, k_music = torch.from_numpy(rng.random((3, self.batch_size)) >= self.condition_dropout)
+        d = self.train
+        return {"video": d["video"][idx], "audio": d["audio"][idx],
+                "text": d["text"][idx], "text_mask": d["text_mask"][idx] & keep[:, None],
+                "speech": d["speech"][idx] * k_speech[:, None], "voice": d["voice"][idx] * k_voice[:, None],
+                "music": d["music"][idx] * k_music[:, None, None], "noise_seed": int(rng.integers(0, 2 ** 62))}
 
     def loss(self, model, batch, step):
         d = self.train
         return flow_loss(model, batch["video"], batch["audio"], d["video_times"].to(batch["video"].device),
                          d["audio_times"].to(batch["video"].device), cfg=self.flow, text=batch["text"],
-                         text_mask=batch["text_mask"], generator=torch.Generator().manual_seed(batch["noise_seed"]))
+                         text_mask=batch["text_mask"], generator=torch.Generator().manual_seed(batch["noise_seed"]),
+                         **_conditions(model, batch))
 
     @torch.no_grad()
     def evaluate(self, model, step) -> dict:
@@ -52,8 +60,10 @@ class JointTask:
                 v, a = d["video"][i:i + 8].to(device), d["audio"][i:i + 8].to(device)
                 nv, na = torch.randn(v.shape, generator=g).to(v), torch.randn(a.shape, generator=g).to(a)
                 tt = torch.full((len(v),), t, device=device)
+                cond = _conditions(model, {k: d[k][i:i + 8].to(device) for k in ("speech", "voice", "music")})
                 pv, pa = model(add_noise(v, nv, tt), add_noise(a, na, tt), tt, tt, d["video_times"].to(device),
-                               d["audio_times"].to(device), d["text"][i:i + 8].to(device), d["text_mask"][i:i + 8].to(device))
+                               d["audio_times"].to(device), d["text"][i:i + 8].to(device), d["text_mask"][i:i + 8].to(device),
+                               **cond)
                 out["video"].append(((pv - (nv - v)) ** 2).mean().item())
                 out["audio"].append(((pa - (na - a)) ** 2).mean().item())
         return {f"flow_{k}": float(np.mean(v)) for k, v in out.items()}
@@ -69,7 +79,36 @@ def _stack(clips: list[dict], text_encoder) -> dict:
                               "encode clips of one length")
         if not (torch.equal(c["video_times"], first["video_times"]) and torch.equal(c["audio_times"], first["audio_times"])):
             raise DuettoError(f"{c['key']}: latent timestamps differ from {first['key']}'s")
+    from duetto.joint.conditioning import MUSIC_DIM, VOICE_DIM, pad_ids
     text, mask = text_encoder([c["caption"] for c in clips])
+    n_audio = first["audio"].shape[1]
     return {"video": torch.stack([c["video"] for c in clips]), "audio": torch.stack([c["audio"] for c in clips]),
             "video_times": first["video_times"].double(), "audio_times": first["audio_times"].double(),
-            "text": text.float(), "text_mask": mask.bool()}
+            "text": text.float(), "text_mask": mask.bool(),
+            "speech": torch.from_numpy(pad_ids([_phonemes(c["meta"]) for c in clips])),
+            "voice": torch.stack([c.get("voice") if c.get("voice") is not None else torch.zeros(VOICE_DIM) for c in clips]),
+            "music": torch.stack([c.get("music") if c.get("music") is not None else torch.zeros(n_audio, MUSIC_DIM)
+                                  for c in clips])}
+
+
+def _phonemes(meta: dict):
+    """Phoneme ids of a clip's transcript (``meta["speech"]``), in its espeak-ng language; empty without one."""
+    from duetto.joint.conditioning import phoneme_ids
+    speech = (meta or {}).get("speech") or {}
+    words = speech.get("transcript") or ""
+    if not isinstance(words, str) or not words.strip():
+        return np.zeros(0, np.int64)
+    return phoneme_ids(words, str(speech.get("voice") or "en-us").split("+")[0])
+
+
+def _conditions(model, batch: dict) -> dict:
+    """The conditions the model was built for, from a batch (all-zero rows: dropped)."""
+    cfg = getattr(model, "config", None) or model.module.config
+    out = {}
+    if cfg.speech_vocab and batch["speech"].shape[1] and bool(batch["speech"].any()):
+        out["speech"] = batch["speech"]
+    if cfg.voice_dim:
+        out["voice"] = batch["voice"]
+    if cfg.music_dim:
+        out["music"] = batch["music"]
+    return out

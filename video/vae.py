@@ -31,7 +31,7 @@ class VideoVAEConfig:
     channel_mults: tuple = (1, 2)           # patch 4 x one halving = 8x8 spatial compression
     res_blocks: int = 1
     temporal_factor: int = 4                # 4 or 1
-    latent_channels: int = 8
+    latent_channels: int = 16
     fps: float = 25.0                       # the clock of timestamps()
     kl_weight: float = 1e-6
     ssim_weight: float = 0.2

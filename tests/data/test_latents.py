@@ -82,8 +82,9 @@ def test_round_trip_equals_encoding_the_decoded_clip(clips, vaes, latents):
         with torch.no_grad():                                      # one shot, trimmed to 29 frames by hand
             zv = v.encode(to_model_range(torch.from_numpy(clip.video[:29])[None]))[0]
             za = a.encode(torch.from_numpy(clip.audio[:, :18560])[None])[0]
-        assert c["video"].dtype == torch.float32 and c["video"].shape == zv.shape == (8, 8, 4, 4)
-        assert c["audio"].shape == za.shape == (8, 58)
+        assert c["video"].dtype == torch.float32 and c["video"].shape == zv.shape == (v.latent_channels, 8, 4, 4)
+        assert c["audio"].shape == za.shape == (a.latent_channels, 58)
+        assert c["music"].shape == (58, 14) and c["voice"].shape == (64,)          # conditions from the sound
         torch.testing.assert_close(c["video"], zv, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(c["audio"], za, atol=1e-5, rtol=1e-5)
         assert np.array_equal(c["video_times"].numpy(), v.timestamps(8))
@@ -131,7 +132,8 @@ def test_flash_and_click_land_on_the_latents_at_their_time(vaes, latents):
 def test_dataset_batches_and_checks_the_vae(vaes, latents, tmp_path):
     ds = LatentDataset(latents, shuffle=True, seed=3, video_vae=vaes[0], audio_vae=vaes[1])
     batches = list(DataLoader(ds, batch_size=2, collate_fn=collate_latents))
-    assert [b["video"].shape for b in batches] == [(2, 8, 8, 4, 4)] * 2 and batches[0]["audio"].shape == (2, 8, 58)
+    cv, ca = vaes[0].latent_channels, vaes[1].latent_channels
+    assert [b["video"].shape for b in batches] == [(2, cv, 8, 4, 4)] * 2 and batches[0]["audio"].shape == (2, ca, 58)
     assert sorted(k for b in batches for k in b["key"]) == sorted(c["key"] for c in load_latents(latents))
     sha = load_latents(latents)[0]["info"]["vae"]["video"]["weights_sha256"]
     assert len(load_latents(latents, video_vae=sha)) == 4

@@ -50,13 +50,44 @@ def test_a_given_picture_is_kept_and_gets_a_sound(bundle, tmp_path):
     assert read_clip(out).video.shape == given.video.shape
 
 
+@pytest.fixture(scope="module")
+def refs(tmp_path_factory):
+    """Reference recordings: a voice-like harmonic tone, a click track, a text file and a silent clip."""
+    from duetto.data.clip import Clip
+    d = tmp_path_factory.mktemp("refs")
+    t = np.arange(32000) / 16000
+    voice = (0.1 * sum(np.sin(2 * np.pi * k * 140 * t) / k for k in range(1, 6)))[None].astype(np.float32)
+    clicks = np.zeros((1, 32000), np.float32)
+    clicks[0, ::8000] = 0.9
+    silent = Clip(np.zeros((25, 32, 32, 3), np.uint8), np.zeros((1, 16000), np.float32), 25.0, 16000)
+    (d / "notes.txt").write_text("not media")
+    black = np.zeros((50, 32, 32, 3), np.uint8)
+    return {"VOICE": write_clip(d / "voice.mkv", Clip(black, voice, 25.0, 16000)),
+            "MUSIC": write_clip(d / "music.mkv", Clip(black, clicks, 25.0, 16000)),
+            "NOT_MEDIA": d / "notes.txt", "SILENT": write_clip(d / "silent.mkv", silent)}
+
+
+def test_speech_voice_and_music_conditions_reach_the_sound(bundle, refs, tmp_path):
+    pipe = Pipeline.load(bundle)
+    plain = pipe.generate("a person talks", seed=2)[0]
+    said = pipe.generate("a person talks", seed=2, speech="hello there")[0]
+    assert not np.array_equal(plain.audio, said.audio)                  # the phonemes are attended to
+    out = tmp_path / "all.mp4"
+    assert main(["generate", "a person talks", "-o", str(out), "--checkpoint", str(bundle), "--quiet",
+                 "--speech", "hello there", "--voice", str(refs["VOICE"]), "--music", str(refs["MUSIC"])]) == 0
+    assert read_clip(out).duration == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--checkpoint", "/nonexistent/bundle"], "no such model bundle"),
-    (["--speech", "hello"], "--speech is not available"),
+    (["--speech", "  "], "--speech is empty"),
+    (["--voice", "NOT_MEDIA"], "not a readable audio or video file"),
+    (["--music", "SILENT"], "the reference is silent"),
     (["--video", "/nonexistent.mp4"], "nonexistent.mp4"),
     (["-n", "0"], "at least 1"),
 ])
-def test_bad_requests_are_one_line_errors_and_leave_no_file(bundle, tmp_path, capsys, extra, message):
+def test_bad_requests_are_one_line_errors_and_leave_no_file(bundle, refs, tmp_path, capsys, extra, message):
+    extra = [str(refs[x]) if x in refs else x for x in extra]
     out = tmp_path / "x.mp4"
     args = ["generate", "a ball", "-o", str(out), "--quiet"]
     if "--checkpoint" not in extra:

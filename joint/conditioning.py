@@ -1,0 +1,186 @@
+"""Speech, voice and music conditions, as arrays the joint model takes (`JointDiT.forward`).
+
+- **speech**: words -> phonemes (IPA from espeak-ng, the same engine that voices the synthetic speech scenes)
+  -> ids ``[Ls]`` over a fixed symbol table (0 pads, 1 is an unknown symbol). No time: the model learns
+  where each phoneme falls.
+- **voice**: a reference recording -> ``[VOICE_DIM]``, the mean and spread over its voiced frames of a
+  32-band log-mel spectrum (who speaks, not what is said).
+- **music**: a reference track -> ``[L, MUSIC_DIM]`` on the audio latent clock (the audio VAE's
+  ``timestamps``, seconds): onset strength, a beat pulse and 12 chroma bins. The beat grid is a tempo
+  (autocorrelation of the onset strength, 60 to 180 bpm) and the phase that lines the most onset strength
+  up with it.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import lru_cache
+
+import numpy as np
+
+from duetto.data import timebase
+from duetto.data.errors import DuettoError
+
+# every symbol espeak-ng's English IPA output uses, and more; ids are 2 + position
+PHONE_SYMBOLS = (" ˈˌːˑ.-abdefhijklmnoprstuvwxzæçðøŋœɐɑɒɔəɚɛɜɝɟɡɣɪɫɬɹɾʃʊʋʌʍʎʒʔʤʧʰʲʷθχ"
+                 "ɕɖɗɘɞɠɢɤɥɦɧɨɭɮɯɰɱɲɳɴɵɶɸɺɻɽʀʁʂʄʈʉʏʐʑʙʛʜʝʟʡʢβ\u0303\u0329\u032f\u200d")
+SPEECH_VOCAB = 2 + len(PHONE_SYMBOLS)
+PAD, UNK = 0, 1
+VOICE_DIM = 64
+MUSIC_DIM = 14
+RATE = 100                 # feature frames per second for voice and music analysis
+MAX_PHONES = 512
+_ID = {s: 2 + i for i, s in enumerate(PHONE_SYMBOLS)}
+
+
+@lru_cache(maxsize=1024)
+def phonemize(text: str, voice: str = "en-us") -> str:
+    """IPA for ``text`` from espeak-ng (one line; words separated by spaces)."""
+    text = " ".join(text.split())
+    if not text:
+        raise DuettoError("the words to speak are empty")
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise DuettoError("espeak-ng is not installed: speech conditioning needs it (`apt-get install espeak-ng`)")
+    out = subprocess.run([exe, "-q", "--ipa", "-v", voice, text], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise DuettoError(f"espeak-ng failed for voice {voice!r}: {out.stderr.strip()}")
+    return " ".join(out.stdout.split())
+
+
+def phoneme_ids(text: str, voice: str = "en-us") -> np.ndarray:
+    """``[Ls]`` int64 ids of the phoneme symbols of ``text`` (at most ``MAX_PHONES``)."""
+    ids = np.asarray([_ID.get(ch, UNK) for ch in phonemize(text, voice)], dtype=np.int64)
+    if len(ids) > MAX_PHONES:
+        raise DuettoError(f"the words to speak give {len(ids)} phoneme symbols, more than {MAX_PHONES}")
+    return ids
+
+
+def pad_ids(seqs: list[np.ndarray]) -> np.ndarray:
+    """Id sequences -> ``[B, max L]`` padded with ``PAD`` (at least one column)."""
+    out = np.zeros((len(seqs), max([1] + [len(s) for s in seqs])), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s
+    return out
+
+
+def _mono16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 2 or audio.shape[1] == 0:
+        raise DuettoError(f"reference audio must be [channels, samples], got {audio.shape}")
+    return timebase.resample(audio.mean(axis=0), sample_rate, 16000)
+
+
+def _stft_mag(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """|STFT| ``[frames, n_fft // 2 + 1]``, frame i centred on sample ``i * hop``."""
+    x = np.pad(x, (n_fft // 2, n_fft // 2))
+    n = 1 + max(0, (len(x) - n_fft) // hop)
+    idx = np.arange(n_fft)[None] + hop * np.arange(n)[:, None]
+    return np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft), axis=1))
+
+
+def _mel_bank(n_mels: int, n_fft: int, sr: int, fmin: float = 60.0, fmax: float = 7600.0) -> np.ndarray:
+    mel = lambda f: 2595 * np.log10(1 + f / 700)                  # noqa: E731
+    edges = 700 * (10 ** (np.linspace(mel(fmin), mel(fmax), n_mels + 2) / 2595) - 1)
+    f = np.fft.rfftfreq(n_fft, 1 / sr)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    return np.maximum(0, np.minimum((f - lo) / (mid - lo), (hi - f) / (hi - mid)))
+
+
+def voice_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``[VOICE_DIM]`` float32: the mean and standard deviation of a 32-band log-mel spectrum (25 ms windows,
+    10 ms hop) over the frames within 40 dB of the loudest; a silent reference is a `DuettoError`."""
+    x = _mono16k(audio, sample_rate)
+    spec = _stft_mag(x, 400, 160) ** 2 @ _mel_bank(VOICE_DIM // 2, 400, 16000).T
+    db = 10 * np.log10(spec + 1e-10)
+    level = 10 * np.log10(spec.sum(1) + 1e-10)
+    if level.max() < -60:
+        raise DuettoError("the voice reference is silent")
+    voiced = db[level >= level.max() - 40]
+    return np.concatenate([voiced.mean(0) / 20, voiced.std(0) / 10]).astype(np.float32)
+
+
+def _onset_envelope(x: np.ndarray) -> np.ndarray:
+    from duetto.align.features import audio_onset_strength
+    env = audio_onset_strength(x)                                  # [n] at RATE Hz, block centres
+    return env / (env.max() + 1e-9)
+
+
+def beat_times(env: np.ndarray, rate: float = RATE, bpm: tuple[float, float] = (60.0, 180.0)) -> np.ndarray:
+    """Beat times (s) from an onset envelope ``[n]`` at ``rate`` Hz (sample i at ``(i + 0.5) / rate``): the
+    period whose autocorrelation, weighted by a log-normal prior around 120 bpm, is highest within ``bpm``, at the phase that collects the most onset
+    strength on the grid. Empty when the envelope is flat."""
+    e = env - env.mean()
+    if not np.any(e > 0) or len(e) < 4:
+        return np.zeros(0)
+    lags = np.arange(int(rate * 60 / bpm[1]), int(rate * 60 / bpm[0]) + 1)
+    lags = lags[lags < len(e) // 2]
+    if not len(lags):
+        return np.zeros(0)
+    ac = np.array([np.dot(e[:-k], e[k:]) / (len(e) - k) for k in lags])
+    prior = np.exp(-0.5 * np.log2(60 * rate / lags / 120.0) ** 2)     # tempi near 120 bpm are likelier
+    k = int(lags[np.argmax(ac * prior)])
+    phase = int(np.argmax([env[p::k].sum() for p in range(k)]))
+    return (np.arange(phase, len(env), k) + 0.5) / rate
+
+
+def _chroma(x: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
+    """``[len(frame_times), 12]`` pitch-class energy (55 Hz to 4 kHz), each frame scaled to a peak of 1."""
+    hop, n_fft = 160, 2048
+    mag = _stft_mag(x, n_fft, hop)                                  # frame i at i * hop / 16000 s
+    f = np.fft.rfftfreq(n_fft, 1 / 16000)
+    band = (f >= 55) & (f <= 4000)
+    pc = np.round(12 * np.log2(f[band] / 440.0) + 69).astype(int) % 12
+    chroma = np.zeros((len(mag), 12))
+    for c in range(12):
+        chroma[:, c] = (mag[:, band][:, pc == c] ** 2).sum(1)
+    chroma /= chroma.max(1, keepdims=True) + 1e-9
+    t = np.arange(len(mag)) * hop / 16000
+    return np.stack([np.interp(frame_times, t, chroma[:, c]) for c in range(12)], axis=1)
+
+
+def music_features(audio: np.ndarray, sample_rate: int, times: np.ndarray) -> np.ndarray:
+    """``[len(times), MUSIC_DIM]`` float32 at ``times`` (s, the audio latents' timestamps): onset strength
+    (peak 1), a beat pulse (1 on a beat, a 30 ms Gaussian around it) and 12 chroma bins."""
+    x = _mono16k(audio, sample_rate)
+    times = np.asarray(times, dtype=np.float64)
+    env = _onset_envelope(x)
+    env_t = (np.arange(len(env)) + 0.5) / RATE
+    beats = beat_times(env)
+    if len(beats):
+        d = np.min(np.abs(times[:, None] - beats[None]), axis=1)
+        pulse = np.exp(-0.5 * (d / 0.03) ** 2)
+    else:
+        pulse = np.zeros(len(times))
+    onset = np.interp(times, env_t, np.convolve(env, np.ones(3) / 3, mode="same"))
+    return np.concatenate([onset[:, None], pulse[:, None], _chroma(x, times)], axis=1).astype(np.float32)
+
+
+MAX_REFERENCE_SECONDS = 60.0
+
+
+def read_reference(path, sample_rate: int, max_seconds: float = MAX_REFERENCE_SECONDS) -> np.ndarray:
+    """The sound of an audio or video file as float32 ``[1, N]`` mono at ``sample_rate`` (at most ``max_seconds``);
+    an unreadable file, one without sound, or a silent one is a one-line `DuettoError`."""
+    import av
+    path = str(path)
+    try:
+        with av.open(path) as container:
+            if not container.streams.audio:
+                raise DuettoError(f"{path}: no audio stream")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            pieces, total = [], 0
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    pieces.append(out.to_ndarray().reshape(-1))
+                    total += pieces[-1].size
+                if total >= max_seconds * sample_rate:
+                    break
+            for out in resampler.resample(None):
+                pieces.append(out.to_ndarray().reshape(-1))
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        raise DuettoError(f"{path}: not a readable audio or video file ({e.__class__.__name__})") from None
+    x = np.concatenate(pieces)[: int(max_seconds * sample_rate)] if pieces else np.zeros(0, np.float32)
+    if x.size < sample_rate // 10 or not np.isfinite(x).all() or np.abs(x).max() < 1e-4:
+        raise DuettoError(f"{path}: the reference is silent or shorter than 0.1 s")
+    return x[None].astype(np.float32)

@@ -1,0 +1,88 @@
+"""Speech, voice and music conditions: what they hold, on the audio clock, and how the model takes them."""
+import numpy as np
+import pytest
+import torch
+
+from duetto.data.errors import DuettoError
+from duetto.joint.conditioning import (MUSIC_DIM, PAD, SPEECH_VOCAB, UNK, VOICE_DIM, beat_times, music_features,
+                                       pad_ids, phoneme_ids, phonemize, voice_embedding)
+from duetto.joint.config import JointConfig
+from duetto.joint.model import JointDiT
+
+SR = 16000
+
+
+def test_words_become_phoneme_ids():
+    assert phonemize("bat") != phonemize("pat")
+    b, p = phoneme_ids("bat"), phoneme_ids("pat")
+    assert len(b) == len(p) and (b != p).sum() == 1
+    ids = phoneme_ids("the old man found a red key")
+    assert ids.min() > UNK and ids.max() < SPEECH_VOCAB        # every symbol espeak-ng gives is in the table
+    assert pad_ids([b, ids]).shape == (2, len(ids)) and pad_ids([b, ids])[0, len(b):].max() == PAD
+    with pytest.raises(DuettoError, match="empty"):
+        phoneme_ids("   ")
+
+
+def _harmonic(f0, seconds=1.0):
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.1 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)))[None].astype(np.float32)
+
+
+def test_voice_embedding_tells_pitch_apart():
+    low, low2, high = (voice_embedding(_harmonic(f), SR) for f in (120, 125, 260))
+    assert low.shape == (VOICE_DIM,) and np.isfinite(low).all()
+    assert np.linalg.norm(low - low2) < 0.5 * np.linalg.norm(low - high)
+    with pytest.raises(DuettoError, match="silent"):
+        voice_embedding(np.zeros((1, SR), np.float32), SR)
+
+
+def test_music_features_sit_on_the_audio_clock():
+    """Clicks at 120 bpm from 0.25 s: onset strength peaks in the latent whose time is nearest each click
+    (latents every 20 ms), the beat pulse is high there, and an A gives chroma bin 9 (C = 0)."""
+    x = np.zeros(4 * SR)
+    clicks = 0.25 + 0.5 * np.arange(7)
+    t = np.arange(int(0.05 * SR)) / SR
+    for c in clicks:
+        i = int(round(c * SR))
+        x[i: i + len(t)] += np.sin(2 * np.pi * 440 * t) * np.exp(-t / 0.01)
+    times = (np.arange(200) + 0.5) * 0.02                                   # audio latent centres
+    f = music_features(x[None], SR, times)
+    assert f.shape == (200, MUSIC_DIM)
+    for c in clicks:
+        near = np.abs(times - c) <= 0.06
+        peak = times[near][np.argmax(f[near, 0])]
+        assert abs(peak - c) <= 0.02, (c, peak)                             # a 40 ms slip fails this
+        assert f[near, 1].max() > 0.5
+    beats = beat_times(np.interp(np.arange(400) / 100 + 0.005, times, f[:, 0]))
+    assert np.allclose(np.diff(beats), 0.5, atol=0.011)
+    assert int(np.argmax(f[np.abs(times - clicks[0]) < 0.02, 2:].mean(0))) == 9
+
+
+def test_model_takes_the_conditions_and_starts_without_them():
+    torch.manual_seed(0)
+    cfg = JointConfig(dim=32, depth=2, heads=2, cross_every=1, text_dim=16)
+    m = JointDiT(cfg).eval()
+    with torch.no_grad():                       # untrained but moving; the condition projections stay at zero
+        for name, p in m.named_parameters():
+            if not name.startswith(("voice_in", "music_in")):
+                p.add_(torch.randn_like(p) * 0.05)
+    v, a = torch.randn(2, 8, 3, 4, 4), torch.randn(2, 8, 10)
+    t = torch.full((2,), 0.5)
+    vt, at = torch.arange(3) * 0.16, torch.arange(10) * 0.04 + 0.02
+    base = m(v, a, t, t, vt, at)
+    music, voice = torch.randn(2, 10, cfg.music_dim), torch.randn(2, cfg.voice_dim)
+    same = m(v, a, t, t, vt, at, voice=voice, music=music)                  # zero-initialised: no effect yet
+    assert all(torch.equal(x, y) for x, y in zip(base, same))
+    speech = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
+    with_speech = m(v, a, t, t, vt, at, speech=speech)
+    padded = m(v, a, t, t, vt, at, speech=torch.nn.functional.pad(speech, (0, 3)))
+    assert torch.allclose(with_speech[1], padded[1], atol=1e-6)             # padding is masked out
+    assert not torch.allclose(with_speech[1], base[1])
+    with torch.no_grad():
+        m.music_in.weight.normal_()
+    moved = m(v, a, t, t, vt, at, music=music)[1]
+    assert not torch.allclose(moved, base[1])
+    with pytest.raises(DuettoError, match="music must be"):
+        m(v, a, t, t, vt, at, music=music[..., :5])
+    with pytest.raises(DuettoError, match="voice must be"):
+        m(v, a, t, t, vt, at, voice=voice[:1])
