@@ -32,6 +32,7 @@ bench: setup
 	$(PY) bench/timing.py
 	$(PY) bench/sync.py
 	$(PY) bench/vae.py
+	$(PY) bench/generate.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info $(DEMO)
