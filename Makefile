@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/sync.py
 	$(PY) bench/vae.py
 	$(PY) bench/generate.py
+	$(PY) bench/conditioning.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info $(DEMO)

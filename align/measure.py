@@ -78,7 +78,7 @@ def _signals(clip: LumaClip, y: np.ndarray, motion: np.ndarray, method: str, mou
         v_t = F.end_times(len(v), clip.fps)
     start, stop = F.sounding_span(x)
     a = a.astype(np.float64)
-    a[: max(0, start)] = np.nan          # padding silence before and after the sound is not compared
+    a[:start] = np.nan                   # padding silence before and after the sound is not compared
     a[stop + 1:] = np.nan
     return F.on_grid(a, a_t, grid), F.on_grid(v, v_t, grid)
 

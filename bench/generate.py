@@ -43,23 +43,10 @@ def untrained_bundle(folder: Path) -> Path:
     """The `tiny` presets with random weights: what a trained bundle costs to run."""
     import torch
 
-    from duetto.audio.vae import AudioVAE
-    from duetto.audio.vae import preset as audio_preset
-    from duetto.joint.config import preset as joint_preset
-    from duetto.joint.model import JointDiT
+    from duetto.joint.config import preset
     from duetto.joint.pipeline import GenerationConfig, Pipeline
-    from duetto.joint.text import load_text_encoder
-    from duetto.video.vae import VideoVAE
-    from duetto.video.vae import preset as video_preset
-    from dataclasses import replace
-
     torch.manual_seed(0)
-    vvae, avae = VideoVAE(video_preset("tiny")), AudioVAE(audio_preset("tiny"))
-    cfg = replace(joint_preset("tiny"), video_channels=vvae.latent_channels, audio_channels=avae.latent_channels,
-                  text_dim=64)
-    pipe = Pipeline(JointDiT(cfg), vvae, avae, load_text_encoder("hashing-64"),
-                    GenerationConfig(text_encoder="hashing-64"))
-    return pipe.save(folder / "untrained-tiny")
+    return Pipeline.untrained(preset("tiny"), GenerationConfig(text_encoder="hashing-64")).save(folder / "untrained-tiny")
 
 
 def main():

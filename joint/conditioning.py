@@ -71,27 +71,24 @@ def _mono16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return timebase.resample(audio.mean(axis=0), sample_rate, 16000)
 
 
-def _stft_mag(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|STFT| ``[frames, n_fft // 2 + 1]``, frame i centred on sample ``i * hop``."""
-    x = np.pad(x, (n_fft // 2, n_fft // 2))
-    n = 1 + max(0, (len(x) - n_fft) // hop)
-    idx = np.arange(n_fft)[None] + hop * np.arange(n)[:, None]
-    return np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft), axis=1))
-
-
-def _mel_bank(n_mels: int, n_fft: int, sr: int, fmin: float = 60.0, fmax: float = 7600.0) -> np.ndarray:
-    mel = lambda f: 2595 * np.log10(1 + f / 700)                  # noqa: E731
-    edges = 700 * (10 ** (np.linspace(mel(fmin), mel(fmax), n_mels + 2) / 2595) - 1)
-    f = np.fft.rfftfreq(n_fft, 1 / sr)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    return np.maximum(0, np.minimum((f - lo) / (mid - lo), (hi - f) / (hi - mid)))
+def _spectrogram(x: np.ndarray, n_fft: int, hop: int, n_mels: int | None = None) -> np.ndarray:
+    """Power spectrogram ``[frames, bins]`` of 16 kHz ``x`` by torchaudio (as the audio VAE's mel loss),
+    frame i centred on sample ``i * hop``; with ``n_mels``, on a mel scale from 60 Hz to 7.6 kHz."""
+    import torch
+    import torchaudio
+    if n_mels:
+        t = torchaudio.transforms.MelSpectrogram(16000, n_fft=n_fft, hop_length=hop, n_mels=n_mels, f_min=60.0,
+                                                 f_max=7600.0, power=2.0)
+    else:
+        t = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=hop, power=2.0)
+    return t(torch.from_numpy(x.astype(np.float32))).double().numpy().T
 
 
 def voice_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """``[VOICE_DIM]`` float32: the mean and standard deviation of a 32-band log-mel spectrum (25 ms windows,
     10 ms hop) over the frames within 40 dB of the loudest; a silent reference is a `DuettoError`."""
     x = _mono16k(audio, sample_rate)
-    spec = _stft_mag(x, 400, 160) ** 2 @ _mel_bank(VOICE_DIM // 2, 400, 16000).T
+    spec = _spectrogram(x, 400, 160, VOICE_DIM // 2)
     db = 10 * np.log10(spec + 1e-10)
     level = 10 * np.log10(spec.sum(1) + 1e-10)
     if level.max() < -60:
@@ -124,18 +121,23 @@ def beat_times(env: np.ndarray, rate: float = RATE, bpm: tuple[float, float] = (
     return (np.arange(phase, len(env), k) + 0.5) / rate
 
 
+def track_beats(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Beat times (s) of a recording ``[C, N]``: `beat_times` of its onset strength."""
+    return beat_times(_onset_envelope(_mono16k(audio, sample_rate)))
+
+
 def _chroma(x: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
     """``[len(frame_times), 12]`` pitch-class energy (55 Hz to 4 kHz), each frame scaled to a peak of 1."""
     hop, n_fft = 160, 2048
-    mag = _stft_mag(x, n_fft, hop)                                  # frame i at i * hop / 16000 s
+    power = _spectrogram(x, n_fft, hop)                             # frame i at i * hop / 16000 s
     f = np.fft.rfftfreq(n_fft, 1 / 16000)
     band = (f >= 55) & (f <= 4000)
     pc = np.round(12 * np.log2(f[band] / 440.0) + 69).astype(int) % 12
-    chroma = np.zeros((len(mag), 12))
+    chroma = np.zeros((len(power), 12))
     for c in range(12):
-        chroma[:, c] = (mag[:, band][:, pc == c] ** 2).sum(1)
+        chroma[:, c] = power[:, band][:, pc == c].sum(1)
     chroma /= chroma.max(1, keepdims=True) + 1e-9
-    t = np.arange(len(mag)) * hop / 16000
+    t = np.arange(len(power)) * hop / 16000
     return np.stack([np.interp(frame_times, t, chroma[:, c]) for c in range(12)], axis=1)
 
 
@@ -146,7 +148,7 @@ def music_features(audio: np.ndarray, sample_rate: int, times: np.ndarray) -> np
     times = np.asarray(times, dtype=np.float64)
     env = _onset_envelope(x)
     env_t = (np.arange(len(env)) + 0.5) / RATE
-    beats = beat_times(env)
+    beats = beat_times(env)                       # = track_beats, without analysing the sound twice
     if len(beats):
         d = np.min(np.abs(times[:, None] - beats[None]), axis=1)
         pulse = np.exp(-0.5 * (d / 0.03) ** 2)

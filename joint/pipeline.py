@@ -73,6 +73,24 @@ class Pipeline:
             raise DuettoError(f"{folder}: the caption encoder gives {enc.dim}-d tokens, the model takes {model.config.text_dim}")
         return cls(model, vvae, avae, enc, cfg)
 
+    @classmethod
+    def untrained(cls, joint, config: GenerationConfig, video_preset: str = "tiny", audio_preset: str = "tiny") -> Pipeline:
+        """Fresh weights: VAEs of the given presets and a `JointDiT` of config ``joint`` with its channels and
+        caption width set to theirs and ``config.text_encoder``'s (what a bundle costs to run, or a start)."""
+        from dataclasses import replace
+
+        from duetto.audio.vae import AudioVAE
+        from duetto.audio.vae import preset as audio_config
+        from duetto.video.vae import VideoVAE
+        from duetto.video.vae import preset as video_config
+
+        from .model import JointDiT
+        from .text import load_text_encoder
+        vvae, avae = VideoVAE(video_config(video_preset)), AudioVAE(audio_config(audio_preset))
+        enc = load_text_encoder(config.text_encoder)
+        joint = replace(joint, video_channels=vvae.latent_channels, audio_channels=avae.latent_channels, text_dim=enc.dim)
+        return cls(JointDiT(joint), vvae, avae, enc, config)
+
     def save(self, folder) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -30,20 +30,11 @@ def micro_bundle(tmp_path_factory):
     untrained `tiny` VAEs and a hashing caption encoder: what `duetto generate` and `duetto-train eval` run."""
     import torch
 
-    from duetto.audio.vae import AudioVAE
-    from duetto.audio.vae import preset as audio_preset
-    from duetto.joint.config import JointConfig
-    from duetto.joint.model import JointDiT
+    from duetto.joint.config import preset
     from duetto.joint.pipeline import Pipeline
-    from duetto.joint.text import load_text_encoder
-    from duetto.video.vae import VideoVAE
-    from duetto.video.vae import preset as video_preset
     torch.manual_seed(0)
-    vvae, avae = VideoVAE(video_preset("tiny")), AudioVAE(audio_preset("tiny"))
-    model = JointDiT(JointConfig(dim=32, depth=2, heads=2, cross_every=1, text_dim=16,
-                                 video_channels=vvae.latent_channels, audio_channels=avae.latent_channels))
+    pipe = Pipeline.untrained(preset("micro"), MICRO_GENERATION)
     with torch.no_grad():
-        for p in model.parameters():
+        for p in pipe.model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    pipe = Pipeline(model, vvae, avae, load_text_encoder("hashing-16"), MICRO_GENERATION)
     return pipe.save(tmp_path_factory.mktemp("bundle") / "micro")

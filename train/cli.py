@@ -50,11 +50,7 @@ def build_parser():
     v.add_argument("--held-out", type=float, default=0.1,
                    help="share of clips (evenly spaced in key order) kept out of training for evaluation (default 0.1)")
     v.add_argument("--max-clips", type=int, default=None, help="load at most this many clips")
-    v.add_argument("--ckpt-every", type=int, default=250, help="checkpoint every N updates (default 250)")
-    v.add_argument("--eval-every", type=int, default=500, help="evaluate the EMA model every N updates (default 500)")
-    v.add_argument("--log-every", type=int, default=25, help="log every N updates (default 25)")
-    v.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
-    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _run_args(v, ckpt=250, evaluate=500, log=25)
     j = sub.add_parser("joint", help="train the joint video+audio model on latent shards",
                        description="Flow-matching training of the dual-stream DiT on latent shards written by "
                                    "`duetto-data encode`; resumes a run folder.")
@@ -77,11 +73,7 @@ def build_parser():
     j.add_argument("--condition-dropout", type=float, default=0.3,
                    help="share of clips whose speech, voice and music conditions are each dropped (default 0.3)")
     j.add_argument("--held-out", type=float, default=0.05, help="share of clips held out (default 0.05)")
-    j.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N updates (default 500)")
-    j.add_argument("--eval-every", type=int, default=1000, help="evaluate the EMA model every N updates (default 1000)")
-    j.add_argument("--log-every", type=int, default=50, help="log every N updates (default 50)")
-    j.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
-    j.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _run_args(j, ckpt=500, evaluate=1000, log=50)
     e = sub.add_parser("eval", help="generate clips with a bundle and score sync, event timing and latent Frechet distance",
                        description="Generate one clip per prompt with a bundle and report, per family: sync within one "
                                    "frame (the project's sync checker) on clips with visual events, audio-onset "
@@ -104,6 +96,16 @@ def build_parser():
         sub.add_parser(name, help=f"{name} (arrives with a later release)",
                        description=f"'{name}' is not available in this release.")
     return p
+
+
+def _run_args(p, *, ckpt: int, evaluate: int, log: int):
+    """The run-schedule options every training command takes."""
+    p.add_argument("--ckpt-every", type=int, default=ckpt, help=f"checkpoint every N updates (default {ckpt})")
+    p.add_argument("--eval-every", type=int, default=evaluate,
+                   help=f"evaluate the EMA model every N updates (default {evaluate})")
+    p.add_argument("--log-every", type=int, default=log, help=f"log every N updates (default {log})")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def cmd_vae(a) -> int:

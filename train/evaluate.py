@@ -142,9 +142,8 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
               reference: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Per family, then all: clips, clips with visual events, sync within one frame among those, event
     precision and recall (pooled over clips), and the latent Fréchet distance where a reference is given."""
-    fams = sorted({r["family"] for r in rows})
     out = []
-    for fam in fams + ([FAMILY_ALL] if len(fams) > 1 or fams != [FAMILY_ALL] else []):
+    for fam in sorted({r["family"] for r in rows} - {FAMILY_ALL}) + [FAMILY_ALL]:
         rs = [r for r in rows if fam == FAMILY_ALL or r["family"] == fam]
         ev = [r for r in rs if r["visual_events"] > 0]
         onsets = sum(r["audio_onsets"] for r in rs)

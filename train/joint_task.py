@@ -105,7 +105,7 @@ def _conditions(model, batch: dict) -> dict:
     """The conditions the model was built for, from a batch (all-zero rows: dropped)."""
     cfg = getattr(model, "config", None) or model.module.config
     out = {}
-    if cfg.speech_vocab and batch["speech"].shape[1] and bool(batch["speech"].any()):
+    if cfg.speech_vocab and batch["speech"].shape[1]:              # all-padding rows are masked out
         out["speech"] = batch["speech"]
     if cfg.voice_dim:
         out["voice"] = batch["voice"]
