@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,13 +92,23 @@ class Pipeline:
         joint = replace(joint, video_channels=vvae.latent_channels, audio_channels=avae.latent_channels, text_dim=enc.dim)
         return cls(JointDiT(joint), vvae, avae, enc, config)
 
-    def save(self, folder) -> Path:
+    def save(self, folder, dtype: torch.dtype | None = None) -> Path:
+        """Write the bundle atomically (a crash leaves the old folder or none); ``dtype`` (e.g. ``torch.float16``
+        for a shipped bundle) stores the weights in that type."""
+        import shutil
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder / "joint")
-        self.video_vae.save_pretrained(folder / "video_vae")
-        self.audio_vae.save_pretrained(folder / "audio_vae")
-        (folder / GENERATION_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
+        tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.model.save_pretrained(tmp / "joint", dtype)
+        self.video_vae.save_pretrained(tmp / "video_vae", dtype)
+        self.audio_vae.save_pretrained(tmp / "audio_vae", dtype)
+        (tmp / GENERATION_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
+        old = folder.with_name(f".{folder.name}.old{os.getpid()}")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
         return folder
 
     # -- the clock --------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """`duetto-train`: train the autoencoders (``vae``) and the joint model (``joint``), and evaluate a generation
-bundle (``eval``); distillation arrives later.
+bundle (``eval``), and export a model from a run at any checkpoint (``export``); distillation arrives later.
 
     duetto-train vae --modality video --data shards/impacts --preset tiny --steps 2000 --out runs/vvae
     duetto-train vae --modality audio --data 'shards/*/*.tar' --preset tiny --steps 2000 --out runs/avae
     duetto-train joint --data latents/ --preset tiny --steps 20000 --out runs/joint
+    duetto-train export runs/vvae --step 4000 --half --out models/vvae
+    duetto-train export runs/joint --video-vae models/vvae --audio-vae models/avae --half --out samples/duetto-tiny
     duetto-train eval samples/duetto-tiny --clips shards-eval/ --n 64 --out runs/eval
 
 A run folder that already holds checkpoints of the same run is resumed; one that holds another run is
@@ -92,6 +94,23 @@ def build_parser():
     e.add_argument("--text-encoder", default=None, help="caption encoder instead of the bundle's (a local folder)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    x = sub.add_parser("export", help="a VAE folder or a generation bundle from a run, at any checkpoint",
+                       description="Export a run's EMA weights while it goes on or after it ends. A VAE run gives an "
+                                   "autoencoder folder, its latent shift and scale calibrated on the run's training "
+                                   "clips. A joint run gives a generation bundle for duetto generate and eval, with "
+                                   "the two VAEs its latent shards were encoded with (checked by weights hash).")
+    x.add_argument("run", type=Path, help="run folder of duetto-train vae or joint")
+    x.add_argument("--out", required=True, type=Path, help="folder to write (replaced atomically)")
+    x.add_argument("--step", type=int, default=None,
+                   help="checkpoint to export (default: the finished model, else the newest checkpoint)")
+    x.add_argument("--video-vae", type=Path, help="joint runs: the video VAE folder its latents came from")
+    x.add_argument("--audio-vae", type=Path, help="joint runs: the audio VAE folder its latents came from")
+    x.add_argument("--size", type=int, default=64, help="joint runs: the frame size its latents were encoded at (default 64)")
+    x.add_argument("--sample-steps", type=int, default=25, help="joint runs: the bundle's default sampling steps (default 25)")
+    x.add_argument("--half", action="store_true",
+                   help="store weights in float16 (half the bytes; export VAEs with --half before encoding latents, "
+                        "so the shipped VAEs are the ones the latents came from)")
+    x.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name in PLANNED:
         sub.add_parser(name, help=f"{name} (arrives with a later release)",
                        description=f"'{name}' is not available in this release.")
@@ -276,7 +295,28 @@ def cmd_eval(a) -> int:
     return console.EXIT_OK
 
 
-COMMANDS = {"vae": cmd_vae, "joint": cmd_joint, "eval": cmd_eval}
+def cmd_export(a) -> int:
+    from duetto.train.export import describe, export_bundle, export_vae, run_info
+    if not a.run.is_dir():
+        raise DuettoError(f"{a.run}: no such run folder")
+    kind = run_info(a.run)["command"]
+    if kind == "joint":
+        if a.video_vae is None or a.audio_vae is None:
+            raise DuettoError("a joint run needs --video-vae and --audio-vae (the VAEs its latents came from)")
+        if a.size % 8 or a.size < 8 or a.sample_steps < 1:
+            raise DuettoError("--size must be a positive multiple of 8 and --sample-steps at least 1")
+        out = export_bundle(a.run, a.out, a.video_vae, a.audio_vae, a.step, size=a.size, steps=a.sample_steps, half=a.half)
+    else:
+        if a.video_vae is not None or a.audio_vae is not None:
+            raise DuettoError("--video-vae and --audio-vae are for joint runs")
+        out, shift, scale = export_vae(a.run, a.out, a.step, half=a.half, progress=not a.no_progress)
+        print(f"{PROG}: latent shift {shift:+.4f}, scale {scale:.4f} (unit variance on the training clips)", file=sys.stderr)
+    print(f"{PROG}: wrote {out} ({describe(out)})", file=sys.stderr)
+    print(out)
+    return console.EXIT_OK
+
+
+COMMANDS = {"vae": cmd_vae, "joint": cmd_joint, "eval": cmd_eval, "export": cmd_export}
 
 
 def _main(argv=None) -> int:

@@ -65,3 +65,30 @@ def test_bad_joint_inputs_are_one_line_errors(latents, tmp_path, capsys):
         assert main(base + extra) == 2                 # a repeated option: the last one counts
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_export_a_bundle_with_the_vaes_of_its_latents(latents, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["joint", "--data", str(latents), "--out", str(run), "--steps", "1", "--held-out", "0"] + COMMON) == 0
+    root = latents.parent
+    out = tmp_path / "bundle"
+    assert main(["export", str(run), "--video-vae", str(root / "v"), "--audio-vae", str(root / "a"),
+                 "--size", str(SIZE), "--sample-steps", "2", "--half", "--out", str(out)]) == 0
+    from duetto.joint.pipeline import Pipeline
+    pipe = Pipeline.load(out)
+    trained = load_autoencoder(run / "model")
+    for (name, p), q in zip(pipe.model.state_dict().items(), trained.state_dict().values()):
+        assert torch.equal(p, q.half().float()), name
+    assert pipe.config.size == SIZE and pipe.config.steps == 2 and pipe.config.text_encoder == "hashing-16"
+    clip = pipe.generate("a ball drops", seconds=0.5, seed=1)[0]
+    assert clip.video.shape[1:] == (SIZE, SIZE, 3)
+    # VAEs other than the ones the latents came from are refused
+    other = AudioVAE(audio_preset("tiny")).save_pretrained(tmp_path / "other")
+    capsys.readouterr()
+    assert main(["export", str(run), "--video-vae", str(root / "v"), "--audio-vae", str(other), "--out",
+                 str(tmp_path / "b2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not the audio VAE the run's latents came from (weights sha256" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "b2").exists()
+    assert main(["export", str(run), "--out", str(tmp_path / "b3")]) == 2
+    assert "needs --video-vae and --audio-vae" in capsys.readouterr().err

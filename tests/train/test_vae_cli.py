@@ -98,3 +98,28 @@ def test_missing_data_and_corrupt_checkpoint(shard, tmp_path, capsys):
     assert main(args + ["--steps", "2"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(errors) == 1 and "step-00000001/model.safetensors: corrupt weights" in errors[0]
+
+
+def test_export_a_checkpoint_while_the_run_goes_on(shard, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["vae", "--modality", "video", "--data", str(shard), "--out", str(run), "--ckpt-every", "1",
+                 "--eval-every", "0", "--preset", "tiny-x1", "--steps", "2"] + SMALL) == 0
+    out = tmp_path / "vae-step1"
+    assert main(["export", str(run), "--step", "1", "--half", "--out", str(out), "--no-progress"]) == 0
+    model = load_autoencoder(out)
+    ema = load_autoencoder(run / "checkpoints" / "step-00000001" / "ema")
+    for (name, p), q in zip(model.state_dict().items(), ema.state_dict().values()):
+        assert torch.equal(p, q.half().float()), name                  # the step-1 EMA weights, in float16
+    from safetensors import safe_open
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    from duetto.train.vae_tasks import calibration_inputs
+    bank = load_bank([str(shard)], fps=25, size=32, sample_rate=16000, channels=1, min_seconds=0.5)
+    z = torch.cat([model.encode(x).flatten() for x in calibration_inputs("video", bank.split(0.1)[0])])
+    assert abs(z.mean().item()) < 1e-2 and abs(z.std().item() - 1) < 1e-2
+    capsys.readouterr()
+    assert main(["export", str(run), "--step", "7", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no checkpoint step-00000007 (have: 1, 2)" in err and len(err.splitlines()) == 1
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert "not a run folder" in capsys.readouterr().err

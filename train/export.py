@@ -1,0 +1,109 @@
+"""`duetto-train export`: a usable model from a run folder, at any checkpoint, while the run goes on.
+
+- A VAE run gives an autoencoder folder: the checkpoint's EMA weights with the latent shift and scale
+  calibrated on the run's own training clips (what ``duetto-train vae`` does at its end).
+- A joint run gives a generation bundle (`duetto.joint.pipeline`): the checkpoint's EMA model with the two
+  VAEs whose latents it was trained on, checked against the weights hashes the latent shards recorded.
+
+The source is ``checkpoints/step-N/ema`` (``--step N``), else the run's finished ``model/``, else its newest
+checkpoint.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from duetto.data.errors import DuettoError
+from duetto.data.schema import load_json
+
+from .checkpoint import list_checkpoints, step_name
+
+
+def run_info(run: Path) -> dict:
+    """The resolved config a training command wrote to ``run.json``."""
+    path = Path(run) / "run.json"
+    if not path.is_file():
+        raise DuettoError(f"{run}: not a run folder (no run.json)")
+    info = load_json(path.read_bytes(), str(path))
+    cfg = info.get("config") if isinstance(info, dict) else None
+    if not isinstance(cfg, dict) or cfg.get("command") not in ("vae", "joint"):
+        raise DuettoError(f"{path}: not written by duetto-train vae or joint")
+    return cfg
+
+
+def source_weights(run: Path, step: int | None) -> tuple[Path, int | None]:
+    """``(folder, step)`` of the EMA weights to export; ``step`` is None for the finished ``model/``."""
+    run = Path(run)
+    found = dict(list_checkpoints(run))
+    if step is not None:
+        if step not in found:
+            have = ", ".join(str(s) for s in sorted(found)) or "none"
+            raise DuettoError(f"{run}: no checkpoint {step_name(step)} (have: {have})")
+        return found[step] / "ema", step
+    if (run / "model" / "model.safetensors").is_file():
+        return run / "model", None
+    if not found:
+        raise DuettoError(f"{run}: no checkpoint and no finished model to export")
+    last = max(found)
+    return found[last] / "ema", last
+
+
+def export_vae(run: Path, out: Path, step: int | None = None, *, half: bool = False,
+               progress: bool = False) -> tuple[Path, float, float]:
+    """The VAE of ``run`` at ``step``, calibrated on the run's training clips, saved to ``out`` (``half``:
+    weights rounded to float16 before calibrating, and stored so). Returns ``(out, shift, scale)``."""
+    from duetto.data.autoencoder import load_autoencoder
+    from duetto.data.bank import load_bank
+
+    from .vae_tasks import calibrate_latents, calibration_inputs
+    cfg = run_info(run)
+    if cfg["command"] != "vae":
+        raise DuettoError(f"{run}: a joint run; give --video-vae and --audio-vae to export a bundle")
+    src, _ = source_weights(run, step)
+    model = load_autoencoder(src)
+    if half:
+        model = model.half().float()
+    modality = cfg["modality"]
+    if modality == "video":
+        sample_rate, channels, min_seconds = 16000, 1, cfg["frames"] / cfg["fps"]
+    else:
+        sample_rate, channels, min_seconds = model.sample_rate, model.channels, cfg["seconds"]
+    bank = load_bank(cfg["data"], fps=cfg["fps"], size=cfg["size"], sample_rate=sample_rate, channels=channels,
+                     min_seconds=min_seconds, max_clips=cfg.get("max_clips"), progress=progress)
+    held = cfg.get("held_out") or 0
+    train = bank.split(held)[0] if held > 0 and len(bank) > 1 else bank
+    shift, scale = calibrate_latents(model, calibration_inputs(modality, train))
+    model.save_pretrained(out, torch.float16 if half else None)
+    return Path(out), shift, scale
+
+
+def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: int | None = None, *,
+                  size: int = 64, steps: int = 25, half: bool = False) -> Path:
+    """A generation bundle from joint run ``run`` and the two VAE folders its latents came from."""
+    from duetto.data.encode import load_vae
+    from duetto.data.latent_format import record_mismatch, vae_record
+    from duetto.joint.model import JointDiT
+    from duetto.joint.pipeline import GenerationConfig, Pipeline
+    from duetto.joint.text import load_text_encoder
+    cfg = run_info(run)
+    if cfg["command"] != "joint":
+        raise DuettoError(f"{run}: a VAE run; --video-vae and --audio-vae are for joint runs")
+    src, _ = source_weights(run, step)
+    model = JointDiT.from_pretrained(src)
+    vvae, avae = load_vae(video_vae, "video"), load_vae(audio_vae, "audio")
+    trained_on = cfg.get("vae") or {}
+    for name, vae, folder in (("video", vvae, video_vae), ("audio", avae, audio_vae)):
+        why = record_mismatch(vae_record(vae), trained_on.get(name) or {})
+        if why:
+            raise DuettoError(f"{folder}: not the {name} VAE the run's latents came from ({why})")
+    gen = GenerationConfig(size=size, steps=steps, text_encoder=cfg.get("text_encoder") or "minilm")
+    pipe = Pipeline(model, vvae, avae, load_text_encoder(gen.text_encoder), gen)
+    return pipe.save(out, dtype=torch.float16 if half else None)
+
+
+def describe(folder: Path) -> str:
+    """``"N MB"``: the size of a folder on disk."""
+    total = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+    return f"{total / 1e6:.1f} MB"
+
