@@ -74,6 +74,9 @@ def build_parser():
     j.add_argument("--caption-dropout", type=float, default=0.1, help="share of captions dropped (default 0.1)")
     j.add_argument("--condition-dropout", type=float, default=0.3,
                    help="share of clips whose speech, voice and music conditions are each dropped (default 0.3)")
+    j.add_argument("--crop-seconds", type=float, default=None,
+                   help="train on windows of about this many seconds at random places in the clips (whole video "
+                        "latents; cheaper updates, the model still samples any length; default: whole clips)")
     j.add_argument("--held-out", type=float, default=0.05, help="share of clips held out (default 0.05)")
     _run_args(j, ckpt=500, evaluate=1000, log=50)
     e = sub.add_parser("eval", help="generate clips with a bundle and score sync, event timing and latent Frechet distance",
@@ -239,16 +242,30 @@ def cmd_joint(a) -> int:
                             seed=a.seed).check()
     resolved = {"command": "joint", "preset": a.preset, "model": _asdict(cfg), "data": [str(d) for d in a.data],
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
-                "condition_dropout": a.condition_dropout, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
+                "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
     _check_same_run(a.out, resolved)
     import torch
     torch.manual_seed(a.seed)
     task = JointTask(JointDiT(cfg), train, held, encoder, batch_size=a.batch_size,
-                     caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed)
+                     caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
+                     crop=_crop_latents(a.crop_seconds, c0))
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())
     return console.EXIT_OK
+
+
+def _crop_latents(seconds: float | None, clip: dict) -> int | None:
+    """``--crop-seconds`` as a whole number of video latents (at least one) of ``clip``'s clock."""
+    if seconds is None:
+        return None
+    if not seconds > 0:
+        raise DuettoError(f"--crop-seconds must be positive, not {seconds}")
+    times = clip["video_times"]
+    step = float(times[-1] - times[-2]) if len(times) > 1 else 0.0
+    if step <= 0:
+        raise DuettoError("--crop-seconds needs clips of more than one video latent")
+    return max(1, int(round(seconds / step)))
 
 
 def cmd_eval(a) -> int:

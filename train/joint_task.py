@@ -6,6 +6,10 @@ encoder; each is dropped with ``caption_dropout`` (for guidance). The other cond
 clips (their transcript as phoneme ids, `joint.conditioning`), and the voice embedding and music features that
 `duetto-data encode` stores beside the latents; each is dropped per clip with ``condition_dropout`` (a dropped
 or missing condition is zeros, which the model takes as absent). A batch depends only on ``(seed, step)``.
+
+With ``crop`` (video latents per window), each batch is one window of that many video latents at a random
+place and the audio latents whose times fall inside it: shorter sequences, cheaper updates. The window never
+starts at video latent 0, which stands for a single frame in a causal VAE (the others stand for ``k``).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from duetto.joint.flow import FlowConfig, add_noise, flow_loss
 class JointTask:
     def __init__(self, model, clips: list[dict], held_out: list[dict], text_encoder, *, batch_size: int = 8,
                  flow: FlowConfig = FlowConfig(), caption_dropout: float = 0.1, condition_dropout: float = 0.3,
-                 seed: int = 0):
+                 seed: int = 0, crop: int | None = None):
         if not clips:
             raise DuettoError("no latent clips to train on")
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
@@ -27,6 +31,24 @@ class JointTask:
         self.train = _stack(clips, text_encoder)
         self.held = _stack(held_out, text_encoder) if held_out else None
         self.items_per_batch = batch_size
+        n = len(self.train["video_times"])
+        if crop is not None and not 1 <= crop <= n - 1:
+            raise DuettoError(f"a crop of {crop} video latents does not fit clips of {n} (at most {n - 1})")
+        self.crop = crop
+
+    def window(self, rng) -> tuple[slice, slice]:
+        """Video and audio latent slices of one training window (everything without ``crop``)."""
+        vt, at = self.train["video_times"], self.train["audio_times"]
+        if self.crop is None:
+            return slice(None), slice(None)
+        n = self.crop
+        i = int(rng.integers(1, len(vt) - n + 1))
+        dv, da = float(vt[-1] - vt[-2]), float(at[1] - at[0])
+        lo = float(vt[i]) - dv / 2                                  # the window's first video latent starts here
+        j = int(torch.searchsorted(at, torch.tensor(lo, dtype=at.dtype)))
+        m = min(int(round(n * dv / da)), len(at) - j)
+        m -= m % self.model.config.audio_patch
+        return slice(i, i + n), slice(j, j + m)
 
     def batch(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, step])
@@ -34,15 +56,16 @@ class JointTask:
         keep = torch.from_numpy(rng.random(self.batch_size) >= self.caption_dropout)
         k_speech, k_voice, k_music = torch.from_numpy(rng.random((3, self.batch_size)) >= self.condition_dropout)
         d = self.train
-        return {"video": d["video"][idx], "audio": d["audio"][idx],
+        sv, sa = self.window(rng)
+        return {"video": d["video"][idx][:, :, sv], "audio": d["audio"][idx][:, :, sa],
+                "video_times": d["video_times"][sv], "audio_times": d["audio_times"][sa],
                 "text": d["text"][idx], "text_mask": d["text_mask"][idx] & keep[:, None],
                 "speech": d["speech"][idx] * k_speech[:, None], "voice": d["voice"][idx] * k_voice[:, None],
-                "music": d["music"][idx] * k_music[:, None, None], "noise_seed": int(rng.integers(0, 2 ** 62))}
+                "music": d["music"][idx][:, sa] * k_music[:, None, None], "noise_seed": int(rng.integers(0, 2 ** 62))}
 
     def loss(self, model, batch, step):
-        d = self.train
-        return flow_loss(model, batch["video"], batch["audio"], d["video_times"].to(batch["video"].device),
-                         d["audio_times"].to(batch["video"].device), cfg=self.flow, text=batch["text"],
+        return flow_loss(model, batch["video"], batch["audio"], batch["video_times"].to(batch["video"].device),
+                         batch["audio_times"].to(batch["video"].device), cfg=self.flow, text=batch["text"],
                          text_mask=batch["text_mask"], generator=torch.Generator().manual_seed(batch["noise_seed"]),
                          **_conditions(model, batch))
 

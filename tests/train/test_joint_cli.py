@@ -61,7 +61,9 @@ def test_bad_joint_inputs_are_one_line_errors(latents, tmp_path, capsys):
     base = ["joint", "--out", str(tmp_path / "r"), "--steps", "1"] + COMMON
     for extra, message in [(["--data", str(tmp_path / "none.tar")], "none.tar"),
                            (["--data", str(latents), "--preset", "huge"], "unknown joint model preset"),
-                           (["--data", str(latents), "--text-encoder", str(tmp_path)], "not a local text encoder")]:
+                           (["--data", str(latents), "--text-encoder", str(tmp_path)], "not a local text encoder"),
+                           (["--data", str(latents), "--crop-seconds", "5"], "a crop of 31 video latents does not fit clips of 7"),
+                           (["--data", str(latents), "--crop-seconds", "-1"], "--crop-seconds must be positive")]:
         assert main(base + extra) == 2                 # a repeated option: the last one counts
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
@@ -92,3 +94,36 @@ def test_export_a_bundle_with_the_vaes_of_its_latents(latents, tmp_path, capsys)
     assert not (tmp_path / "b2").exists()
     assert main(["export", str(run), "--out", str(tmp_path / "b3")]) == 2
     assert "needs --video-vae and --audio-vae" in capsys.readouterr().err
+
+
+def test_crops_keep_the_audio_that_spans_the_video_window(latents):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from duetto.data.latents import load_latents
+    from duetto.joint.config import preset
+    from duetto.joint.model import JointDiT
+    from duetto.joint.text import load_text_encoder
+    from duetto.train.joint_task import JointTask
+    clips = load_latents([str(latents)])
+    c0 = clips[0]
+    cfg = replace(preset("micro"), video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0], text_dim=16)
+    task = JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), batch_size=2, crop=3)
+    vt, at = c0["video_times"].double(), c0["audio_times"].double()
+    assert len(vt) == 7 and len(at) == 50           # 1 s at 25 fps: 1 + 4 * 6 frames; 50 audio latents per second
+    starts = set()
+    for step in range(1, 40):
+        b = task.batch(step)
+        assert b["video"].shape[2] == 3 and b["audio"].shape[2] == 24 == b["music"].shape[1]
+        # a video latent (after the first) stands for 4 frames, 160 ms: its window is [t - 80 ms, t + 80 ms)
+        lo, hi = float(b["video_times"][0]) - 0.08, float(b["video_times"][-1]) + 0.08
+        assert np.allclose([lo + 0.01, hi - 0.01], [float(b["audio_times"][0]), float(b["audio_times"][-1])])
+        i, j = int(torch.searchsorted(vt, b["video_times"][0])), int(torch.searchsorted(at, b["audio_times"][0]))
+        assert i >= 1 and torch.equal(b["video_times"], vt[i:i + 3]) and torch.equal(b["audio_times"], at[j:j + 24])
+        for v, a in zip(b["video"], b["audio"]):      # the latents of one clip, at those very places
+            assert any(torch.equal(v, c["video"][:, i:i + 3]) and torch.equal(a, c["audio"][:, j:j + 24]) for c in clips)
+        starts.add(i)
+    assert starts == {1, 2, 3, 4}
+    with pytest.raises(Exception, match="does not fit"):
+        JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), crop=7)
