@@ -52,6 +52,9 @@ def build_parser():
     v.add_argument("--held-out", type=float, default=0.1,
                    help="share of clips (evenly spaced in key order) kept out of training for evaluation (default 0.1)")
     v.add_argument("--max-clips", type=int, default=None, help="load at most this many clips")
+    v.add_argument("--init", type=Path, default=None,
+                   help="start a new run from the weights of this autoencoder folder (same architecture; e.g. an "
+                        "export of another run, to fine-tune with other loss weights)")
     _run_args(v, ckpt=250, evaluate=500, log=25)
     j = sub.add_parser("joint", help="train the joint video+audio model on latent shards",
                        description="Flow-matching training of the dual-stream DiT on latent shards written by "
@@ -160,19 +163,22 @@ def cmd_vae(a) -> int:
     resolved = {"command": "vae", "modality": a.modality, "preset": a.preset, "model": _asdict(cfg),
                 "data": [str(d) for d in a.data], "batch_size": a.batch_size, "frames": a.frames,
                 "seconds": a.seconds, "gan_start": a.gan_start, "size": a.size, "fps": a.fps, "held_out": a.held_out, "max_clips": a.max_clips,
-                "train": train_cfg.to_dict()}
+                "init": str(a.init) if a.init else None, "train": train_cfg.to_dict()}
     _check_same_run(a.out, resolved)
     bank = load_bank(a.data, fps=a.fps, size=a.size, sample_rate=sample_rate, channels=channels,
                      min_seconds=min_seconds, max_clips=a.max_clips, progress=not a.no_progress)
     train, held = bank.split(a.held_out) if a.held_out > 0 and len(bank) > 1 else (bank, bank)
     import torch
     torch.manual_seed(a.seed)
+    model = VideoVAE(cfg) if a.modality == "video" else AudioVAE(cfg)
+    if a.init is not None:
+        _init_from(model, a.init)
     if a.modality == "video":
         from duetto.train.vae_tasks import VideoVAETask
-        task = VideoVAETask(VideoVAE(cfg), train, held, batch_size=a.batch_size, frames=a.frames, seed=a.seed)
+        task = VideoVAETask(model, train, held, batch_size=a.batch_size, frames=a.frames, seed=a.seed)
     else:
         from duetto.train.vae_tasks import AudioVAETask
-        task = AudioVAETask(AudioVAE(cfg), train, held, batch_size=a.batch_size, seconds=a.seconds,
+        task = AudioVAETask(model, train, held, batch_size=a.batch_size, seconds=a.seconds,
                             gan_start=a.gan_start, seed=a.seed)
     print(f"{PROG}: {a.modality} VAE {a.preset!r}, {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
@@ -185,6 +191,17 @@ def cmd_vae(a) -> int:
     print(f"{PROG}: latent shift {shift:+.4f}, scale {scale:.4f} (unit variance on the training clips)", file=sys.stderr)
     print(out)
     return console.EXIT_OK
+
+
+def _init_from(model, folder: Path):
+    """Copy the weights of a saved autoencoder of the same class and shapes into ``model``."""
+    from duetto.data.autoencoder import load_autoencoder, load_state_strict
+    if not folder.is_dir():
+        raise DuettoError(f"--init {folder}: no such folder")
+    src = load_autoencoder(folder)
+    if type(src) is not type(model):
+        raise DuettoError(f"--init {folder}: holds {type(src).__name__} weights, not {type(model).__name__}")
+    load_state_strict(model, src.state_dict(), str(folder))
 
 
 def _asdict(cfg) -> dict:

@@ -37,12 +37,13 @@ class VideoVAETask:
 
 @torch.no_grad()
 def evaluate_video(model, bank: Bank, frames: int) -> dict:
-    """Mean PSNR (dB) and SSIM over the clips of ``bank`` (first ``frames`` frames of each)."""
-    from duetto.video.losses import psnr, ssim
+    """Mean PSNR (dB) and SSIM over the clips of ``bank`` (first ``frames`` frames of each), and the PSNR over
+    the moving pixels only (`duetto.video.losses.moving`, all clips pooled): whether moving objects survive."""
+    from duetto.video.losses import moving, psnr, ssim
     from duetto.video.vae import to_model_range
     was_training = model.training
     model.eval()
-    p, s = [], []
+    p, s, se, n = [], [], 0.0, 0.0
     for v in bank.videos:
         x = to_model_range(torch.from_numpy(v[None, :frames]))
         device = next(model.parameters()).device
@@ -50,8 +51,14 @@ def evaluate_video(model, bank: Bank, frames: int) -> dict:
         y = model.decode(model.encode(x))[:, :, : x.shape[2]]
         p.append(psnr(y, x).item())
         s.append(ssim(y, x).item())
+        m = moving(x)
+        se += float((((y.clamp(-1, 1) - x) / 2) ** 2 * m).sum())
+        n += float(m.sum()) * 3
     model.train(was_training)
-    return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s))}
+    out = {"psnr": float(np.mean(p)), "ssim": float(np.mean(s))}
+    if n:
+        out["moving_psnr"] = float(10 * np.log10(n / max(se, 1e-10)))
+    return out
 
 
 class AudioVAETask:

@@ -123,3 +123,27 @@ def test_export_a_checkpoint_while_the_run_goes_on(shard, tmp_path, capsys):
     assert "no checkpoint step-00000007 (have: 1, 2)" in err and len(err.splitlines()) == 1
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_init_starts_a_new_run_from_saved_weights(shard, tmp_path, capsys):
+    from duetto.audio.vae import AudioVAE
+    from duetto.audio.vae import preset as audio_preset
+    from duetto.video.vae import VideoVAE, preset
+    torch.manual_seed(3)
+    start = VideoVAE(preset("tiny-x1")).save_pretrained(tmp_path / "start")
+    run = tmp_path / "run"
+    args = ["vae", "--modality", "video", "--data", str(shard), "--out", str(run), "--preset", "tiny-x1",
+            "--eval-every", "0", "--steps", "1", "--lr", "1e-12"] + SMALL
+    assert main(args + ["--init", str(start)]) == 0
+    got, want = load_autoencoder(run / "model").state_dict(), load_autoencoder(start).state_dict()
+    assert all(torch.allclose(got[k], want[k], atol=1e-6) for k in want)       # the saved weights, barely moved
+    assert json.loads((run / "run.json").read_text())["config"]["init"] == str(start)
+    fresh = load_autoencoder(tmp_path / "start")
+    assert main(args[:6] + [str(tmp_path / "fresh")] + args[7:]) == 0
+    other = load_autoencoder(tmp_path / "fresh" / "model").state_dict()
+    assert not all(torch.allclose(other[k], fresh.state_dict()[k], atol=1e-6) for k in other)
+    AudioVAE(audio_preset("tiny")).save_pretrained(tmp_path / "audio")
+    capsys.readouterr()
+    assert main(args[:6] + [str(tmp_path / "r3")] + args[7:] + ["--init", str(tmp_path / "audio")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds AudioVAE weights, not VideoVAE" in err and len(err.splitlines()) == 1

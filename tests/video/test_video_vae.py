@@ -154,4 +154,44 @@ def test_metrics_and_loss():
     m = VideoVAE(SMALL[4])
     loss, logs = vae_loss(m, torch.rand(1, 3, 5, 16, 16) * 2 - 1, m.config)
     loss.backward()
-    assert set(logs) == {"l1", "ssim", "kl"} and all(p.grad is not None for p in m.encoder.parameters())
+    assert set(logs) == {"l1", "moving_l1", "ssim", "kl"} and all(p.grad is not None for p in m.encoder.parameters())
+
+
+def test_moving_pixels_are_where_an_object_is_and_was():
+    from duetto.video.losses import moving
+    x = torch.full((1, 3, 4, 16, 16), -0.5)
+    for t in range(4):                          # a 2x2 white square moving right 3 px a frame
+        x[:, :, t, 4:6, 3 * t:3 * t + 2] = 1.0
+    m = moving(x)
+    # frames 0 and 3: two places (now, and next or before); frames 1 and 2: three (before, now, next)
+    assert m.shape == (1, 1, 4, 16, 16) and m.sum() == (2 + 3 + 3 + 2) * 4
+    assert m[0, 0, 0, 4, 0] == 1 and m[0, 0, 0, 4, 3] == 1 and m[0, 0, 0, 4, 6] == 0
+    assert m[0, 0, 1, 4, 0] == 1 and m[0, 0, 1, 4, 6] == 1 and m[0, 0, 1, 6, 3] == 0
+    assert moving(torch.zeros(1, 3, 4, 8, 8)).sum() == 0
+
+
+class _Fixed(torch.nn.Module):
+    """A stand-in model that returns a fixed reconstruction and no KL."""
+
+    def __init__(self, rec):
+        super().__init__()
+        self.rec = rec
+
+    def forward(self, video):
+        return self.rec, torch.zeros(())
+
+
+def test_the_motion_weight_makes_a_lost_object_cost_more_than_a_dim_background():
+    x = torch.full((1, 3, 4, 16, 16), -0.5)
+    for t in range(4):
+        x[:, :, t, 4:6, 3 * t:3 * t + 2] = 1.0
+    still = torch.full_like(x, -0.5)                     # the object lost: a still background
+    dim = x - 0.1                                        # the object kept, the whole picture a little too dark
+    for w, lost_costs_more in [(0.0, False), (20.0, True)]:
+        cfg = VideoVAEConfig(motion_weight=w, ssim_weight=0.0)
+        lost, logs = vae_loss(_Fixed(still), x, cfg)
+        shaded, _ = vae_loss(_Fixed(dim), x, cfg)
+        assert (lost.item() > shaded.item()) == lost_costs_more, (w, lost.item(), shaded.item())
+    assert abs(logs["moving_l1"] - 1.5 * 16 / 40) < 1e-6     # 16 of the 40 moving pixels hold the object (error 1.5)
+    with pytest.raises(DuettoError, match="motion_weight"):
+        VideoVAEConfig(motion_weight=-1)
