@@ -34,15 +34,16 @@ def main(argv=None):
     p.add_argument("--family", default="impacts", help="synthetic family of the clip (default impacts)")
     p.add_argument("--seed", type=int, default=90001, help="scene seed (default 90001)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--posterior-mean", action="store_true",
+                   help="train on the posterior mean instead of a sample (is the sampling noise what slows it?)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from duetto.data.synth import SynthConfig, render
-    from duetto.video.losses import moving, psnr, vae_loss
+    from duetto.video.losses import moving_error, moving_psnr, psnr, vae_loss
     from duetto.video.vae import VideoVAE, to_model_range
     clip = render(a.family, a.seed, SynthConfig(seconds=2.0, fps=25, size=64, sample_rate=16000))
     x = to_model_range(torch.from_numpy(clip.video[None, 8:17]))
-    mask = moving(x)
     rows = []
     for spec in a.design:
         cfg = design(spec)
@@ -52,7 +53,7 @@ def main(argv=None):
         params = sum(q.numel() for q in model.parameters()) / 1e6
         t0 = time.perf_counter()
         for step in range(1, a.steps + 1):
-            loss, _ = vae_loss(model, x, cfg)
+            loss, _ = vae_loss((lambda v: model(v, sample=False)) if a.posterior_mean else model, x, cfg)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -61,9 +62,8 @@ def main(argv=None):
                     model.eval()
                     y = model.decode(model.encode(x))[:, :, : x.shape[2]].clamp(-1, 1)
                     model.train()
-                se = (((y - x) / 2) ** 2 * mask).sum() / (mask.sum() * 3)
                 rows.append((spec, f"{params:.2f}", step, f"{(time.perf_counter() - t0) / step:.2f}",
-                             f"{psnr(y, x).item():.1f}", f"{(10 * torch.log10(1 / se)).item():.1f}"))
+                             f"{psnr(y, x).item():.1f}", f"{moving_psnr(*moving_error(y, x)):.1f}"))
                 print(" | ".join(map(str, rows[-1])), flush=True)
     head = ("design", "M params", "update", "s/update", "PSNR dB", "moving PSNR dB")
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))

@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -80,6 +81,26 @@ def start_narrow(conv: nn.Module, logvar: float = INIT_LOGVAR) -> nn.Module:
     return conv
 
 
+@contextmanager
+def atomic_folder(directory):
+    """Write a folder atomically: yields a fresh temporary folder beside ``directory`` that replaces it when
+    the block ends without an error (a crash leaves the old folder, or none, never half of one)."""
+    directory = Path(directory)
+    tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = directory.with_name(f".{directory.name}.old{os.getpid()}")
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 class Pretrained(nn.Module):
     """Base for modules saved as ``config.json`` + ``model.safetensors``. Subclasses set ``config_class``
     and take their config as the only constructor argument."""
@@ -98,20 +119,13 @@ class Pretrained(nn.Module):
         casts them back to the module's own type."""
         from safetensors.torch import save_file
         directory = Path(directory)
-        tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         cls = type(self)
         meta = {"class": f"{cls.__module__}.{cls.__qualname__}", "config": dataclasses.asdict(self.config)}
-        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
         state = {k: v.detach().cpu().to(dtype if dtype is not None and v.is_floating_point() else v.dtype).contiguous()
                  for k, v in self.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_NAME))
-        old = directory.with_name(f".{directory.name}.old{os.getpid()}")
-        if directory.exists():
-            directory.rename(old)
-        tmp.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
+        with atomic_folder(directory) as tmp:
+            (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+            save_file(state, str(tmp / WEIGHTS_NAME))
         return directory
 
     @classmethod

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from duetto.data import timebase
-from duetto.data.autoencoder import config_from_dict, load_autoencoder
+from duetto.data.autoencoder import atomic_folder, config_from_dict, load_autoencoder
 from duetto.data.clip import Clip
 from duetto.data.errors import DuettoError
 from duetto.data.schema import load_json
@@ -48,6 +47,18 @@ class GenerationConfig:
             raise DuettoError(f"unknown sampler {self.sampler!r}: {', '.join(SAMPLERS)}")
         if not (self.size > 0 and self.size % 8 == 0 and self.steps >= 1 and self.seconds > 0 and self.shift > 0):
             raise DuettoError("generation config: size a positive multiple of 8, steps >= 1, seconds and shift > 0")
+
+
+def save_bundle(folder, model, video_vae, audio_vae, config: GenerationConfig, dtype: torch.dtype | None = None) -> Path:
+    """Write a bundle atomically (a crash leaves the old folder or none); ``dtype`` (e.g. ``torch.float16`` for a
+    shipped bundle) stores the weights in that type."""
+    folder = Path(folder)
+    with atomic_folder(folder) as tmp:
+        model.save_pretrained(tmp / "joint", dtype)
+        video_vae.save_pretrained(tmp / "video_vae", dtype)
+        audio_vae.save_pretrained(tmp / "audio_vae", dtype)
+        (tmp / GENERATION_NAME).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    return folder
 
 
 class Pipeline:
@@ -93,23 +104,7 @@ class Pipeline:
         return cls(JointDiT(joint), vvae, avae, enc, config)
 
     def save(self, folder, dtype: torch.dtype | None = None) -> Path:
-        """Write the bundle atomically (a crash leaves the old folder or none); ``dtype`` (e.g. ``torch.float16``
-        for a shipped bundle) stores the weights in that type."""
-        import shutil
-        folder = Path(folder)
-        tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        self.model.save_pretrained(tmp / "joint", dtype)
-        self.video_vae.save_pretrained(tmp / "video_vae", dtype)
-        self.audio_vae.save_pretrained(tmp / "audio_vae", dtype)
-        (tmp / GENERATION_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
-        old = folder.with_name(f".{folder.name}.old{os.getpid()}")
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-        return folder
+        return save_bundle(folder, self.model, self.video_vae, self.audio_vae, self.config, dtype)
 
     # -- the clock --------------------------------------------------------------------------------------------
     def layout(self, seconds: float) -> dict:

@@ -134,7 +134,6 @@ def _run_args(p, *, ckpt: int, evaluate: int, log: int):
 
 
 def cmd_vae(a) -> int:
-    from duetto.data.bank import load_bank
     from duetto.train.config import TrainConfig
     from duetto.train.trainer import Trainer
     if a.steps < 1 or a.batch_size < 1:
@@ -151,11 +150,9 @@ def cmd_vae(a) -> int:
         if cfg.fps != a.fps:
             from dataclasses import replace
             cfg = replace(cfg, fps=a.fps)
-        sample_rate, channels, min_seconds = 16000, 1, a.frames / a.fps
     else:
         from duetto.audio.vae import AudioVAE, preset
         cfg = preset(a.preset)
-        sample_rate, channels, min_seconds = cfg.sample_rate, cfg.channels, a.seconds
     train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, ckpt_every=a.ckpt_every,
                             eval_every=a.eval_every, log_every=a.log_every, seed=a.seed,
                             decay=a.decay, ema_decay=a.ema_decay,
@@ -165,9 +162,8 @@ def cmd_vae(a) -> int:
                 "seconds": a.seconds, "gan_start": a.gan_start, "size": a.size, "fps": a.fps, "held_out": a.held_out, "max_clips": a.max_clips,
                 "init": str(a.init) if a.init else None, "train": train_cfg.to_dict()}
     _check_same_run(a.out, resolved)
-    bank = load_bank(a.data, fps=a.fps, size=a.size, sample_rate=sample_rate, channels=channels,
-                     min_seconds=min_seconds, max_clips=a.max_clips, progress=not a.no_progress)
-    train, held = bank.split(a.held_out) if a.held_out > 0 and len(bank) > 1 else (bank, bank)
+    from duetto.train.vae_tasks import save_calibrated, training_bank
+    train, held = training_bank(resolved, progress=not a.no_progress)
     import torch
     torch.manual_seed(a.seed)
     model = VideoVAE(cfg) if a.modality == "video" else AudioVAE(cfg)
@@ -184,10 +180,7 @@ def cmd_vae(a) -> int:
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     out = Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit()
     from duetto.data.autoencoder import load_autoencoder
-    from duetto.train.vae_tasks import calibrate_latents, calibration_inputs
-    model = load_autoencoder(out)
-    shift, scale = calibrate_latents(model, calibration_inputs(a.modality, train))
-    model.save_pretrained(out)
+    shift, scale = save_calibrated(load_autoencoder(out), a.modality, train, out)
     print(f"{PROG}: latent shift {shift:+.4f}, scale {scale:.4f} (unit variance on the training clips)", file=sys.stderr)
     print(out)
     return console.EXIT_OK
@@ -265,24 +258,11 @@ def cmd_joint(a) -> int:
     torch.manual_seed(a.seed)
     task = JointTask(JointDiT(cfg), train, held, encoder, batch_size=a.batch_size,
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
-                     crop=_crop_latents(a.crop_seconds, c0))
+                     crop_seconds=a.crop_seconds)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())
     return console.EXIT_OK
-
-
-def _crop_latents(seconds: float | None, clip: dict) -> int | None:
-    """``--crop-seconds`` as a whole number of video latents (at least one) of ``clip``'s clock."""
-    if seconds is None:
-        return None
-    if not seconds > 0:
-        raise DuettoError(f"--crop-seconds must be positive, not {seconds}")
-    times = clip["video_times"]
-    step = float(times[-1] - times[-2]) if len(times) > 1 else 0.0
-    if step <= 0:
-        raise DuettoError("--crop-seconds needs clips of more than one video latent")
-    return max(1, int(round(seconds / step)))
 
 
 def cmd_eval(a) -> int:

@@ -54,9 +54,8 @@ def export_vae(run: Path, out: Path, step: int | None = None, *, half: bool = Fa
     """The VAE of ``run`` at ``step``, calibrated on the run's training clips, saved to ``out`` (``half``:
     weights rounded to float16 before calibrating, and stored so). Returns ``(out, shift, scale)``."""
     from duetto.data.autoencoder import load_autoencoder
-    from duetto.data.bank import load_bank
 
-    from .vae_tasks import calibrate_latents, calibration_inputs
+    from .vae_tasks import save_calibrated, training_bank
     cfg = run_info(run)
     if cfg["command"] != "vae":
         raise DuettoError(f"{run}: a joint run; give --video-vae and --audio-vae to export a bundle")
@@ -64,17 +63,8 @@ def export_vae(run: Path, out: Path, step: int | None = None, *, half: bool = Fa
     model = load_autoencoder(src)
     if half:
         model = model.half().float()
-    modality = cfg["modality"]
-    if modality == "video":
-        sample_rate, channels, min_seconds = 16000, 1, cfg["frames"] / cfg["fps"]
-    else:
-        sample_rate, channels, min_seconds = model.sample_rate, model.channels, cfg["seconds"]
-    bank = load_bank(cfg["data"], fps=cfg["fps"], size=cfg["size"], sample_rate=sample_rate, channels=channels,
-                     min_seconds=min_seconds, max_clips=cfg.get("max_clips"), progress=progress)
-    held = cfg.get("held_out") or 0
-    train = bank.split(held)[0] if held > 0 and len(bank) > 1 else bank
-    shift, scale = calibrate_latents(model, calibration_inputs(modality, train))
-    model.save_pretrained(out, torch.float16 if half else None)
+    train, _ = training_bank(cfg, progress)
+    shift, scale = save_calibrated(model, cfg["modality"], train, out, torch.float16 if half else None)
     return Path(out), shift, scale
 
 
@@ -84,8 +74,7 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
     from duetto.data.encode import load_vae
     from duetto.data.latent_format import record_mismatch, vae_record
     from duetto.joint.model import JointDiT
-    from duetto.joint.pipeline import GenerationConfig, Pipeline
-    from duetto.joint.text import load_text_encoder
+    from duetto.joint.pipeline import GenerationConfig, save_bundle
     cfg = run_info(run)
     if cfg["command"] != "joint":
         raise DuettoError(f"{run}: a VAE run; --video-vae and --audio-vae are for joint runs")
@@ -98,8 +87,7 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
         if why:
             raise DuettoError(f"{folder}: not the {name} VAE the run's latents came from ({why})")
     gen = GenerationConfig(size=size, steps=steps, text_encoder=cfg.get("text_encoder") or "minilm")
-    pipe = Pipeline(model, vvae, avae, load_text_encoder(gen.text_encoder), gen)
-    return pipe.save(out, dtype=torch.float16 if half else None)
+    return save_bundle(out, model, vvae, avae, gen, torch.float16 if half else None)
 
 
 def describe(folder: Path) -> str:

@@ -7,8 +7,8 @@ clips (their transcript as phoneme ids, `joint.conditioning`), and the voice emb
 `duetto-data encode` stores beside the latents; each is dropped per clip with ``condition_dropout`` (a dropped
 or missing condition is zeros, which the model takes as absent). A batch depends only on ``(seed, step)``.
 
-With ``crop`` (video latents per window), each batch is one window of that many video latents at a random
-place and the audio latents whose times fall inside it: shorter sequences, cheaper updates. The window never
+With ``crop_seconds``, each batch is one window of that many seconds' worth of whole video latents at a random
+place, with the audio latents whose times fall inside it: shorter sequences, cheaper updates. The window never
 starts at video latent 0, which stands for a single frame in a causal VAE (the others stand for ``k``).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from duetto.joint.flow import FlowConfig, add_noise, flow_loss
 class JointTask:
     def __init__(self, model, clips: list[dict], held_out: list[dict], text_encoder, *, batch_size: int = 8,
                  flow: FlowConfig = FlowConfig(), caption_dropout: float = 0.1, condition_dropout: float = 0.3,
-                 seed: int = 0, crop: int | None = None):
+                 seed: int = 0, crop_seconds: float | None = None):
         if not clips:
             raise DuettoError("no latent clips to train on")
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
@@ -31,10 +31,19 @@ class JointTask:
         self.train = _stack(clips, text_encoder)
         self.held = _stack(held_out, text_encoder) if held_out else None
         self.items_per_batch = batch_size
-        n = len(self.train["video_times"])
-        if crop is not None and not 1 <= crop <= n - 1:
-            raise DuettoError(f"a crop of {crop} video latents does not fit clips of {n} (at most {n - 1})")
-        self.crop = crop
+        self.crop = None if crop_seconds is None else self._latents(crop_seconds)
+
+    def _latents(self, seconds: float) -> int:
+        """``seconds`` as a whole number (at least one) of the clips' video latents, checked to fit."""
+        vt = self.train["video_times"]
+        if not seconds > 0:
+            raise DuettoError(f"--crop-seconds must be positive, not {seconds}")
+        if len(vt) < 2:
+            raise DuettoError("--crop-seconds needs clips of more than one video latent")
+        n = max(1, int(round(seconds / float(vt[-1] - vt[-2]))))
+        if n > len(vt) - 1:
+            raise DuettoError(f"a crop of {n} video latents does not fit clips of {len(vt)} (at most {len(vt) - 1})")
+        return n
 
     def window(self, rng) -> tuple[slice, slice]:
         """Video and audio latent slices of one training window (everything without ``crop``)."""

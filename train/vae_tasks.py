@@ -39,7 +39,7 @@ class VideoVAETask:
 def evaluate_video(model, bank: Bank, frames: int) -> dict:
     """Mean PSNR (dB) and SSIM over the clips of ``bank`` (first ``frames`` frames of each), and the PSNR over
     the moving pixels only (`duetto.video.losses.moving`, all clips pooled): whether moving objects survive."""
-    from duetto.video.losses import moving, psnr, ssim
+    from duetto.video.losses import moving_error, moving_psnr, psnr, ssim
     from duetto.video.vae import to_model_range
     was_training = model.training
     model.eval()
@@ -51,13 +51,12 @@ def evaluate_video(model, bank: Bank, frames: int) -> dict:
         y = model.decode(model.encode(x))[:, :, : x.shape[2]]
         p.append(psnr(y, x).item())
         s.append(ssim(y, x).item())
-        m = moving(x)
-        se += float((((y.clamp(-1, 1) - x) / 2) ** 2 * m).sum())
-        n += float(m.sum()) * 3
+        e, k = moving_error(y, x)
+        se, n = se + e, n + k
     model.train(was_training)
     out = {"psnr": float(np.mean(p)), "ssim": float(np.mean(s))}
     if n:
-        out["moving_psnr"] = float(10 * np.log10(n / max(se, 1e-10)))
+        out["moving_psnr"] = moving_psnr(se, n)
     return out
 
 
@@ -158,6 +157,26 @@ def calibrate_latents(model, inputs: list[torch.Tensor]):
     shift, std = float(raw.mean()), float(raw.std())
     scale = 1.0 / max(std, 1e-6)
     model.config = dataclasses.replace(model.config, latent_shift=shift, latent_scale=scale)
+    return shift, scale
+
+
+def training_bank(run: dict, progress: bool = False) -> tuple[Bank, Bank]:
+    """``(train, held out)``: the clips of a VAE run, from its resolved config (``run.json``'s ``config``)."""
+    from duetto.data.bank import load_bank
+    if run["modality"] == "video":                  # the sound is not used: decode it cheaply
+        rate, channels, min_seconds = 16000, 1, run["frames"] / run["fps"]
+    else:
+        rate, channels, min_seconds = run["model"]["sample_rate"], run["model"]["channels"], run["seconds"]
+    bank = load_bank(run["data"], fps=run["fps"], size=run["size"], sample_rate=rate, channels=channels,
+                     min_seconds=min_seconds, max_clips=run.get("max_clips"), progress=progress)
+    held = run.get("held_out") or 0
+    return bank.split(held) if held > 0 and len(bank) > 1 else (bank, bank)
+
+
+def save_calibrated(model, modality: str, train: Bank, out, dtype: torch.dtype | None = None) -> tuple[float, float]:
+    """`calibrate_latents` on the first clips of ``train``, then save ``model`` to ``out``; ``(shift, scale)``."""
+    shift, scale = calibrate_latents(model, calibration_inputs(modality, train))
+    model.save_pretrained(out, dtype)
     return shift, scale
 
 

@@ -1,6 +1,8 @@
 """Video reconstruction losses and metrics. Videos are ``[B, 3, T, H, W]`` in [-1, 1]."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -44,6 +46,18 @@ def moving(video: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     m[:, :, 1:] |= d
     m[:, :, :-1] |= d
     return m.to(video.dtype)
+
+
+def moving_error(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """``(sum of squared errors, number of values)`` on [0, 1] intensities over the moving pixels of ``b``
+    (`moving`), ``a`` clamped: pooled over clips, the moving-pixel PSNR is ``10 log10(number / sum)``."""
+    m = moving(b)
+    return float((((a.clamp(-1, 1) - b) / 2) ** 2 * m).sum()), float(m.sum()) * b.shape[1]
+
+
+def moving_psnr(se: float, n: float) -> float:
+    """PSNR (dB) from `moving_error`'s pooled sums; NaN when nothing moved."""
+    return float(10 * math.log10(n / max(se, 1e-10))) if n else float("nan")
 
 
 def vae_loss(model, video: torch.Tensor, config: VideoVAEConfig) -> tuple[torch.Tensor, dict[str, float]]:

@@ -109,7 +109,7 @@ def test_crops_keep_the_audio_that_spans_the_video_window(latents):
     clips = load_latents([str(latents)])
     c0 = clips[0]
     cfg = replace(preset("micro"), video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0], text_dim=16)
-    task = JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), batch_size=2, crop=3)
+    task = JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), batch_size=2, crop_seconds=0.48)
     vt, at = c0["video_times"].double(), c0["audio_times"].double()
     assert len(vt) == 7 and len(at) == 50           # 1 s at 25 fps: 1 + 4 * 6 frames; 50 audio latents per second
     starts = set()
@@ -126,4 +126,4 @@ def test_crops_keep_the_audio_that_spans_the_video_window(latents):
         starts.add(i)
     assert starts == {1, 2, 3, 4}
     with pytest.raises(Exception, match="does not fit"):
-        JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), crop=7)
+        JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), crop_seconds=1.12)
