@@ -26,7 +26,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from duetto.data.errors import DuettoError
 
 REFERENCE_RATE = 16000
-STFT_SIZES = (512, 1024, 2048)       # at REFERENCE_RATE
+STFT_SIZES = (512, 1024, 2048)       # at REFERENCE_RATE: the reported distance (training sets its own sizes)
 MEL_FFT = 1024                       # at REFERENCE_RATE
 DISC_FFTS = (1024, 2048, 512)        # encodec's, at 24 kHz
 EPS = 1e-5
@@ -58,8 +58,9 @@ class MultiResolutionSTFTLoss(nn.Module):
     difference of log magnitudes. Hann windows, hop = FFT / 4; zero for identical inputs."""
 
     def __init__(self, sample_rate: int, fft_sizes: tuple | None = None):
+        """``fft_sizes`` at 16 kHz, scaled to ``sample_rate`` (default `STFT_SIZES`)."""
         super().__init__()
-        self.fft_sizes = tuple(fft_sizes or (scaled_fft(n, sample_rate) for n in STFT_SIZES))
+        self.fft_sizes = tuple(dict.fromkeys(scaled_fft(n, sample_rate) for n in fft_sizes or STFT_SIZES))
         for n in self.fft_sizes:
             self.register_buffer(f"window_{n}", torch.hann_window(n), persistent=False)
 
@@ -101,9 +102,10 @@ class ReconstructionLoss(nn.Module):
     the timing of transients while the spectral terms are still far off (measured on the tiny model: it left
     the noise floor sooner with it)."""
 
-    def __init__(self, sample_rate: int, mel_weight: float = 1.0, wave_weight: float = 0.0):
+    def __init__(self, sample_rate: int, mel_weight: float = 1.0, wave_weight: float = 0.0,
+                 fft_sizes: tuple | None = None):
         super().__init__()
-        self.stft = MultiResolutionSTFTLoss(sample_rate)
+        self.stft = MultiResolutionSTFTLoss(sample_rate, fft_sizes)
         self.mel = MelLoss(sample_rate)
         self.mel_weight, self.wave_weight = mel_weight, wave_weight
 
@@ -118,7 +120,8 @@ def vae_loss(model, audio: torch.Tensor, config, recon: ReconstructionLoss | Non
     """Reconstruction of ``audio [B, C, N]`` from a sampled latent + ``kl_weight`` * KL, for an `AudioVAE`
     (possibly DDP-wrapped: it is called, not reached into) with ``config``; also returns the reconstruction.
     Pass ``recon`` (built once) to avoid rebuilding the spectrogram modules every step."""
-    recon = recon or ReconstructionLoss(config.sample_rate, config.mel_weight, config.wave_weight).to(audio.device)
+    recon = recon or ReconstructionLoss(config.sample_rate, config.mel_weight, config.wave_weight,
+                                        config.stft_sizes).to(audio.device)
     x_hat, kl = model(audio)
     rec, parts = recon(x_hat, audio)
     return rec + config.kl_weight * kl, {**parts, "kl": kl.item()}, x_hat

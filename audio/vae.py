@@ -42,6 +42,9 @@ class AudioVAEConfig:
     kl_weight: float = 1e-4
     mel_weight: float = 1.0             # log-mel L1 beside the multi-resolution STFT loss (losses.vae_loss)
     wave_weight: float = 10.0           # waveform L1 (losses.ReconstructionLoss)
+    # FFT sizes of the training loss's multi-resolution STFT term, at 16 kHz (scaled to sample_rate). The 8 and
+    # 16 ms windows see energy smeared ahead of a click, which the 32 ms and longer ones blur into the click itself
+    stft_sizes: tuple = (128, 256, 512, 1024, 2048)
     latent_scale: float = 1.0           # latents = (mean - shift) * scale
     latent_shift: float = 0.0
 
@@ -52,6 +55,8 @@ class AudioVAEConfig:
                 raise DuettoError(f"AudioVAEConfig.{name} must be a positive integer, not {v!r}")
         if not self.ratios or not all(isinstance(r, int) and r > 0 for r in self.ratios):
             raise DuettoError(f"AudioVAEConfig.ratios must be positive integers, not {self.ratios!r}")
+        if not self.stft_sizes or not all(isinstance(n, int) and n >= 16 for n in self.stft_sizes):
+            raise DuettoError(f"AudioVAEConfig.stft_sizes must be integers >= 16, not {self.stft_sizes!r}")
         if not (isinstance(self.n_residual_layers, int) and self.n_residual_layers >= 0):
             raise DuettoError(f"AudioVAEConfig.n_residual_layers must be >= 0, not {self.n_residual_layers!r}")
         if not (isinstance(self.lstm, int) and self.lstm >= 0):

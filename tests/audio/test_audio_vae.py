@@ -204,6 +204,26 @@ def test_reconstruction_losses_zero_when_equal_positive_otherwise():
         reconstruction_metrics(x, noise(2, 2, 4000), SR)
 
 
+def test_training_stft_sizes_see_a_click_5_ms_early():
+    """The tiny preset trains with 8 and 16 ms windows besides the reported 32-128 ms ones: a click put 5 ms
+    (80 samples) early costs clearly more there, while the reported distance stays defined by STFT_SIZES."""
+    burst = torch.hann_window(160) * torch.randn(160, generator=torch.Generator().manual_seed(0))
+
+    def click(at: int) -> torch.Tensor:
+        y = torch.zeros(1, 1, SR)
+        y[0, 0, at:at + 160] = burst
+        return y
+
+    sizes = preset("tiny").stft_sizes
+    assert MultiResolutionSTFTLoss(SR).fft_sizes == (512, 1024, 2048)
+    assert ReconstructionLoss(SR, fft_sizes=sizes).stft.fft_sizes == (128, 256, 512, 1024, 2048)
+    assert MultiResolutionSTFTLoss(48000, sizes).fft_sizes == (512, 1024, 2048, 4096, 8192)
+    x, early = click(8000), click(8000 - 80)
+    assert MultiResolutionSTFTLoss(SR, sizes)(early, x) > 1.5 * MultiResolutionSTFTLoss(SR)(early, x)
+    with pytest.raises(DuettoError, match="stft_sizes"):
+        dataclasses.replace(preset("tiny"), stft_sizes=(8,))
+
+
 def test_gan_losses_run_through_the_discriminator():
     torch.manual_seed(9)
     disc = make_discriminator(SR, channels=1, filters=4)

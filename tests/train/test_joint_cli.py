@@ -57,13 +57,21 @@ def test_the_ablations_are_one_switch(latents, tmp_path, cross, window, has_cros
     assert cfg.window == window and cfg.cross_modal == has_cross
 
 
+def test_video_patch_sets_the_video_tokens(latents, tmp_path):
+    out = tmp_path / "p4"
+    assert main(["joint", "--data", str(latents), "--out", str(out), "--steps", "1", "--video-patch", "4"] + COMMON) == 0
+    model = load_autoencoder(out / "model")
+    assert model.config.video_patch == 4 and model.video_in.in_features == model.config.video_channels * 16
+
+
 def test_bad_joint_inputs_are_one_line_errors(latents, tmp_path, capsys):
     base = ["joint", "--out", str(tmp_path / "r"), "--steps", "1"] + COMMON
     for extra, message in [(["--data", str(tmp_path / "none.tar")], "none.tar"),
                            (["--data", str(latents), "--preset", "huge"], "unknown joint model preset"),
                            (["--data", str(latents), "--text-encoder", str(tmp_path)], "not a local text encoder"),
                            (["--data", str(latents), "--crop-seconds", "5"], "a crop of 31 video latents does not fit clips of 7"),
-                           (["--data", str(latents), "--crop-seconds", "-1"], "--crop-seconds must be positive")]:
+                           (["--data", str(latents), "--crop-seconds", "-1"], "--crop-seconds must be positive"),
+                           (["--data", str(latents), "--video-patch", "3"], "grid 4x4 is not a multiple of --video-patch 3")]:
         assert main(base + extra) == 2                 # a repeated option: the last one counts
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err

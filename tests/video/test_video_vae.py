@@ -8,7 +8,7 @@ import torch
 from duetto.data.autoencoder import Autoencoder, load_autoencoder
 from duetto.data.errors import DuettoError
 from duetto.video.losses import psnr, ssim, vae_loss
-from duetto.video.vae import VideoVAE, VideoVAEConfig, preset
+from duetto.video.vae import VideoVAE, VideoVAEConfig, preset, thumbnail
 
 SMALL = {4: VideoVAEConfig(base_channels=8, latent_channels=4, temporal_factor=4),
          1: VideoVAEConfig(base_channels=8, latent_channels=4, temporal_factor=1)}
@@ -86,6 +86,42 @@ def test_chunked_encode_and_decode_match_one_shot(k):
         yc = m.chunked_decode(z, chunk_latents=3)
     assert zc.shape == z.shape and (zc - z).abs().max() < 1e-4
     assert yc.shape == y.shape and (yc - y).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("k", [4, 1])
+def test_the_shortcut_thumbnail_passes_blocks_through_on_their_own_frames(k):
+    """With the residual networks silenced, a video that is constant over each 4x4 block and each latent's
+    k frames comes back exactly, through the 12 thumbnail channels alone; the shortcut keeps the causal
+    frame-to-latent map and chunked == one-shot."""
+    torch.manual_seed(0)
+    m = VideoVAE(VideoVAEConfig(base_channels=8, latent_channels=12, temporal_factor=k, shortcut=True)).eval()
+    cells = torch.rand(1, 3, 5, 8, 12) * 2 - 1                           # 5 latents of 8x12 cells
+    frames = torch.cat([cells[:, :, :1], cells[:, :, 1:].repeat_interleave(k, dim=2)], dim=2)
+    x = frames.repeat_interleave(4, dim=3).repeat_interleave(4, dim=4)    # [1, 3, 1 + 4k, 32, 48]
+    t = thumbnail(torch.cat([x[:, :, :1].expand(-1, -1, k - 1, -1, -1), x], dim=2), k)
+    assert t.shape == (1, 12, 5, 4, 6)
+    # channel (colour, row, column) = (red, 0, 1) at latent 2, position (1, 2): cell row 2, column 5
+    assert torch.allclose(t[0, 0 * 4 + 0 * 2 + 1, 2, 1, 2], cells[0, 0, 2, 2, 5])
+    with torch.no_grad():
+        assert (m.decode_raw(m.encode_dist(x).mean) - x).abs().max() > 0.1     # the networks' share, before
+        for net in (m.encoder.net, m.decoder.net):
+            torch.nn.init.zeros_(net.layers[-1].conv.weight)
+            torch.nn.init.zeros_(net.layers[-1].conv.bias)
+        assert (m.decode_raw(m.encode_dist(x).mean) - x).abs().max() < 1e-5
+    m = VideoVAE(m.config).eval()
+    x = torch.rand(1, 3, 17, 16, 16) * 2 - 1
+    with torch.no_grad():
+        z0 = m.encode(x)
+        assert (m.chunked_encode(x, chunk_latents=2) - z0).abs().max() < 1e-4
+        assert (m.chunked_decode(z0, chunk_latents=3) - m.decode(z0)).abs().max() < 1e-4
+        for f in range(17):
+            x2 = x.clone()
+            x2[:, :, f] = -x2[:, :, f]
+            changed = (m.encode(x2) - z0).abs().amax(dim=(0, 1, 3, 4)) > 1e-6
+            owner = 0 if f == 0 else 1 + (f - 1) // k
+            assert changed[owner] and not changed[:owner].any(), (f, changed.tolist())
+    with pytest.raises(DuettoError, match="shortcut"):
+        VideoVAEConfig(latent_channels=8, shortcut=True)
 
 
 def test_latent_scale_and_shift_come_from_the_config():
