@@ -23,6 +23,24 @@ def test_layout_covers_the_request_on_both_clocks(bundle):
     assert (lay["frames"], lay["n_video"], lay["samples"]) == (29, 8, timebase.n_samples_for_frames(29, 25.0, 16000))
 
 
+def test_a_frame_by_frame_video_vae_gives_one_latent_per_frame(tmp_path):
+    """The shipped `tiny-x1` video VAE with 4x4-latent video tokens: 25 latents for 25 frames at 0.04 s apart,
+    and a generated clip of exactly those frames and samples."""
+    from dataclasses import replace
+
+    import torch
+    from conftest import MICRO_GENERATION
+
+    from duetto.joint.config import preset
+    torch.manual_seed(0)
+    pipe = Pipeline.untrained(replace(preset("micro"), video_patch=4), MICRO_GENERATION, video_preset="tiny-x1")
+    lay = pipe.layout(1.0)
+    assert (lay["frames"], lay["n_video"], lay["samples"], lay["n_audio"]) == (25, 25, 16000, 50)
+    assert lay["video_times"][1] == pytest.approx(0.04) and lay["video_times"][24] == pytest.approx(0.96)
+    clip = Pipeline.load(pipe.save(tmp_path / "x1")).generate("a drum", seed=0, steps=1)[0]
+    assert clip.video.shape == (25, 32, 32, 3) and clip.audio.shape == (1, 16000)
+
+
 def test_generate_writes_a_synced_clip_reproducibly(bundle, tmp_path):
     out = tmp_path / "a.mp4"
     assert main(["generate", "a glass ball drops", "-o", str(out), "--checkpoint", str(bundle), "--seed", "3", "--quiet"]) == 0
