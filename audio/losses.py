@@ -109,6 +109,11 @@ class ReconstructionLoss(nn.Module):
         self.mel = MelLoss(sample_rate)
         self.mel_weight, self.wave_weight = mel_weight, wave_weight
 
+    @classmethod
+    def of(cls, config) -> ReconstructionLoss:
+        """The training loss an `AudioVAEConfig` names (its weights and STFT sizes)."""
+        return cls(config.sample_rate, config.mel_weight, config.wave_weight, config.stft_sizes)
+
     def forward(self, x_hat: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         stft, mel, wave = self.stft(x_hat, x), self.mel(x_hat, x), (x_hat - x).abs().mean()
         loss = stft + self.mel_weight * mel + self.wave_weight * wave
@@ -120,8 +125,7 @@ def vae_loss(model, audio: torch.Tensor, config, recon: ReconstructionLoss | Non
     """Reconstruction of ``audio [B, C, N]`` from a sampled latent + ``kl_weight`` * KL, for an `AudioVAE`
     (possibly DDP-wrapped: it is called, not reached into) with ``config``; also returns the reconstruction.
     Pass ``recon`` (built once) to avoid rebuilding the spectrogram modules every step."""
-    recon = recon or ReconstructionLoss(config.sample_rate, config.mel_weight, config.wave_weight,
-                                        config.stft_sizes).to(audio.device)
+    recon = recon or ReconstructionLoss.of(config).to(audio.device)
     x_hat, kl = model(audio)
     rec, parts = recon(x_hat, audio)
     return rec + config.kl_weight * kl, {**parts, "kl": kl.item()}, x_hat

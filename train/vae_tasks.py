@@ -75,7 +75,7 @@ class AudioVAETask:
         self.batch_size, self.samples = batch_size, int(round(seconds * cfg.sample_rate))
         self.gan_start, self.adv_weight, self.fm_weight, self.eval_seconds = gan_start, adv_weight, fm_weight, eval_seconds
         self.items_per_batch = batch_size * seconds          # audio seconds per second
-        self.recon = ReconstructionLoss(cfg.sample_rate, cfg.mel_weight, cfg.wave_weight, cfg.stft_sizes)
+        self.recon = ReconstructionLoss.of(cfg)
         self.aux = make_discriminator(cfg.sample_rate, cfg.channels)
 
     def batch(self, step: int) -> dict:

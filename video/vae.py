@@ -152,7 +152,6 @@ class Decoder(nn.Module):
                     c = chans[level]
         layers += [FrameNorm(_groups(c), c), nn.SiLU(), CausalConv3d(c, 3 * self.p ** 2)]
         self.net = _Stack(*layers)
-
         self.k, self.shortcut = cfg.temporal_factor, cfg.shortcut
 
     def forward(self, z, cache=None):
