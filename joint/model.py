@@ -1,4 +1,5 @@
-"""The dual-stream diffusion transformer: video and audio latents in, a flow-matching velocity for each out.
+"""The dual-stream diffusion transformer: video and audio latents in, a flow-matching velocity for each out
+(its head predicts the velocity or, with ``predicts="data"``, the clean latents it is computed from).
 
     v_video, v_audio = model(video [B, Cv, T, h, w], audio [B, Ca, L], t_video [B], t_audio [B],
                              video_times [T] or [B, T], audio_times [L] or [B, L], text [B, Lt, text_dim],
@@ -26,7 +27,7 @@ from duetto.data.autoencoder import Pretrained
 from duetto.data.errors import DuettoError
 
 from .blocks import CrossModalBlock, FinalLayer, FlowTimeEmbedding, StreamBlock, zero_linear
-from .config import JointConfig
+from .config import MIN_FLOW_TIME, JointConfig
 from .rope import rope_angles
 
 
@@ -136,7 +137,15 @@ class JointDiT(Pretrained):
         v = rearrange(self.video_out(v, cv), "b (t h w) (c p1 p2) -> b c t (h p1) (w p2)",
                       t=t, h=h // p, w=w // p, p1=p, p2=p)
         a = rearrange(self.audio_out(a, ca), "b l (c p) -> b c (l p)", p=pa)
+        if cfg.predicts == "data":                                  # clean latents -> velocity (config.PREDICTS)
+            v, a = _velocity(video, v, t_video), _velocity(audio, a, t_audio)
         return v, a
+
+
+def _velocity(x_t: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``(x_t - x0) / t`` with ``t [B]`` clipped below at `MIN_FLOW_TIME` (a given stream has ``t = 0``)."""
+    t = torch.as_tensor(t, device=x_t.device).to(x_t.dtype).clamp_min(MIN_FLOW_TIME)
+    return (x_t - x0) / t.view(-1, *([1] * (x_t.ndim - 1)))
 
 
 def _per_clip(times: torch.Tensor, b: int, n: int) -> torch.Tensor:

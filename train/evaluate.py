@@ -38,11 +38,13 @@ class Prompt:
     video: np.ndarray | None = None      # uint8 [T, H, W, 3]: a given picture (video -> audio)
     audio: np.ndarray | None = None      # float32 [C, N]: a given sound (audio -> video)
     key: str = ""
+    speech: str | None = None            # words to speak (duetto generate --speech)
+    speech_voice: str = "en-us"          # their espeak-ng language
 
 
 def read_prompts(path) -> list[Prompt]:
-    """Prompts from a file: JSON lines ``{"prompt": ..., "family": ..., "seed": ...}`` (family and seed
-    optional) or plain lines of text; blank lines and lines starting with ``#`` are skipped."""
+    """Prompts from a file: JSON lines ``{"prompt": ..., "family": ..., "seed": ..., "speech": ...}`` (all but
+    the prompt optional) or plain lines of text; blank lines and lines starting with ``#`` are skipped."""
     path = Path(path)
     if not path.is_file():
         raise DuettoError(f"{path}: no such prompts file")
@@ -58,7 +60,8 @@ def read_prompts(path) -> list[Prompt]:
         if line.startswith("{"):
             try:
                 d = json.loads(line)
-                p = Prompt(str(d["prompt"]), str(d.get("family", FAMILY_ALL)), int(d.get("seed", len(out))))
+                p = Prompt(str(d["prompt"]), str(d.get("family", FAMILY_ALL)), int(d.get("seed", len(out))),
+                           speech=str(d["speech"]) if d.get("speech") else None)
             except (ValueError, KeyError, TypeError) as e:
                 raise DuettoError(f"{path}:{n}: not a prompt line ({e.__class__.__name__}: {e})") from None
         else:
@@ -72,8 +75,9 @@ def read_prompts(path) -> list[Prompt]:
 
 
 def prompts_from_bank(bank, given: str = "none", n: int | None = None) -> list[Prompt]:
-    """One prompt per clip of a `duetto.data.bank.Bank`: its caption and family, seed = its index; with
-    ``given`` "video" or "audio" that stream of the clip is kept."""
+    """One prompt per clip of a `duetto.data.bank.Bank`: its caption and family, seed = its index, and its
+    transcript as the words to speak (as in training); with ``given`` "video" or "audio" that stream of the
+    clip is kept."""
     out = []
     for i, (key, meta) in enumerate(zip(bank.keys, bank.metas)):
         if n is not None and len(out) >= n:
@@ -81,9 +85,12 @@ def prompts_from_bank(bank, given: str = "none", n: int | None = None) -> list[P
         caption = (meta or {}).get("caption") or ""
         if not caption.strip():
             continue
+        speech = (meta or {}).get("speech") or {}
+        words = speech.get("transcript") if isinstance(speech.get("transcript"), str) else ""
         out.append(Prompt(caption, (meta or {}).get("family", FAMILY_ALL), i,
                           bank.videos[i] if given == "video" else None,
-                          bank.audios[i] if given == "audio" else None, key))
+                          bank.audios[i] if given == "audio" else None, key,
+                          words.strip() or None, str(speech.get("voice") or "en-us").split("+")[0]))
     if not out:
         raise DuettoError("no captioned clips to take prompts from")
     return out
@@ -170,9 +177,12 @@ def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: 
     from duetto.data.media import write_clip
     rows, feats = [], {}
     for i, p in enumerate(tqdm(prompts, desc="eval", unit="clip", disable=not progress)):
-        clip = pipe.generate(p.text, seconds=seconds, seed=p.seed, steps=steps, video=p.video, audio=p.audio)[0]
+        speech = p.speech if pipe.model.config.speech_vocab else None
+        clip = pipe.generate(p.text, seconds=seconds, seed=p.seed, steps=steps, video=p.video, audio=p.audio,
+                             speech=speech, speech_voice=p.speech_voice)[0]
         key = p.key or f"{i:04d}"
-        row = {"key": key, "prompt": p.text, "family": p.family, "seed": p.seed, **score(clip, p.family)}
+        row = {"key": key, "prompt": p.text, "family": p.family, "seed": p.seed, "speech": speech,
+               **score(clip, p.family)}
         if reference is not None:
             feats[key] = latent_features(pipe, clip)
         if clips_dir is not None:

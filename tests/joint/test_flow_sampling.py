@@ -76,3 +76,32 @@ def test_a_stream_given_clean_has_no_loss():
     loss, parts = flow_loss(zero, video, audio, None, None, cfg=FlowConfig(independent=0, video_given=1.0, audio_given=0),
                             generator=torch.Generator().manual_seed(0))
     assert parts["video"] == 0.0 and parts["audio"] > 0.5 and loss.item() == pytest.approx(parts["audio"])
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_a_data_predicting_model_returns_the_velocity_to_its_clean_guess(steps):
+    """``predicts="data"``: the head gives x0 and the model returns ``(x_t - x0) / t``, so a head that always
+    says "x0 = c" is a straight flow into c: any Euler schedule lands on it, and a given stream (t = 0) stays
+    finite through the clipped time."""
+    from duetto.joint.config import JointConfig
+    from duetto.joint.model import JointDiT
+    model = JointDiT(JointConfig(video_channels=4, audio_channels=3, dim=32, depth=2, heads=2, cross_every=1,
+                                 text_dim=16, predicts="data")).eval()
+    with torch.no_grad():
+        model.video_out.proj.bias.fill_(0.7)
+        model.audio_out.proj.bias.fill_(-0.3)
+    vt, at = torch.arange(3) / 25.0, torch.arange(6) / 50.0
+
+    def fn(v, a, tv, ta):
+        return model(v, a, tv, ta, vt, at)
+    g = torch.Generator().manual_seed(0)
+    noise = (torch.randn(2, 4, 3, 4, 4, generator=g), torch.randn(2, 3, 6, generator=g))
+    v, a = euler(fn, noise, schedule(steps, 3.0))
+    assert torch.allclose(v, torch.full_like(v, 0.7), atol=1e-5) and torch.allclose(a, torch.full_like(a, -0.3), atol=1e-5)
+    dv, da = fn(noise[0], noise[1], torch.zeros(2), torch.tensor([0.5, 0.5]))
+    assert torch.allclose(dv, (noise[0] - 0.7) / 0.05, atol=1e-4)               # t = 0 clipped to MIN_FLOW_TIME
+    assert torch.allclose(da, (noise[1] + 0.3) / 0.5, atol=1e-5)
+    velocity = JointDiT(JointConfig(video_channels=4, audio_channels=3, dim=32, depth=2, heads=2, text_dim=16))
+    assert velocity.config.predicts == "velocity"                              # old configs keep their meaning
+    with pytest.raises(DuettoError, match="predicts"):
+        JointConfig(predicts="noise")

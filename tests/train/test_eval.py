@@ -36,12 +36,26 @@ def test_prompt_files(tmp_path):
     f.write_text('# held-out prompts\n{"prompt": "a ball drops", "family": "impacts", "seed": 7}\n\nsomeone says hi\n')
     p = read_prompts(f)
     assert [(x.text, x.family, x.seed) for x in p] == [("a ball drops", "impacts", 7), ("someone says hi", "all", 1)]
+    f.write_text('{"prompt": "a man talks", "family": "speech", "speech": "hello there"}\n')
+    assert read_prompts(f)[0].speech == "hello there"
     f.write_text('{"family": "music"}\n')
     with pytest.raises(Exception, match=r"p.jsonl:1: not a prompt line"):
         read_prompts(f)
     f.write_text("\n# nothing\n")
     with pytest.raises(Exception, match="no prompts"):
         read_prompts(f)
+
+
+def test_prompts_from_held_out_clips_carry_their_words():
+    from types import SimpleNamespace
+
+    from duetto.train.evaluate import prompts_from_bank
+    metas = [{"caption": "a woman speaks", "family": "speech", "speech": {"transcript": " hi there ", "voice": "de+f3"}},
+             {"caption": "a ball drops", "family": "impacts"}, {"caption": "", "family": "music"}]
+    bank = SimpleNamespace(keys=["a", "b", "c"], metas=metas, videos=[None] * 3, audios=[None] * 3)
+    p = prompts_from_bank(bank)
+    assert [(x.key, x.family, x.speech, x.speech_voice) for x in p] == [
+        ("a", "speech", "hi there", "de"), ("b", "impacts", None, "en-us")]       # the uncaptioned clip is skipped
 
 
 @pytest.fixture(scope="module")
