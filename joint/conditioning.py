@@ -56,6 +56,14 @@ def phoneme_ids(text: str, voice: str = "en-us") -> np.ndarray:
     return ids
 
 
+def clip_words(meta: dict | None) -> tuple[str, str]:
+    """A clip's spoken words (``meta["speech"]["transcript"]``, "" without one) and their espeak-ng language
+    (the voice's part before ``+``, default ``en-us``): what training conditions on and evaluation speaks."""
+    speech = (meta or {}).get("speech") or {}
+    words = speech.get("transcript")
+    return (words.strip() if isinstance(words, str) else ""), str(speech.get("voice") or "en-us").split("+")[0]
+
+
 def pad_ids(seqs: list[np.ndarray]) -> np.ndarray:
     """Id sequences -> ``[B, max L]`` padded with ``PAD`` (at least one column)."""
     out = np.zeros((len(seqs), max([1] + [len(s) for s in seqs])), dtype=np.int64)

@@ -35,4 +35,10 @@ for given in video audio; do
   duetto-train eval "$RUNS/bundle-time-locked" --clips "$RUNS"/shards-heldout/* --given "$given" --n 64 \
     --out "$RUNS/eval-given-$given" --no-progress
 done
+# The shipped bundle is the time-locked run trained on in a second leg: the same command with --steps 6000 (the
+# cosine restarts from 3.5e-4; 2 threads, about 1.1 updates/s), stopped by hand after the step-4000 checkpoint
+# (the trainer keeps the newest three) and exported from it:
+#   duetto-train joint ...the time-locked command above... --steps 6000      # stop it once step-00004000 exists
+#   duetto-train export "$RUNS/joint-time-locked" --step 4000 --half --video-vae "$VVAE" --audio-vae "$AVAE" \
+#     --out "$RUNS/bundle-time-locked"
 rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-time-locked" "$HERE/samples/duetto-tiny"

@@ -78,6 +78,7 @@ def prompts_from_bank(bank, given: str = "none", n: int | None = None) -> list[P
     """One prompt per clip of a `duetto.data.bank.Bank`: its caption and family, seed = its index, and its
     transcript as the words to speak (as in training); with ``given`` "video" or "audio" that stream of the
     clip is kept."""
+    from duetto.joint.conditioning import clip_words
     out = []
     for i, (key, meta) in enumerate(zip(bank.keys, bank.metas)):
         if n is not None and len(out) >= n:
@@ -85,12 +86,11 @@ def prompts_from_bank(bank, given: str = "none", n: int | None = None) -> list[P
         caption = (meta or {}).get("caption") or ""
         if not caption.strip():
             continue
-        speech = (meta or {}).get("speech") or {}
-        words = speech.get("transcript") if isinstance(speech.get("transcript"), str) else ""
+        words, language = clip_words(meta)
         out.append(Prompt(caption, (meta or {}).get("family", FAMILY_ALL), i,
                           bank.videos[i] if given == "video" else None,
                           bank.audios[i] if given == "audio" else None, key,
-                          words.strip() or None, str(speech.get("voice") or "en-us").split("+")[0]))
+                          words or None, language))
     if not out:
         raise DuettoError("no captioned clips to take prompts from")
     return out

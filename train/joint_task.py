@@ -125,12 +125,9 @@ def _stack(clips: list[dict], text_encoder) -> dict:
 
 def _phonemes(meta: dict):
     """Phoneme ids of a clip's transcript (``meta["speech"]``), in its espeak-ng language; empty without one."""
-    from duetto.joint.conditioning import phoneme_ids
-    speech = (meta or {}).get("speech") or {}
-    words = speech.get("transcript") or ""
-    if not isinstance(words, str) or not words.strip():
-        return np.zeros(0, np.int64)
-    return phoneme_ids(words, str(speech.get("voice") or "en-us").split("+")[0])
+    from duetto.joint.conditioning import clip_words, phoneme_ids
+    words, language = clip_words(meta)
+    return phoneme_ids(words, language) if words else np.zeros(0, np.int64)
 
 
 def _conditions(model, batch: dict) -> dict:

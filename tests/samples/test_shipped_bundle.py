@@ -1,6 +1,6 @@
 """The shipped generation bundle (samples/duetto-tiny, see samples/README.md): it carries the shipped VAEs its
 latents came from, runs on the frame-by-frame clock (25 video latents and 50 audio latents a second), and
-`duetto generate` makes a clip of the requested length from it, reproducibly by seed."""
+its pipeline (what `duetto generate` runs) makes a clip of the requested length, reproducibly by seed."""
 import hashlib
 import os
 from pathlib import Path
@@ -24,7 +24,7 @@ def test_the_bundle_carries_the_shipped_vaes():
             assert digest(BUNDLE / part / name) == digest(SAMPLES / folder / name), f"{part}/{name}"
 
 
-def test_it_generates_on_the_shared_clock(tmp_path):
+def test_it_generates_on_the_shared_clock():
     from duetto.joint.pipeline import Pipeline
     pipe = Pipeline.load(BUNDLE)
     lay = pipe.layout(1.0)
