@@ -40,8 +40,27 @@ def build_parser():
                    help="voice reference: an audio or video file whose speaker the generated voice follows")
     g.add_argument("--music", type=Path, default=None,
                    help="music reference: an audio or video file whose beats, onsets and harmony the sound follows")
+    add_sampling_arguments(g)
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def add_sampling_arguments(p) -> None:
+    """The sampler settings a bundle stores (``generation.json``), overridable per run; `sampling_settings`
+    collects them for `Pipeline.with_sampling`."""
+    p.add_argument("--sampler", choices=("euler", "heun"), default=None,
+                   help="ODE sampler (default: the model's; heun costs two model passes a step)")
+    p.add_argument("--video-scale", type=float, default=None,
+                   help="classifier-free guidance scale of the picture (default: the model's; 1 = no guidance)")
+    p.add_argument("--audio-scale", type=float, default=None,
+                   help="classifier-free guidance scale of the sound (default: the model's; 1 = no guidance)")
+    p.add_argument("--shift", type=float, default=None,
+                   help="schedule shift toward the noisy end, > 0 (default: the model's)")
+
+
+def sampling_settings(a) -> dict:
+    return {"steps": a.steps, "sampler": a.sampler, "video_scale": a.video_scale, "audio_scale": a.audio_scale,
+            "shift": a.shift}
 
 
 def cmd_generate(a) -> int:
@@ -62,7 +81,7 @@ def cmd_generate(a) -> int:
 
     from duetto.data.media import read_clip, write_clip
     from duetto.joint.pipeline import Pipeline
-    pipe = Pipeline.load(bundle)
+    pipe = Pipeline.load(bundle).with_sampling(**sampling_settings(a))
     video = audio = None
     if a.video is not None:
         video = read_clip(a.video, fps=pipe.video_vae.config.fps, size=pipe.config.size,

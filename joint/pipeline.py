@@ -103,6 +103,15 @@ class Pipeline:
         joint = replace(joint, video_channels=vvae.latent_channels, audio_channels=avae.latent_channels, text_dim=enc.dim)
         return cls(JointDiT(joint), vvae, avae, enc, config)
 
+    def with_sampling(self, **settings) -> Pipeline:
+        """This pipeline with some of its sampling settings (``steps``, ``sampler``, ``shift``, ``video_scale``,
+        ``audio_scale``) replaced; ``None`` keeps the bundle's. Checked like the bundle's own."""
+        given = {k: v for k, v in settings.items() if v is not None}
+        unknown = set(given) - {"steps", "sampler", "shift", "video_scale", "audio_scale"}
+        if unknown:
+            raise DuettoError(f"not a sampling setting: {', '.join(sorted(unknown))}")
+        return Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))
+
     def save(self, folder, dtype: torch.dtype | None = None) -> Path:
         return save_bundle(folder, self.model, self.video_vae, self.audio_vae, self.config, dtype)
 

@@ -98,6 +98,8 @@ def build_parser():
                    help="keep the clips' picture (video: video-to-audio) or sound (audio: audio-to-video); needs --clips")
     e.add_argument("--n", type=int, default=64, help="at most this many prompts (default 64)")
     e.add_argument("--steps", type=int, default=None, help="sampling steps (default: the bundle's)")
+    from duetto.joint.cli import add_sampling_arguments
+    add_sampling_arguments(e)
     e.add_argument("--seconds", type=float, default=None, help="clip length (default: the bundle's)")
     e.add_argument("--out", type=Path, default=None, help="folder for report.json and the generated clips")
     e.add_argument("--text-encoder", default=None, help="caption encoder instead of the bundle's (a local folder)")
@@ -274,6 +276,7 @@ def cmd_joint(a) -> int:
 
 def cmd_eval(a) -> int:
     from duetto.joint.pipeline import Pipeline
+    from duetto.joint.cli import sampling_settings
     from duetto.train.evaluate import evaluate, prompts_from_bank, read_prompts
     if a.prompts and a.given != "none":
         raise DuettoError("--given takes its prompts from --clips: leave out --prompts")
@@ -289,7 +292,7 @@ def cmd_eval(a) -> int:
     if a.text_encoder:
         from duetto.joint.text import load_text_encoder
         text = load_text_encoder(a.text_encoder)
-    pipe = Pipeline.load(a.checkpoint, text)
+    pipe = Pipeline.load(a.checkpoint, text).with_sampling(**sampling_settings(a))
     bank = None
     if a.clips:
         from duetto.data.bank import load_bank
@@ -302,10 +305,12 @@ def cmd_eval(a) -> int:
     if a.out is not None:
         clips_dir = a.out / "clips"
         clips_dir.mkdir(parents=True, exist_ok=True)
-    report = evaluate(pipe, prompts, steps=a.steps, seconds=a.seconds, reference=bank, clips_dir=clips_dir,
+    report = evaluate(pipe, prompts, seconds=a.seconds, reference=bank, clips_dir=clips_dir,
                       progress=not a.no_progress)
-    report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "steps": a.steps or pipe.config.steps,
-                          "seconds": a.seconds or pipe.config.seconds, "prompts": len(prompts)}
+    c = pipe.config
+    report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "steps": c.steps, "sampler": c.sampler,
+                          "video_scale": c.video_scale, "audio_scale": c.audio_scale, "shift": c.shift,
+                          "seconds": a.seconds or c.seconds, "prompts": len(prompts)}
     if a.out is not None:
         from duetto.data.media import atomic_write
         atomic_write(a.out / "report.json", (json.dumps(report, indent=1) + "\n").encode())

@@ -1,5 +1,7 @@
 """`duetto generate` on a micro bundle (untrained weights): the clock of what it writes, reproducibility by
 seed, a given stream kept as given, and one-line errors that leave no output file."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -26,7 +28,6 @@ def test_layout_covers_the_request_on_both_clocks(bundle):
 def test_a_frame_by_frame_video_vae_gives_one_latent_per_frame(tmp_path):
     """The shipped `tiny-x1` video VAE with 4x4-latent video tokens: 25 latents for 25 frames at 0.04 s apart,
     and a generated clip of exactly those frames and samples."""
-    from dataclasses import replace
 
     import torch
     from conftest import MICRO_GENERATION
@@ -122,3 +123,27 @@ def test_an_empty_prompt_and_a_bad_bundle_are_refused(bundle, tmp_path, capsys):
     (tmp_path / "bad").mkdir()
     assert main(["generate", "a ball", "-o", str(tmp_path / "x.mp4"), "--checkpoint", str(tmp_path / "bad")]) == 2
     assert "not a Duetto model bundle" in capsys.readouterr().err
+
+
+def test_sampling_settings_override_the_bundle_per_run(bundle, tmp_path, capsys, monkeypatch):
+    """`--sampler/--video-scale/--audio-scale/--shift` replace the bundle's settings for one run (the bundle's
+    own stay the default); the samples change with them; bad values are one-line errors."""
+    pipe = Pipeline.load(bundle)
+    plain = pipe.with_sampling(video_scale=1.0, audio_scale=1.0, sampler="heun", steps=2)
+    assert (plain.config.sampler, plain.config.video_scale, plain.config.steps) == ("heun", 1.0, 2)
+    assert pipe.config.sampler == "euler" and pipe.with_sampling(shift=None).config == pipe.config
+    a, b = plain.generate("a drum", seed=0)[0], pipe.generate("a drum", seed=0, steps=2)[0]
+    assert np.abs(a.audio - b.audio).max() > 1e-3
+    with pytest.raises(Exception, match="not a sampling setting: size"):
+        pipe.with_sampling(size=32)
+
+    used = []
+    real = Pipeline.generate
+    monkeypatch.setattr(Pipeline, "generate", lambda self, *x, **k: used.append(self.config) or real(self, *x, **k))
+    out = tmp_path / "p.mp4"
+    assert main(["generate", "a drum", "-o", str(out), "--checkpoint", str(bundle), "--quiet", "--steps", "2",
+                 "--sampler", "heun", "--video-scale", "1", "--audio-scale", "1.5", "--shift", "2"]) == 0
+    assert used[-1] == replace(pipe.config, sampler="heun", video_scale=1.0, audio_scale=1.5, shift=2.0, steps=2)
+    assert main(["generate", "a drum", "-o", str(tmp_path / "q.mp4"), "--checkpoint", str(bundle), "--shift", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "shift" in err and len(err.splitlines()) == 1 and not (tmp_path / "q.mp4").exists()
