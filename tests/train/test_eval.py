@@ -23,6 +23,21 @@ def test_event_timing_counts_onsets_within_one_frame_of_visual_events():
     assert half["events_with_onsets"] == half["visual_events"]
 
 
+def test_summary_counts_sync_over_clips_with_events_and_over_all():
+    from duetto.train.evaluate import summarise
+    row = dict(audio_onsets=2, onsets_on_events=0, events_with_onsets=0)
+    rows = [dict(row, family="music", visual_events=2, in_sync_1_frame=True, sync_verdict="pass",
+                 onsets_on_events=1, events_with_onsets=1),
+            dict(row, family="music", visual_events=0, in_sync_1_frame=False, sync_verdict="no-signal"),
+            dict(row, family="speech", visual_events=0, in_sync_1_frame=True, sync_verdict="pass"),
+            dict(row, family="speech", visual_events=0, in_sync_1_frame=False, sync_verdict="fail")]
+    s = {r["family"]: r for r in summarise(rows)}
+    assert (s["music"]["with_events"], s["music"]["sync_within_1_frame"], s["music"]["sync_all_clips"]) == (1, 1.0, 0.5)
+    assert (s["speech"]["sync_within_1_frame"], s["speech"]["sync_all_clips"], s["speech"]["no_signal"]) == (None, 0.5, 0.0)
+    assert (s["all"]["sync_within_1_frame"], s["all"]["sync_all_clips"], s["all"]["no_signal"]) == (1.0, 0.5, 0.25)
+    assert s["all"]["event_precision"] == 1 / 8 and s["all"]["event_recall"] == 0.5
+
+
 def test_frechet_distance_of_gaussians():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((4000, 3))
