@@ -118,6 +118,8 @@ def build_parser():
     x.add_argument("--audio-vae", type=Path, help="joint runs: the audio VAE folder its latents came from")
     x.add_argument("--size", type=int, default=64, help="joint runs: the frame size its latents were encoded at (default 64)")
     x.add_argument("--sample-steps", type=int, default=25, help="joint runs: the bundle's default sampling steps (default 25)")
+    x.add_argument("--guidance", type=float, default=3.0,
+                   help="joint runs: the bundle's default guidance scale, both streams (default 3; 1 = none)")
     x.add_argument("--half", action="store_true",
                    help="store weights in float16 (half the bytes; export VAEs with --half before encoding latents, "
                         "so the shipped VAEs are the ones the latents came from)")
@@ -329,9 +331,10 @@ def cmd_export(a) -> int:
     if kind == "joint":
         if a.video_vae is None or a.audio_vae is None:
             raise DuettoError("a joint run needs --video-vae and --audio-vae (the VAEs its latents came from)")
-        if a.size % 8 or a.size < 8 or a.sample_steps < 1:
-            raise DuettoError("--size must be a positive multiple of 8 and --sample-steps at least 1")
-        out = export_bundle(a.run, a.out, a.video_vae, a.audio_vae, a.step, size=a.size, steps=a.sample_steps, half=a.half)
+        if a.size % 8 or a.size < 8 or a.sample_steps < 1 or not a.guidance > 0:
+            raise DuettoError("--size must be a positive multiple of 8, --sample-steps at least 1, --guidance positive")
+        out = export_bundle(a.run, a.out, a.video_vae, a.audio_vae, a.step, size=a.size, steps=a.sample_steps, half=a.half,
+                            guidance=a.guidance)
     else:
         if a.video_vae is not None or a.audio_vae is not None:
             raise DuettoError("--video-vae and --audio-vae are for joint runs")
