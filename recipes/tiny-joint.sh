@@ -36,9 +36,11 @@ for given in video audio; do
     --out "$RUNS/eval-given-$given" --no-progress
 done
 # The shipped bundle is the time-locked run trained on in a second leg: the same command with --steps 6000 (the
-# cosine restarts from 3.5e-4; 2 threads, about 1.1 updates/s), stopped by hand after the step-4000 checkpoint
-# (the trainer keeps the newest three) and exported from it:
-#   duetto-train joint ...the time-locked command above... --steps 6000      # stop it once step-00004000 exists
-#   duetto-train export "$RUNS/joint-time-locked" --step 4000 --half --video-vae "$VVAE" --audio-vae "$AVAE" \
+# cosine restarts from 3.5e-4 and ends at 0 at 6,000), exported with guidance 6 (see samples/README.md). The
+# ablations at 4,000 updates: the none and global runs resumed the same way and stopped by hand once their
+# step-4000 checkpoint existed (the trainer keeps the newest three), exported with --step 4000:
+#   duetto-train joint ...each command above... --steps 6000
+#   duetto-train export "$RUNS/joint-time-locked" --half --guidance 6 --video-vae "$VVAE" --audio-vae "$AVAE" \
 #     --out "$RUNS/bundle-time-locked"
+#   duetto-train eval BUNDLE --clips "$RUNS"/shards-heldout/* --n 64 --video-scale 6 --audio-scale 6
 rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-time-locked" "$HERE/samples/duetto-tiny"
