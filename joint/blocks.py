@@ -78,11 +78,17 @@ class CrossModalBlock(nn.Module):
         self.video_ada = nn.Sequential(nn.SiLU(), zero_linear(d, 3 * d))
         self.audio_ada = nn.Sequential(nn.SiLU(), zero_linear(d, 3 * d))
 
-    def forward(self, v, a, cv, ca, video_times, audio_times, video_rope, audio_rope):
+    def forward(self, v, a, cv, ca, video_times, audio_times, video_rope, audio_rope, keep=None):
         """``v [B, Lv, dim]``, ``a [B, La, dim]``, their conditioning ``[B, dim]``, token times ``[B, L]`` (s)
-        and time-only rotary angles -> the updated ``(v, a)``."""
+        and time-only rotary angles -> the updated ``(v, a)``. ``keep [B]`` (bool): clips whose streams meet
+        here; for the others the block is the identity (``None``: all meet)."""
         shv, scv, gv = self.video_ada(cv).chunk(3, dim=-1)
         sha, sca, ga = self.audio_ada(ca).chunk(3, dim=-1)
+        if keep is not None:
+            if not keep.any():
+                return v, a
+            k = keep.to(gv.dtype)[:, None]
+            gv, ga = gv * k, ga * k
         nv, na = modulate(self.video_norm(v), shv, scv), modulate(self.audio_norm(a), sha, sca)
         to_audio = self.video_from_audio(nv, na, q_rope=video_rope, k_rope=audio_rope,
                                          mask=time_window_mask(video_times, audio_times, self.window))

@@ -56,11 +56,17 @@ def add_sampling_arguments(p) -> None:
                    help="classifier-free guidance scale of the sound (default: the model's; 1 = no guidance)")
     p.add_argument("--shift", type=float, default=None,
                    help="schedule shift toward the noisy end, > 0 (default: the model's)")
+    p.add_argument("--video-sync-scale", type=float, default=None,
+                   help="cross-modal guidance of the picture, >= 0: how much further to follow the sound's timing "
+                        "(default: the model's; 0 = off; any other value costs one more model pass a step)")
+    p.add_argument("--audio-sync-scale", type=float, default=None,
+                   help="cross-modal guidance of the sound, >= 0: how much further to follow the picture's timing "
+                        "(default: the model's; 0 = off)")
 
 
 def sampling_settings(a) -> dict:
     return {"steps": a.steps, "sampler": a.sampler, "video_scale": a.video_scale, "audio_scale": a.audio_scale,
-            "shift": a.shift}
+            "shift": a.shift, "video_sync_scale": a.video_sync_scale, "audio_sync_scale": a.audio_sync_scale}
 
 
 def cmd_generate(a) -> int:

@@ -3,7 +3,8 @@
 Convention (rectified flow): ``x_t = (1 - t) * x_0 + t * noise``, ``t = 0`` is data and ``t = 1`` noise; the
 model predicts the velocity ``noise - x_0``. Each modality has its own flow time: shared most of the time;
 sometimes drawn independently; sometimes one stream is given clean (``t = 0``), which teaches the same model
-video-to-audio and audio-to-video.
+video-to-audio and audio-to-video. With ``cross_dropout`` some clips are denoised with the streams kept apart
+(no cross-modal attention), which teaches the model the pass that cross-modal guidance compares against.
 """
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ class FlowConfig:
     independent: float = 0.2         # share of clips whose two streams get independent flow times
     video_given: float = 0.05        # share of clips whose video is given clean (audio generated from it)
     audio_given: float = 0.05        # share of clips whose audio is given clean
+    cross_dropout: float = 0.0       # share of clips denoised with the streams apart (joint.sampling.guided)
 
     def __post_init__(self):
         shares = (self.independent, self.video_given, self.audio_given)
         if not (all(0 <= s <= 1 for s in shares) and sum(shares) <= 1 and self.logit_std > 0):
             raise DuettoError("FlowConfig: shares must be in [0, 1] with a sum <= 1, logit_std > 0")
+        if not 0 <= self.cross_dropout < 1:
+            raise DuettoError("FlowConfig: cross_dropout must be in [0, 1)")
 
 
 def logit_normal(n: int, cfg: FlowConfig, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -64,6 +68,8 @@ def flow_loss(model, video: torch.Tensor, audio: torch.Tensor, video_times, audi
     t_video, t_audio = t_video.to(video.device), t_audio.to(video.device)
     nv = torch.randn(video.shape, generator=generator).to(video)
     na = torch.randn(audio.shape, generator=generator).to(audio)
+    if cfg.cross_dropout > 0:                     # drawn last, so a run without it keeps its noise
+        conditions["cross_keep"] = (torch.rand(b, generator=generator) >= cfg.cross_dropout).to(video.device)
     pv, pa = model(add_noise(video, nv, t_video), add_noise(audio, na, t_audio), t_video, t_audio,
                    video_times, audio_times, text, text_mask, **conditions)
     lv = F.mse_loss(pv, nv - video, reduction="none").flatten(1).mean(1)

@@ -4,12 +4,16 @@
     v_video, v_audio = model(video [B, Cv, T, h, w], audio [B, Ca, L], t_video [B], t_audio [B],
                              video_times [T] or [B, T], audio_times [L] or [B, L], text [B, Lt, text_dim],
                              text_mask [B, Lt], speech=[B, Ls] phoneme ids (0 pads), voice=[B, voice_dim],
-                             music=[B, L, music_dim])
+                             music=[B, L, music_dim], cross_keep=[B] bool)
 
 Every condition is optional and droppable (``None``) for guidance. The caption and the phonemes are tokens
 both streams attend to (the phonemes carry their order as sinusoids; the model learns where they fall in
 time); the voice joins the audio stream's conditioning vector and the music features are added to the audio
 tokens at their own times, both through zero-initialised projections, so a model starts as if they were absent.
+
+``cross_keep`` says per clip whether the streams meet in the cross-modal blocks (``None``: all do). A clip with
+``False`` is denoised as two separate streams: the pass that cross-modal guidance (`joint.sampling.guided`)
+and cross-modal dropout in training (`joint.flow.FlowConfig.cross_dropout`) need.
 
 Times are seconds from the VAEs' ``timestamps`` (float64; the model never turns an index into seconds itself), so a
 clip cut at any start time, at any latent rate, lines up across the streams. Each modality has its own flow
@@ -106,7 +110,7 @@ class JointDiT(Pretrained):
 
     # -- the pass -------------------------------------------------------------------------------------------
     def forward(self, video, audio, t_video, t_audio, video_times, audio_times, text=None, text_mask=None,
-                speech=None, voice=None, music=None):
+                speech=None, voice=None, music=None, cross_keep=None):
         cfg, b = self.config, video.shape[0]
         _, _, t, h, w = video.shape
         v, v_times, rows, cols = self.video_tokens(video, video_times)
@@ -126,13 +130,17 @@ class JointDiT(Pretrained):
             if m.shape[1] != a.shape[1]:
                 raise DuettoError(f"music features must have one row per audio latent ({a.shape[1] * cfg.audio_patch})")
             a = a + self.music_in(m)
+        if cross_keep is not None:
+            cross_keep = torch.as_tensor(cross_keep, dtype=torch.bool, device=v.device)
+            if cross_keep.shape != (b,):
+                raise DuettoError(f"cross_keep must be [{b}] booleans, got {tuple(cross_keep.shape)}")
         v_rope, a_rope = rope_angles(cfg, v_times, rows, cols), rope_angles(cfg, a_times)
         v_rope_t = rope_angles(cfg, v_times)                        # time only, for the cross-modal blocks
         for i in range(cfg.depth):
             v = self.video_blocks[i](v, cv, v_rope, ctx, ctx_mask)
             a = self.audio_blocks[i](a, ca, a_rope, ctx, ctx_mask)
             if str(i) in self.cross:
-                v, a = self.cross[str(i)](v, a, cv, ca, v_times, a_times, v_rope_t, a_rope)
+                v, a = self.cross[str(i)](v, a, cv, ca, v_times, a_times, v_rope_t, a_rope, cross_keep)
         p, pa = cfg.video_patch, cfg.audio_patch
         v = rearrange(self.video_out(v, cv), "b (t h w) (c p1 p2) -> b c t (h p1) (w p2)",
                       t=t, h=h // p, w=w // p, p1=p, p2=p)

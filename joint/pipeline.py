@@ -40,6 +40,8 @@ class GenerationConfig:
     shift: float = 3.0                  # schedule warp toward the noise end (sampling.schedule)
     video_scale: float = 3.0            # classifier-free guidance per stream
     audio_scale: float = 3.0
+    video_sync_scale: float = 0.0       # cross-modal guidance per stream (sampling.guided); 0: off
+    audio_sync_scale: float = 0.0
     seconds: float = 4.0                # default clip length
 
     def __post_init__(self):
@@ -47,6 +49,8 @@ class GenerationConfig:
             raise DuettoError(f"unknown sampler {self.sampler!r}: {', '.join(SAMPLERS)}")
         if not (self.size > 0 and self.size % 8 == 0 and self.steps >= 1 and self.seconds > 0 and self.shift > 0):
             raise DuettoError("generation config: size a positive multiple of 8, steps >= 1, seconds and shift > 0")
+        if not (self.video_sync_scale >= 0 and self.audio_sync_scale >= 0):
+            raise DuettoError("generation config: sync scales must be >= 0")
 
 
 def save_bundle(folder, model, video_vae, audio_vae, config: GenerationConfig, dtype: torch.dtype | None = None) -> Path:
@@ -105,9 +109,11 @@ class Pipeline:
 
     def with_sampling(self, **settings) -> Pipeline:
         """This pipeline with some of its sampling settings (``steps``, ``sampler``, ``shift``, ``video_scale``,
-        ``audio_scale``) replaced; ``None`` keeps the bundle's. Checked like the bundle's own."""
+        ``audio_scale``, ``video_sync_scale``, ``audio_sync_scale``) replaced; ``None`` keeps the bundle's.
+        Checked like the bundle's own."""
         given = {k: v for k, v in settings.items() if v is not None}
-        unknown = set(given) - {"steps", "sampler", "shift", "video_scale", "audio_scale"}
+        unknown = set(given) - {"steps", "sampler", "shift", "video_scale", "audio_scale", "video_sync_scale",
+                                "audio_sync_scale"}
         if unknown:
             raise DuettoError(f"not a sampling setting: {', '.join(sorted(unknown))}")
         return Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))
@@ -155,7 +161,10 @@ class Pipeline:
 
         def uncond(v, a, tv, ta):
             return m(v, a, tv, ta, vt, at, None, None)
-        fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale)
+
+        def apart(v, a, tv, ta):
+            return m(v, a, tv, ta, vt, at, tokens, mask, **extra, cross_keep=torch.zeros(len(v), dtype=torch.bool))
+        fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, cfg.video_sync_scale, cfg.audio_sync_scale)
         sampler = SAMPLERS[cfg.sampler]
         zv, za = sampler(fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v, given_audio=given_a,
                          callback=callback)

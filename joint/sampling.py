@@ -77,14 +77,27 @@ def heun(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None =
 SAMPLERS = {"euler": euler, "heun": heun}
 
 
-def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: float) -> ModelFn:
+def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: float, apart: ModelFn | None = None,
+           video_sync: float = 0.0, audio_sync: float = 0.0) -> ModelFn:
     """Classifier-free guidance with a scale per stream: ``u + scale * (c - u)``. Scales of 1 call only
-    ``cond``. (The two calls are independent, so guidance parallelism can run them on different ranks.)"""
-    if video_scale == 1 and audio_scale == 1:
+    ``cond``. (The calls are independent, so guidance parallelism can run them on different ranks.)
+
+    Cross-modal guidance: ``apart`` is ``cond`` with the streams kept apart (no cross-modal attention); a sync
+    scale ``w > 0`` adds ``w * (c - apart)`` to that stream, pushing it further along what the other stream
+    changes in it: its timing, most of all."""
+    if not (apart is not None and (video_sync or audio_sync)):
+        apart, video_sync, audio_sync = None, 0.0, 0.0
+    if video_scale == 1 and audio_scale == 1 and apart is None:
         return cond
 
     def fn(v, a, tv, ta):
         cv, ca = cond(v, a, tv, ta)
-        uv, ua = uncond(v, a, tv, ta)
-        return uv + video_scale * (cv - uv), ua + audio_scale * (ca - ua)
+        gv, ga = cv, ca
+        if video_scale != 1 or audio_scale != 1:
+            uv, ua = uncond(v, a, tv, ta)
+            gv, ga = uv + video_scale * (cv - uv), ua + audio_scale * (ca - ua)
+        if apart is not None:
+            pv, pa = apart(v, a, tv, ta)
+            gv, ga = gv + video_sync * (cv - pv), ga + audio_sync * (ca - pa)
+        return gv, ga
     return fn

@@ -83,7 +83,13 @@ def build_parser():
     j.add_argument("--crop-seconds", type=float, default=None,
                    help="train on windows of about this many seconds at random places in the clips (whole video "
                         "latents; cheaper updates, the model still samples any length; default: whole clips)")
+    j.add_argument("--cross-dropout", type=float, default=0.0,
+                   help="share of clips denoised with the streams kept apart (no cross-modal attention), which "
+                        "cross-modal guidance (duetto generate --audio-sync-scale) compares against (default 0)")
     j.add_argument("--held-out", type=float, default=0.05, help="share of clips held out (default 0.05)")
+    j.add_argument("--init", type=Path, default=None,
+                   help="start a new run from the weights of this joint model: a generation bundle or its joint/ "
+                        "folder, of the same architecture (to train a shipped model on)")
     _run_args(j, ckpt=500, evaluate=1000, log=50)
     e = sub.add_parser("eval", help="generate clips with a bundle and score sync, event timing and latent Frechet distance",
                        description="Generate one clip per prompt with a bundle and report, per family: sync within one "
@@ -204,6 +210,20 @@ def _init_from(model, folder: Path):
     load_state_strict(model, src.state_dict(), str(folder))
 
 
+def _init_joint(model, folder: Path):
+    """Copy the weights of a saved joint model (a bundle or its ``joint/`` folder) of the same config into ``model``."""
+    from duetto.data.autoencoder import load_state_strict
+    from duetto.joint.model import JointDiT
+    src_dir = folder / "joint" if (folder / "joint").is_dir() else folder
+    if not src_dir.is_dir():
+        raise DuettoError(f"--init {folder}: no such folder")
+    src = JointDiT.from_pretrained(src_dir)
+    if src.config != model.config:
+        diff = sorted(k for k in _asdict(model.config) if getattr(src.config, k) != getattr(model.config, k))
+        raise DuettoError(f"--init {folder}: a different joint model (differs in {', '.join(diff)})")
+    load_state_strict(model, {k: v.float() for k, v in src.state_dict().items()}, str(src_dir))
+
+
 def _asdict(cfg) -> dict:
     import dataclasses
     return dataclasses.asdict(cfg)
@@ -241,6 +261,8 @@ def cmd_joint(a) -> int:
         raise DuettoError("--steps and --batch-size must be at least 1")
     if not 0 <= a.held_out < 1 or not 0 <= a.caption_dropout <= 1 or not 0 <= a.condition_dropout <= 1:
         raise DuettoError("--held-out must be in [0, 1), --caption-dropout and --condition-dropout in [0, 1]")
+    if not 0 <= a.cross_dropout < 1:
+        raise DuettoError("--cross-dropout must be in [0, 1)")
     cfg = preset(a.preset)
     clips = load_latents(a.data)
     if not clips:
@@ -264,10 +286,19 @@ def cmd_joint(a) -> int:
     resolved = {"command": "joint", "preset": a.preset, "model": _asdict(cfg), "data": [str(d) for d in a.data],
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
+    if a.cross_dropout:                  # recorded only when used, so runs from before it resume as they were
+        resolved["cross_dropout"] = a.cross_dropout
+    if a.init is not None:
+        resolved["init"] = str(a.init)
     _check_same_run(a.out, resolved)
     import torch
+
+    from duetto.joint.flow import FlowConfig
     torch.manual_seed(a.seed)
-    task = JointTask(JointDiT(cfg), train, held, encoder, batch_size=a.batch_size,
+    model = JointDiT(cfg)
+    if a.init is not None:
+        _init_joint(model, a.init)
+    task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=FlowConfig(cross_dropout=a.cross_dropout),
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
@@ -312,6 +343,7 @@ def cmd_eval(a) -> int:
     c = pipe.config
     report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "steps": c.steps, "sampler": c.sampler,
                           "video_scale": c.video_scale, "audio_scale": c.audio_scale, "shift": c.shift,
+                          "video_sync_scale": c.video_sync_scale, "audio_sync_scale": c.audio_sync_scale,
                           "seconds": a.seconds or c.seconds, "prompts": len(prompts)}
     if a.out is not None:
         from duetto.data.media import atomic_write

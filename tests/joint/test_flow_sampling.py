@@ -57,6 +57,18 @@ def test_guidance_has_a_scale_per_stream():
     assert guided(cond, uncond, 1.0, 1.0) is cond
 
 
+def test_cross_modal_guidance_adds_the_difference_the_other_stream_makes():
+    cond = lambda v, a, tv, ta: (torch.full_like(v, 2.0), torch.full_like(a, 2.0))   # noqa: E731
+    uncond = lambda v, a, tv, ta: (torch.zeros_like(v), torch.zeros_like(a))         # noqa: E731
+    apart = lambda v, a, tv, ta: (torch.full_like(v, 1.5), torch.full_like(a, 0.5))   # noqa: E731
+    args = (torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1), torch.ones(1))
+    dv, da = guided(cond, uncond, 3.0, 1.0, apart, video_sync=2.0, audio_sync=4.0)(*args)
+    assert torch.allclose(dv, torch.full((1, 2), 6.0 + 2.0 * 0.5)) and torch.allclose(da, torch.full((1, 2), 2.0 + 4.0 * 1.5))
+    dv, da = guided(cond, uncond, 1.0, 1.0, apart, video_sync=0.0, audio_sync=1.0)(*args)   # no caption guidance
+    assert torch.allclose(dv, torch.full((1, 2), 2.0)) and torch.allclose(da, torch.full((1, 2), 3.5))
+    assert guided(cond, uncond, 1.0, 1.0, apart, 0.0, 0.0) is cond
+
+
 def test_flow_times_follow_their_shares():
     cfg = FlowConfig(independent=0.2, video_given=0.1, audio_given=0.1)
     tv, ta = flow_times(20000, cfg, torch.Generator().manual_seed(0))

@@ -136,14 +136,19 @@ def test_sampling_settings_override_the_bundle_per_run(bundle, tmp_path, capsys,
     assert np.abs(a.audio - b.audio).max() > 1e-3
     with pytest.raises(Exception, match="not a sampling setting: size"):
         pipe.with_sampling(size=32)
+    synced = pipe.with_sampling(audio_sync_scale=2.0).generate("a drum", seed=0, steps=2)[0]   # cross-modal guidance
+    assert np.abs(synced.audio - b.audio).max() > 1e-3 and pipe.config.audio_sync_scale == 0.0
 
     used = []
     real = Pipeline.generate
     monkeypatch.setattr(Pipeline, "generate", lambda self, *x, **k: used.append(self.config) or real(self, *x, **k))
     out = tmp_path / "p.mp4"
     assert main(["generate", "a drum", "-o", str(out), "--checkpoint", str(bundle), "--quiet", "--steps", "2",
-                 "--sampler", "heun", "--video-scale", "1", "--audio-scale", "1.5", "--shift", "2"]) == 0
-    assert used[-1] == replace(pipe.config, sampler="heun", video_scale=1.0, audio_scale=1.5, shift=2.0, steps=2)
-    assert main(["generate", "a drum", "-o", str(tmp_path / "q.mp4"), "--checkpoint", str(bundle), "--shift", "0"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "shift" in err and len(err.splitlines()) == 1 and not (tmp_path / "q.mp4").exists()
+                 "--sampler", "heun", "--video-scale", "1", "--audio-scale", "1.5", "--shift", "2",
+                 "--video-sync-scale", "0.5", "--audio-sync-scale", "3"]) == 0
+    assert used[-1] == replace(pipe.config, sampler="heun", video_scale=1.0, audio_scale=1.5, shift=2.0, steps=2,
+                               video_sync_scale=0.5, audio_sync_scale=3.0)
+    for bad, word in ((["--shift", "0"], "shift"), (["--audio-sync-scale", "-1"], "sync scales")):
+        assert main(["generate", "a drum", "-o", str(tmp_path / "q.mp4"), "--checkpoint", str(bundle)] + bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert word in err and len(err.splitlines()) == 1 and not (tmp_path / "q.mp4").exists()

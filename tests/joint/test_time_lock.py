@@ -148,6 +148,24 @@ def test_without_cross_modal_attention_the_audio_never_sees_the_video():
     assert torch.allclose(a0, a1)
 
 
+def test_streams_kept_apart_per_clip_are_the_model_without_cross_modal_attention():
+    model = randomised(JointDiT(CFG), seed=5)
+    apart = randomised(JointDiT(JointConfig(**{**CFG.__dict__, "cross_modal": False})), seed=5)
+    apart.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("cross.")})
+    video, audio, t, text, mask = model_inputs()
+    with torch.no_grad():
+        joint = model(video, audio, t, t, VIDEO_TIMES, AUDIO_TIMES, text, mask)
+        alone = apart(video, audio, t, t, VIDEO_TIMES, AUDIO_TIMES, text, mask)
+        mixed = model(video, audio, t, t, VIDEO_TIMES, AUDIO_TIMES, text, mask, cross_keep=torch.tensor([True, False]))
+        none = model(video, audio, t, t, VIDEO_TIMES, AUDIO_TIMES, text, mask, cross_keep=torch.tensor([False, False]))
+    for j, a, m, n in zip(joint, alone, mixed, none):
+        assert not torch.allclose(j, a, atol=1e-3)                       # the cross-modal blocks matter here
+        assert torch.allclose(m[0], j[0], atol=1e-5) and torch.allclose(m[1], a[1], atol=1e-5)
+        assert torch.allclose(n, a, atol=1e-5)
+    with pytest.raises(DuettoError, match="cross_keep"):
+        model(video, audio, t, t, VIDEO_TIMES, AUDIO_TIMES, text, mask, cross_keep=torch.tensor([True]))
+
+
 def test_a_dropped_caption_and_a_batch_with_its_own_times_work():
     model = randomised(JointDiT(CFG))
     video, audio, t, _, _ = model_inputs()

@@ -105,6 +105,36 @@ def test_export_a_bundle_with_the_vaes_of_its_latents(latents, tmp_path, capsys)
     assert "needs --video-vae and --audio-vae" in capsys.readouterr().err
 
 
+def test_a_run_starts_from_a_bundle_and_drops_the_cross_modal_blocks_for_some_clips(latents, tmp_path, capsys, monkeypatch):
+    first = tmp_path / "first"
+    assert main(["joint", "--data", str(latents), "--out", str(first), "--steps", "2", "--lr", "1e-2"] + COMMON) == 0
+    start = load_autoencoder(first / "model").state_dict()
+    from duetto.joint.model import JointDiT
+    seen = []
+    forward = JointDiT.forward
+
+    def spy(self, *args, cross_keep=None, **kw):
+        seen.append(None if cross_keep is None else cross_keep.tolist())
+        return forward(self, *args, cross_keep=cross_keep, **kw)
+    monkeypatch.setattr(JointDiT, "forward", spy)
+    out = tmp_path / "second"
+    args = ["joint", "--data", str(latents), "--out", str(out), "--init", str(first / "model"), "--cross-dropout", "0.5",
+            "--eval-every", "1000"] + COMMON
+    assert main(args + ["--steps", "4", "--lr", "1e-12"]) == 0
+    after = load_autoencoder(out / "model").state_dict()
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)       # it started from those weights
+    masks = [k for k in seen if k is not None]                                     # the 4 updates (evaluation: None)
+    assert len(masks) == 4 and all(len(k) == 2 for k in masks) and {True, False} <= set(sum(masks, []))
+    assert json.loads((out / "run.json").read_text())["config"]["cross_dropout"] == 0.5
+    capsys.readouterr()
+    for extra, message in [(["--init", str(tmp_path / "nowhere")], "no such folder"),
+                           (["--init", str(first / "model"), "--video-patch", "4"], "a different joint model (differs in video_patch)"),
+                           (["--cross-dropout", "1"], "--cross-dropout must be in [0, 1)")]:
+        assert main(["joint", "--data", str(latents), "--out", str(tmp_path / "bad"), "--steps", "1"] + COMMON + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
 def test_crops_keep_the_audio_that_spans_the_video_window(latents):
     from dataclasses import replace
 
