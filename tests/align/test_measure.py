@@ -165,3 +165,16 @@ def test_padding_silence_around_the_sound_is_found_to_the_block():
     assert sounding_span(x) == (37, 252)
     assert sounding_span(np.zeros(AUDIO_RATE)) == (0, 0)
 
+
+
+@pytest.mark.parametrize("seed", [90000, 90004, 90008])     # 90004 and 90008: a dark face on a dark ground
+def test_the_mouth_is_found_in_small_frames_and_the_speech_method_used(seed):
+    from duetto.align.face import find_mouth
+    from duetto.data.clip import luma
+    clip = render("speech", seed, CFG)
+    box, share = find_mouth(luma(clip.video).astype(np.float32))
+    assert box is not None and share >= 0.5, (box, share)
+    y0, y1, x0, x1 = box
+    assert y0 <= 0.645 * CFG.size <= y1 and x1 - x0 >= 8            # the synthetic mouth sits at 0.645 of the height
+    r = measure_sync(clip)
+    assert r.method == "speech" and abs(r.offset_ms) <= 40, (r.method, r.offset_ms)
