@@ -200,28 +200,17 @@ def cmd_vae(a) -> int:
 
 
 def _init_from(model, folder: Path):
-    """Copy the weights of a saved autoencoder of the same class and shapes into ``model``."""
+    """Copy the weights of a saved model of the same class and shapes into ``model`` (from a generation bundle:
+    its joint model)."""
     from duetto.data.autoencoder import load_autoencoder, load_state_strict
     if not folder.is_dir():
         raise DuettoError(f"--init {folder}: no such folder")
+    if (folder / "joint").is_dir():
+        folder = folder / "joint"
     src = load_autoencoder(folder)
     if type(src) is not type(model):
         raise DuettoError(f"--init {folder}: holds {type(src).__name__} weights, not {type(model).__name__}")
     load_state_strict(model, src.state_dict(), str(folder))
-
-
-def _init_joint(model, folder: Path):
-    """Copy the weights of a saved joint model (a bundle or its ``joint/`` folder) of the same config into ``model``."""
-    from duetto.data.autoencoder import load_state_strict
-    from duetto.joint.model import JointDiT
-    src_dir = folder / "joint" if (folder / "joint").is_dir() else folder
-    if not src_dir.is_dir():
-        raise DuettoError(f"--init {folder}: no such folder")
-    src = JointDiT.from_pretrained(src_dir)
-    if src.config != model.config:
-        diff = sorted(k for k in _asdict(model.config) if getattr(src.config, k) != getattr(model.config, k))
-        raise DuettoError(f"--init {folder}: a different joint model (differs in {', '.join(diff)})")
-    load_state_strict(model, {k: v.float() for k, v in src.state_dict().items()}, str(src_dir))
 
 
 def _asdict(cfg) -> dict:
@@ -297,7 +286,7 @@ def cmd_joint(a) -> int:
     torch.manual_seed(a.seed)
     model = JointDiT(cfg)
     if a.init is not None:
-        _init_joint(model, a.init)
+        _init_from(model, a.init)
     task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=FlowConfig(cross_dropout=a.cross_dropout),
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds)

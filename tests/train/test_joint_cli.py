@@ -128,7 +128,7 @@ def test_a_run_starts_from_a_bundle_and_drops_the_cross_modal_blocks_for_some_cl
     assert json.loads((out / "run.json").read_text())["config"]["cross_dropout"] == 0.5
     capsys.readouterr()
     for extra, message in [(["--init", str(tmp_path / "nowhere")], "no such folder"),
-                           (["--init", str(first / "model"), "--video-patch", "4"], "a different joint model (differs in video_patch)"),
+                           (["--init", str(first / "model"), "--video-patch", "4"], "wrong shape for video_in.weight"),
                            (["--cross-dropout", "1"], "--cross-dropout must be in [0, 1)")]:
         assert main(["joint", "--data", str(latents), "--out", str(tmp_path / "bad"), "--steps", "1"] + COMMON + extra) == 2
         err = capsys.readouterr().err.strip()
