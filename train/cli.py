@@ -126,6 +126,9 @@ def build_parser():
     x.add_argument("--sample-steps", type=int, default=25, help="joint runs: the bundle's default sampling steps (default 25)")
     x.add_argument("--guidance", type=float, default=3.0,
                    help="joint runs: the bundle's default guidance scale, both streams (default 3; 1 = none)")
+    x.add_argument("--sync-scale", type=float, default=0.0,
+                   help="joint runs: the bundle's default cross-modal guidance scale, both streams (default 0 = off; "
+                        "see duetto generate --audio-sync-scale)")
     x.add_argument("--half", action="store_true",
                    help="store weights in float16 (half the bytes; export VAEs with --half before encoding latents, "
                         "so the shipped VAEs are the ones the latents came from)")
@@ -352,10 +355,11 @@ def cmd_export(a) -> int:
     if kind == "joint":
         if a.video_vae is None or a.audio_vae is None:
             raise DuettoError("a joint run needs --video-vae and --audio-vae (the VAEs its latents came from)")
-        if a.size % 8 or a.size < 8 or a.sample_steps < 1 or not a.guidance > 0:
-            raise DuettoError("--size must be a positive multiple of 8, --sample-steps at least 1, --guidance positive")
+        if a.size % 8 or a.size < 8 or a.sample_steps < 1 or not a.guidance > 0 or not a.sync_scale >= 0:
+            raise DuettoError("--size must be a positive multiple of 8, --sample-steps at least 1, --guidance positive, "
+                              "--sync-scale >= 0")
         out = export_bundle(a.run, a.out, a.video_vae, a.audio_vae, a.step, size=a.size, steps=a.sample_steps, half=a.half,
-                            guidance=a.guidance)
+                            guidance=a.guidance, sync_scale=a.sync_scale)
     else:
         if a.video_vae is not None or a.audio_vae is not None:
             raise DuettoError("--video-vae and --audio-vae are for joint runs")

@@ -69,7 +69,8 @@ def export_vae(run: Path, out: Path, step: int | None = None, *, half: bool = Fa
 
 
 def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: int | None = None, *,
-                  size: int = 64, steps: int = 25, half: bool = False, guidance: float = 3.0) -> Path:
+                  size: int = 64, steps: int = 25, half: bool = False, guidance: float = 3.0,
+                  sync_scale: float = 0.0) -> Path:
     """A generation bundle from joint run ``run`` and the two VAE folders its latents came from."""
     from duetto.data.encode import load_vae
     from duetto.data.latent_format import record_mismatch, vae_record
@@ -87,7 +88,8 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
         if why:
             raise DuettoError(f"{folder}: not the {name} VAE the run's latents came from ({why})")
     gen = GenerationConfig(size=size, steps=steps, text_encoder=cfg.get("text_encoder") or "minilm",
-                           video_scale=guidance, audio_scale=guidance)
+                           video_scale=guidance, audio_scale=guidance, video_sync_scale=sync_scale,
+                           audio_sync_scale=sync_scale)
     return save_bundle(out, model, vvae, avae, gen, torch.float16 if half else None)
 
 

@@ -83,7 +83,7 @@ def test_export_a_bundle_with_the_vaes_of_its_latents(latents, tmp_path, capsys)
     root = latents.parent
     out = tmp_path / "bundle"
     assert main(["export", str(run), "--video-vae", str(root / "v"), "--audio-vae", str(root / "a"),
-                 "--size", str(SIZE), "--sample-steps", "2", "--guidance", "6", "--half", "--out", str(out)]) == 0
+                 "--size", str(SIZE), "--sample-steps", "2", "--guidance", "6", "--sync-scale", "2", "--half", "--out", str(out)]) == 0
     from duetto.joint.pipeline import Pipeline
     pipe = Pipeline.load(out)
     trained = load_autoencoder(run / "model")
@@ -91,6 +91,7 @@ def test_export_a_bundle_with_the_vaes_of_its_latents(latents, tmp_path, capsys)
         assert torch.equal(p, q.half().float()), name
     assert pipe.config.size == SIZE and pipe.config.steps == 2 and pipe.config.text_encoder == "hashing-16"
     assert pipe.config.video_scale == pipe.config.audio_scale == 6.0
+    assert pipe.config.video_sync_scale == pipe.config.audio_sync_scale == 2.0
     clip = pipe.generate("a ball drops", seconds=0.5, seed=1)[0]
     assert clip.video.shape[1:] == (SIZE, SIZE, 3)
     # VAEs other than the ones the latents came from are refused
