@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=72, help="at most this many clips (default 72)")
     p.add_argument("--seconds", type=float, default=None, help="clip length (default: the bundle's)")
     a = p.parse_args(argv)
+    if a.n < 1:
+        p.error("--n must be at least 1")
     from tqdm import tqdm
 
     from duetto.data import console
@@ -57,6 +59,9 @@ def main(argv=None) -> int:
         clip = Clip(bank.videos[i][: lay["frames"]], bank.audios[i][:, : lay["samples"]], bank.fps, bank.sample_rate)
         for name, c in (("held-out clips", clip), ("through the VAEs", round_trip(pipe, clip))):
             rows[name].append({"key": bank.keys[i], "family": fam, **score(c, fam)})
+    if not bank.keys:
+        print("no clips of the bundle's length in --clips", file=sys.stderr)
+        return 2
     table = [{"set": name, **row} for name, rs in rows.items() for row in summarise(rs)]
     print(console.table(table, list(table[0])))
     return 0

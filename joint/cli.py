@@ -58,7 +58,8 @@ def add_sampling_arguments(p) -> None:
                    help="schedule shift toward the noisy end, > 0 (default: the model's)")
     p.add_argument("--video-sync-scale", type=float, default=None,
                    help="cross-modal guidance of the picture, >= 0: how much further to follow the sound's timing "
-                        "(default: the model's; 0 = off; any other value costs one more model pass a step)")
+                        "(default: the model's; 0 = off; any other value costs one more model pass per "
+                        "evaluation, 2 a Heun step)")
     p.add_argument("--audio-sync-scale", type=float, default=None,
                    help="cross-modal guidance of the sound, >= 0: how much further to follow the picture's timing "
                         "(default: the model's; 0 = off)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,9 @@ class GenerationConfig:
             raise DuettoError(f"unknown sampler {self.sampler!r}: {', '.join(SAMPLERS)}")
         if not (self.size > 0 and self.size % 8 == 0 and self.steps >= 1 and self.seconds > 0 and self.shift > 0):
             raise DuettoError("generation config: size a positive multiple of 8, steps >= 1, seconds and shift > 0")
+        scales = (self.video_scale, self.audio_scale, self.video_sync_scale, self.audio_sync_scale)
+        if not all(math.isfinite(x) for x in scales):
+            raise DuettoError("generation config: guidance and sync scales must be finite numbers")
         if not (self.video_sync_scale >= 0 and self.audio_sync_scale >= 0):
             raise DuettoError("generation config: sync scales must be >= 0")
 
@@ -164,7 +168,8 @@ class Pipeline:
 
         def apart(v, a, tv, ta):
             return m(v, a, tv, ta, vt, at, tokens, mask, **extra, cross_keep=torch.zeros(len(v), dtype=torch.bool))
-        fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, cfg.video_sync_scale, cfg.audio_sync_scale)
+        sync = (cfg.video_sync_scale, cfg.audio_sync_scale) if len(m.cross) else (0.0, 0.0)  # no blocks: apart == cond
+        fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, *sync)
         sampler = SAMPLERS[cfg.sampler]
         zv, za = sampler(fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v, given_audio=given_a,
                          callback=callback)

@@ -183,8 +183,7 @@ def cmd_vae(a) -> int:
     import torch
     torch.manual_seed(a.seed)
     model = VideoVAE(cfg) if a.modality == "video" else AudioVAE(cfg)
-    if a.init is not None:
-        _init_from(model, a.init)
+    _init_from(model, a.init, a.out)
     if a.modality == "video":
         from duetto.train.vae_tasks import VideoVAETask
         task = VideoVAETask(model, train, held, batch_size=a.batch_size, frames=a.frames, seed=a.seed)
@@ -202,10 +201,15 @@ def cmd_vae(a) -> int:
     return console.EXIT_OK
 
 
-def _init_from(model, folder: Path):
-    """Copy the weights of a saved model of the same class and shapes into ``model`` (from a generation bundle:
-    its joint model)."""
+def _init_from(model, folder: Path | None, run: Path):
+    """Copy the weights of a saved model of the same class and config into ``model`` (from a generation bundle:
+    its joint model). Nothing to do without ``--init`` or when ``run`` resumes from a checkpoint of its own.
+    Calibration constants (``latent_shift``, ``latent_scale``) may differ; every other config field must match,
+    so a run cannot silently train, say, a time-locked model as a global one."""
     from duetto.data.autoencoder import load_autoencoder, load_state_strict
+    from duetto.train.checkpoint import find_checkpoint
+    if folder is None or find_checkpoint(run) is not None:
+        return
     if not folder.is_dir():
         raise DuettoError(f"--init {folder}: no such folder")
     if (folder / "joint").is_dir():
@@ -213,6 +217,11 @@ def _init_from(model, folder: Path):
     src = load_autoencoder(folder)
     if type(src) is not type(model):
         raise DuettoError(f"--init {folder}: holds {type(src).__name__} weights, not {type(model).__name__}")
+    mine, theirs = _asdict(model.config), _asdict(src.config)
+    differ = [f"{k} ({mine[k]!r} here, {theirs.get(k)!r} there)" for k in mine
+              if k not in ("latent_shift", "latent_scale") and mine[k] != theirs.get(k)]
+    if differ:
+        raise DuettoError(f"--init {folder}: a different model: {', '.join(differ)}")
     load_state_strict(model, src.state_dict(), str(folder))
 
 
@@ -255,6 +264,8 @@ def cmd_joint(a) -> int:
         raise DuettoError("--held-out must be in [0, 1), --caption-dropout and --condition-dropout in [0, 1]")
     if not 0 <= a.cross_dropout < 1:
         raise DuettoError("--cross-dropout must be in [0, 1)")
+    if a.cross_dropout and a.cross == "none":
+        raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
     cfg = preset(a.preset)
     clips = load_latents(a.data)
     if not clips:
@@ -288,8 +299,7 @@ def cmd_joint(a) -> int:
     from duetto.joint.flow import FlowConfig
     torch.manual_seed(a.seed)
     model = JointDiT(cfg)
-    if a.init is not None:
-        _init_from(model, a.init)
+    _init_from(model, a.init, a.out)
     task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=FlowConfig(cross_dropout=a.cross_dropout),
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds)

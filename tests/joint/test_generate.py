@@ -128,6 +128,8 @@ def test_an_empty_prompt_and_a_bad_bundle_are_refused(bundle, tmp_path, capsys):
 def test_sampling_settings_override_the_bundle_per_run(bundle, tmp_path, capsys, monkeypatch):
     """`--sampler/--video-scale/--audio-scale/--shift` replace the bundle's settings for one run (the bundle's
     own stay the default); the samples change with them; bad values are one-line errors."""
+    from duetto.joint.model import JointDiT
+    real_forward = JointDiT.forward
     pipe = Pipeline.load(bundle)
     plain = pipe.with_sampling(video_scale=1.0, audio_scale=1.0, sampler="heun", steps=2)
     assert (plain.config.sampler, plain.config.video_scale, plain.config.steps) == ("heun", 1.0, 2)
@@ -138,6 +140,14 @@ def test_sampling_settings_override_the_bundle_per_run(bundle, tmp_path, capsys,
         pipe.with_sampling(size=32)
     synced = pipe.with_sampling(audio_sync_scale=2.0).generate("a drum", seed=0, steps=2)[0]   # cross-modal guidance
     assert np.abs(synced.audio - b.audio).max() > 1e-3 and pipe.config.audio_sync_scale == 0.0
+    calls = []                                      # a model without cross-modal blocks: no pass with streams apart
+    alone = Pipeline(JointDiT(replace(pipe.model.config, cross_modal=False)), pipe.video_vae, pipe.audio_vae,
+                     pipe.text_encoder, replace(pipe.config, audio_sync_scale=2.0, video_scale=1.0, audio_scale=1.0))
+    monkeypatch.setattr(JointDiT, "forward", lambda self, *x, cross_keep=None, **k: calls.append(cross_keep) or
+                        real_forward(self, *x, cross_keep=cross_keep, **k))
+    alone.generate("a drum", seed=0, steps=2)
+    assert calls == [None, None]                    # one pass a step
+    monkeypatch.undo()
 
     used = []
     real = Pipeline.generate
@@ -148,7 +158,8 @@ def test_sampling_settings_override_the_bundle_per_run(bundle, tmp_path, capsys,
                  "--video-sync-scale", "0.5", "--audio-sync-scale", "3"]) == 0
     assert used[-1] == replace(pipe.config, sampler="heun", video_scale=1.0, audio_scale=1.5, shift=2.0, steps=2,
                                video_sync_scale=0.5, audio_sync_scale=3.0)
-    for bad, word in ((["--shift", "0"], "shift"), (["--audio-sync-scale", "-1"], "sync scales")):
+    for bad, word in ((["--shift", "0"], "shift"), (["--audio-sync-scale", "-1"], "sync scales"),
+                      (["--video-sync-scale", "inf"], "must be finite"), (["--audio-scale", "nan"], "must be finite")):
         assert main(["generate", "a drum", "-o", str(tmp_path / "q.mp4"), "--checkpoint", str(bundle)] + bad) == 2
         err = capsys.readouterr().err.strip()
         assert word in err and len(err.splitlines()) == 1 and not (tmp_path / "q.mp4").exists()

@@ -107,9 +107,12 @@ def test_export_a_bundle_with_the_vaes_of_its_latents(latents, tmp_path, capsys)
 
 
 def test_a_run_starts_from_a_bundle_and_drops_the_cross_modal_blocks_for_some_clips(latents, tmp_path, capsys, monkeypatch):
-    first = tmp_path / "first"
+    first, root = tmp_path / "first", latents.parent
     assert main(["joint", "--data", str(latents), "--out", str(first), "--steps", "2", "--lr", "1e-2"] + COMMON) == 0
-    start = load_autoencoder(first / "model").state_dict()
+    bundle = tmp_path / "bundle"                               # a shipped-style bundle: float16 weights
+    assert main(["export", str(first), "--video-vae", str(root / "v"), "--audio-vae", str(root / "a"),
+                 "--size", str(SIZE), "--half", "--out", str(bundle)]) == 0
+    start = {k: t.half().float() for k, t in load_autoencoder(first / "model").state_dict().items()}
     from duetto.joint.model import JointDiT
     seen = []
     forward = JointDiT.forward
@@ -119,7 +122,7 @@ def test_a_run_starts_from_a_bundle_and_drops_the_cross_modal_blocks_for_some_cl
         return forward(self, *args, cross_keep=cross_keep, **kw)
     monkeypatch.setattr(JointDiT, "forward", spy)
     out = tmp_path / "second"
-    args = ["joint", "--data", str(latents), "--out", str(out), "--init", str(first / "model"), "--cross-dropout", "0.5",
+    args = ["joint", "--data", str(latents), "--out", str(out), "--init", str(bundle), "--cross-dropout", "0.5",
             "--eval-every", "1000"] + COMMON
     assert main(args + ["--steps", "4", "--lr", "1e-12"]) == 0
     after = load_autoencoder(out / "model").state_dict()
@@ -129,11 +132,17 @@ def test_a_run_starts_from_a_bundle_and_drops_the_cross_modal_blocks_for_some_cl
     assert json.loads((out / "run.json").read_text())["config"]["cross_dropout"] == 0.5
     capsys.readouterr()
     for extra, message in [(["--init", str(tmp_path / "nowhere")], "no such folder"),
-                           (["--init", str(first / "model"), "--video-patch", "4"], "wrong shape for video_in.weight"),
-                           (["--cross-dropout", "1"], "--cross-dropout must be in [0, 1)")]:
+                           (["--init", str(first / "model"), "--video-patch", "4"], "a different model: video_patch (4 here, 2 there)"),
+                           (["--init", str(bundle), "--cross", "global"], "a different model: window (None here, 0.2 there)"),
+                           (["--init", str(root / "v")], "holds VideoVAE weights, not JointDiT"),
+                           (["--cross-dropout", "1"], "--cross-dropout must be in [0, 1)"),
+                           (["--cross-dropout", "0.2", "--cross", "none"], "--cross-dropout needs cross-modal attention")]:
         assert main(["joint", "--data", str(latents), "--out", str(tmp_path / "bad"), "--steps", "1"] + COMMON + extra) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+    bundle.rename(tmp_path / "moved")                          # a resume reads its checkpoint, not --init again
+    assert main(args + ["--steps", "5", "--lr", "1e-12"]) == 0
+    assert json.loads((out / "run.json").read_text())["resumes"][-1]["step"] == 4
 
 
 def test_crops_keep_the_audio_that_spans_the_video_window(latents):
