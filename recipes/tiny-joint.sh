@@ -43,13 +43,16 @@ done
 #   duetto-train export "$RUNS/joint-time-locked" --half --guidance 6 --video-vae "$VVAE" --audio-vae "$AVAE" \
 #     --out "$RUNS/bundle-time-locked"
 #   duetto-train eval BUNDLE --clips "$RUNS"/shards-heldout/* --n 64 --video-scale 6 --audio-scale 6
-# Third leg: a new run started from that bundle's weights, with 15 % of clips denoised
-# with the streams apart (what cross-modal guidance compares against), fresh batches (seed 1), 5,000 updates
-# (lr 3e-4, cosine), then resumed with --steps 9000 (the cosine restarts at about 1.3e-4), exported with
-# guidance 6 and cross-modal guidance 2:
-#   duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 5000 --out "$RUNS/joint-ft" \
-#     --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
-#     --eval-every 1000 --log-every 50 --init "$RUNS/bundle-time-locked" --cross-dropout 0.15 --seed 1   # then --steps 9000
-#   duetto-train export "$RUNS/joint-ft" --half --guidance 6 --sync-scale 2 --video-vae "$VVAE" --audio-vae "$AVAE" \
-#     --out "$RUNS/bundle-ft"
-rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-time-locked" "$HERE/samples/duetto-tiny"
+# Third leg (the shipped bundle): a new run started from that bundle's weights, with 15 % of clips denoised
+# with the streams apart (what cross-modal guidance compares against), fresh batches (seed 1), 2,000 updates
+# (lr 3e-4, 200 warm-up, cosine to 2,000), exported with guidance 6 and cross-modal guidance 2. (The shipped run
+# was first started with --steps 5000 and resumed from its step-500 checkpoint with --steps 2000, so its first
+# 500 updates ran at a slightly higher learning rate than this command gives.) It starts from whatever
+# "$RUNS/bundle-time-locked" holds: run the second leg above first, or it fine-tunes the 2,000-update model.
+duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2000 --out "$RUNS/joint-ft" \
+  --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
+  --eval-every 1000 --log-every 50 --init "$RUNS/bundle-time-locked" --cross-dropout 0.15 --seed 1 --no-progress
+duetto-train export "$RUNS/joint-ft" --half --guidance 6 --sync-scale 2 --video-vae "$VVAE" --audio-vae "$AVAE" \
+  --out "$RUNS/bundle-ft"
+duetto-train eval "$RUNS/bundle-ft" --clips "$RUNS"/shards-heldout/* --n 64 --out "$RUNS/eval-ft" --no-progress
+rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-ft" "$HERE/samples/duetto-tiny"
