@@ -122,11 +122,11 @@ def build_parser():
                    help="checkpoint to export (default: the finished model, else the newest checkpoint)")
     x.add_argument("--video-vae", type=Path, help="joint runs: the video VAE folder its latents came from")
     x.add_argument("--audio-vae", type=Path, help="joint runs: the audio VAE folder its latents came from")
-    x.add_argument("--size", type=int, default=64, help="joint runs: the frame size its latents were encoded at (default 64)")
-    x.add_argument("--sample-steps", type=int, default=25, help="joint runs: the bundle's default sampling steps (default 25)")
-    x.add_argument("--guidance", type=float, default=3.0,
+    x.add_argument("--size", type=int, default=None, help="joint runs: the frame size its latents were encoded at (default 64)")
+    x.add_argument("--sample-steps", type=int, default=None, help="joint runs: the bundle's default sampling steps (default 25)")
+    x.add_argument("--guidance", type=float, default=None,
                    help="joint runs: the bundle's default guidance scale, both streams (default 3; 1 = none)")
-    x.add_argument("--sync-scale", type=float, default=0.0,
+    x.add_argument("--sync-scale", type=float, default=None,
                    help="joint runs: the bundle's default cross-modal guidance scale, both streams (default 0 = off; "
                         "see duetto generate --audio-sync-scale)")
     x.add_argument("--half", action="store_true",
@@ -362,7 +362,13 @@ def cmd_export(a) -> int:
     if not a.run.is_dir():
         raise DuettoError(f"{a.run}: no such run folder")
     kind = run_info(a.run)["command"]
+    joint_only = {"--size": a.size, "--sample-steps": a.sample_steps, "--guidance": a.guidance,
+                  "--sync-scale": a.sync_scale, "--video-vae": a.video_vae, "--audio-vae": a.audio_vae}
     if kind == "joint":
+        a.size = 64 if a.size is None else a.size
+        a.sample_steps = 25 if a.sample_steps is None else a.sample_steps
+        a.guidance = 3.0 if a.guidance is None else a.guidance
+        a.sync_scale = 0.0 if a.sync_scale is None else a.sync_scale
         if a.video_vae is None or a.audio_vae is None:
             raise DuettoError("a joint run needs --video-vae and --audio-vae (the VAEs its latents came from)")
         if a.size % 8 or a.size < 8 or a.sample_steps < 1 or not a.guidance > 0 or not a.sync_scale >= 0:
@@ -371,8 +377,9 @@ def cmd_export(a) -> int:
         out = export_bundle(a.run, a.out, a.video_vae, a.audio_vae, a.step, size=a.size, steps=a.sample_steps, half=a.half,
                             guidance=a.guidance, sync_scale=a.sync_scale)
     else:
-        if a.video_vae is not None or a.audio_vae is not None:
-            raise DuettoError("--video-vae and --audio-vae are for joint runs")
+        given = [k for k, v in joint_only.items() if v is not None]
+        if given:
+            raise DuettoError(f"{' and '.join(given)}: for joint runs ({a.run} is a VAE run)")
         out, shift, scale = export_vae(a.run, a.out, a.step, half=a.half, progress=not a.no_progress)
         print(f"{PROG}: latent shift {shift:+.4f}, scale {scale:.4f} (unit variance on the training clips)", file=sys.stderr)
     print(f"{PROG}: wrote {out} ({describe(out)})", file=sys.stderr)
