@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import correlate
+import scipy.fft as sfft
 
 from .features import RATE
 
@@ -33,40 +33,43 @@ def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 
     Confidence is a z-score of the peak against a null: the best correlation within the same search
     range when the audio feature is circularly rolled by at least a second (unrelated sound), over
     ``null_rolls`` rolls. Unrelated audio scores near 0; a real match scores high."""
-    corr, lags = _curve(audio_feat, video_feat, search_s)
+    n = len(audio_feat)
+    shifts = np.linspace(RATE, n - RATE, null_rolls).astype(int) if n > 2 * RATE + null_rolls else []
+    a = _z(audio_feat)                   # rolling keeps the values, so one z-score serves every roll
+    curves, lags = _curves(np.stack([a] + [np.roll(a, int(r)) for r in shifts]), _z(video_feat), search_s)
+    corr = curves[0]
     c = np.nan_to_num(corr, nan=-1.0)
     k = int(np.argmax(c))
     frac = 0.0
     if 0 < k < len(c) - 1:   # parabola through the peak and its neighbours
         den = c[k - 1] - 2 * c[k] + c[k + 1]
         frac = 0.5 * (c[k - 1] - c[k + 1]) / den if den < 0 else 0.0
-    n = len(audio_feat)
-    shifts = np.linspace(RATE, n - RATE, null_rolls).astype(int) if n > 2 * RATE + null_rolls else []
-    rolled = [_curve(np.roll(audio_feat, int(r)), video_feat, search_s)[0] for r in shifts]
-    null = np.asarray([np.nanmax(x) for x in rolled if np.isfinite(x).any()])
+    null = np.asarray([np.nanmax(x) for x in curves[1:] if np.isfinite(x).any()])
     conf = float((c[k] - null.mean()) / (null.std() + 1e-3)) if len(null) > 3 else 0.0
     return LagCurve(lags / RATE, corr, float((lags[k] + frac) / RATE), float(c[k]), conf)
 
 
-def _curve(audio_feat, video_feat, search_s):
-    """Pearson correlation of a(t) with v(t + lag) over their common valid samples, times the share of
-    the clip that overlap is, for every lag in +-search_s, from masked cross-correlation sums (exact,
-    vectorised): ``(corr [L], lags [L])``."""
-    a, v = _z(audio_feat), _z(video_feat)
+def _curves(a: np.ndarray, v: np.ndarray, search_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson correlation of each audio feature ``a [R, n]`` (z-scored, NaN where undefined) with the
+    picture feature ``v [n]`` shifted by every lag in +-search_s, over their common valid samples, times
+    the share of the clip that overlap is: ``(corr [R, L], lags [L])``. Exact masked cross-correlation
+    sums, all R rows in one batch of FFTs."""
     ma, mv = ~np.isnan(a), ~np.isnan(v)
     a0, v0 = np.where(ma, a, 0.0), np.where(mv, v, 0.0)
     ma, mv = ma.astype(float), mv.astype(float)
-    n = len(a)
+    n = a.shape[-1]
     max_lag = min(int(round(search_s * RATE)), n - 1)
     lags = np.arange(-max_lag, max_lag + 1)
+    size = sfft.next_fast_len(2 * n - 1, real=True)
+    A = sfft.rfft(np.stack([ma, a0, a0 * a0], axis=1), size)          # [R, 3, F] audio side
+    V = sfft.rfft(np.stack([mv, v0, v0 * v0]), size)                  # [3, F] picture side
 
-    def xc(p, q):   # sum_t p[t] * q[t + lag] for each lag
-        full = correlate(q, p, mode="full", method="fft")
-        return full[n - 1 + lags]
+    def xc(i, j):   # sum_t p[t] * q[t + lag] for each lag, p the audio term i, q the picture term j
+        return sfft.irfft(np.conj(A[:, i]) * V[j], size)[:, lags % size]
 
-    cnt = np.round(xc(ma, mv))
-    sx, sy = xc(a0, mv), xc(ma, v0)
-    sxx, syy, sxy = xc(a0 * a0, mv), xc(ma, v0 * v0), xc(a0, v0)
+    cnt = np.round(xc(0, 0))
+    sx, sy = xc(1, 0), xc(0, 1)
+    sxx, syy, sxy = xc(2, 0), xc(0, 2), xc(1, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sxy - sx * sy / cnt
         var = (sxx - sx * sx / cnt) * (syy - sy * sy / cnt)

@@ -19,6 +19,7 @@ from .tolerance import DEFAULT_PRESET, tolerance
 
 ANALYSIS_SIDE = 256       # the picture is analysed with its longer side at this many pixels
 MIN_CONFIDENCE = 3.5      # z-score of the peak against unrelated audio (see correlate.py); below: no signal
+FACE_SHARE = 0.5          # auto: the speech method when a face is in at least this share of sampled frames
 SMOOTH_S = 0.04           # audio features are smoothed to about a video frame's bandwidth
 
 
@@ -104,9 +105,11 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     motion = F.frame_change(y)
     if motion.max() < 0.5:
         return no_signal("static picture: nothing moves")
-    mouth, face_frac = find_mouth(y) if method != "events" else (None, 0.0)
+    mouth, face_frac = None, 0.0
+    if method != "events":
+        mouth, face_frac = find_mouth(y, min_share=FACE_SHARE if method == "auto" else 0.0)
     if method == "auto":
-        method = "speech" if mouth is not None and face_frac >= 0.5 else "events"
+        method = "speech" if mouth is not None and face_frac >= FACE_SHARE else "events"
     if method == "speech" and mouth is None:
         return no_signal("no face found for the speech method", method)
     what = "speech" if method == "speech" else "event"

@@ -178,3 +178,22 @@ def test_the_mouth_is_found_in_small_frames_and_the_speech_method_used(seed):
     assert y0 <= 0.645 * CFG.size <= y1 and x1 - x0 >= 8            # the synthetic mouth sits at 0.645 of the height
     r = measure_sync(clip)
     assert r.method == "speech" and abs(r.offset_ms) <= 40, (r.method, r.offset_ms)
+
+
+def test_the_face_search_stops_once_a_face_share_is_out_of_reach(monkeypatch):
+    """A clip without a face: with min_share 0.5 the finder gives up after 5 of 8 sampled frames (3 more
+    could only make 3 of 8); without it, it tries all 8."""
+    from duetto.align import face
+    from duetto.data.clip import luma
+    real, calls = face._cascade(), []
+
+    class Counting:
+        def detectMultiScale(self, img, **kw):
+            calls.append(img.shape)
+            return real.detectMultiScale(img, **kw)
+
+    monkeypatch.setattr(face, "_cascade", lambda: Counting())
+    y = luma(render("impacts", 0, CFG).video).astype(np.float32)
+    assert face.find_mouth(y, min_share=0.5) == (None, 0.0) and len(calls) == 5
+    calls.clear()
+    assert face.find_mouth(y) == (None, 0.0) and len(calls) == 8
