@@ -379,7 +379,7 @@ def cmd_export(a) -> int:
     else:
         given = [k for k, v in joint_only.items() if v is not None]
         if given:
-            raise DuettoError(f"{' and '.join(given)}: for joint runs ({a.run} is a VAE run)")
+            raise DuettoError(f"{', '.join(given)}: for joint runs ({a.run} is a VAE run)")
         out, shift, scale = export_vae(a.run, a.out, a.step, half=a.half, progress=not a.no_progress)
         print(f"{PROG}: latent shift {shift:+.4f}, scale {scale:.4f} (unit variance on the training clips)", file=sys.stderr)
     print(f"{PROG}: wrote {out} ({describe(out)})", file=sys.stderr)

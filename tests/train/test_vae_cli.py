@@ -125,7 +125,7 @@ def test_export_a_checkpoint_while_the_run_goes_on(shard, tmp_path, capsys):
     assert "not a run folder" in capsys.readouterr().err
     assert main(["export", str(run), "--guidance", "6", "--sync-scale", "2", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()       # a bundle's sampling defaults mean nothing for a VAE: refused
-    assert "--guidance and --sync-scale: for joint runs" in err and len(err.splitlines()) == 1
+    assert "--guidance, --sync-scale: for joint runs" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x").exists()
 
 
