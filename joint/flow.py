@@ -24,6 +24,7 @@ class FlowConfig:
     video_given: float = 0.05        # share of clips whose video is given clean (audio generated from it)
     audio_given: float = 0.05        # share of clips whose audio is given clean
     cross_dropout: float = 0.0       # share of clips denoised with the streams apart (joint.sampling.guided)
+    change_weight: float = 0.0       # extra loss weight where the clean latents change in time (`change_weights`)
 
     def __post_init__(self):
         shares = (self.independent, self.video_given, self.audio_given)
@@ -31,6 +32,29 @@ class FlowConfig:
             raise DuettoError("FlowConfig: shares must be in [0, 1] with a sum <= 1, logit_std > 0")
         if not 0 <= self.cross_dropout < 1:
             raise DuettoError("FlowConfig: cross_dropout must be in [0, 1)")
+        if not 0 <= self.change_weight < float("inf"):
+            raise DuettoError("FlowConfig: change_weight must be a finite number >= 0")
+
+
+CHANGE_CAP = 5.0                     # a latent's change counts at most this many times its clip's mean change
+
+
+def change_weights(x0: torch.Tensor, weight: float) -> torch.Tensor:
+    """Per-latent loss weights for clean latents ``x0 [B, C, T, ...]`` (time on dim 2: video ``[B, C, T, h, w]``,
+    audio ``[B, C, L]``) -> ``[B, 1, T, ...]``: ``1 + weight * min(m / mean(m), CHANGE_CAP)``, where ``m`` is
+    how much the latent at that place changes from the one before it or to the one after it (mean |difference|
+    over channels) and the mean is over the clip.
+
+    Why: sync is decided by the few latents where something happens (an impact, a flash, an onset, a mouth
+    opening); in a clip of mostly still background and steady sound, a plain mean-squared error spends the model's
+    capacity on the rest. This weighs moving places and onsets up on each stream's own clock, as the video VAE's
+    motion weight does for its pixels."""
+    d = (x0[:, :, 1:] - x0[:, :, :-1]).abs().mean(1, keepdim=True)        # [B, 1, T-1, ...]
+    m = torch.zeros_like(x0[:, :1])
+    m[:, :, 1:] = d                                                        # change into latent t
+    m[:, :, :-1] = torch.maximum(m[:, :, :-1], d)                          # or out of it
+    mean = m.flatten(1).mean(1).clamp_min(1e-8).view(-1, *([1] * (m.ndim - 1)))
+    return 1 + weight * (m / mean).clamp(max=CHANGE_CAP)
 
 
 def logit_normal(n: int, cfg: FlowConfig, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -72,9 +96,18 @@ def flow_loss(model, video: torch.Tensor, audio: torch.Tensor, video_times, audi
         conditions["cross_keep"] = (torch.rand(b, generator=generator) >= cfg.cross_dropout).to(video.device)
     pv, pa = model(add_noise(video, nv, t_video), add_noise(audio, na, t_audio), t_video, t_audio,
                    video_times, audio_times, text, text_mask, **conditions)
-    lv = F.mse_loss(pv, nv - video, reduction="none").flatten(1).mean(1)
-    la = F.mse_loss(pa, na - audio, reduction="none").flatten(1).mean(1)
+    lv, la = _clip_mse(pv, nv - video, video, cfg), _clip_mse(pa, na - audio, audio, cfg)
     wv, wa = (t_video > 0).to(lv), (t_audio > 0).to(la)
     loss_v = (lv * wv).sum() / wv.sum().clamp_min(1)
     loss_a = (la * wa).sum() / wa.sum().clamp_min(1)
     return loss_v + audio_weight * loss_a, {"video": loss_v.item(), "audio": loss_a.item()}
+
+
+def _clip_mse(pred: torch.Tensor, target: torch.Tensor, x0: torch.Tensor, cfg: FlowConfig) -> torch.Tensor:
+    """``[B]``: each clip's mean squared error, weighted by `change_weights` (a weighted mean) when
+    ``cfg.change_weight`` > 0."""
+    se = F.mse_loss(pred, target, reduction="none")
+    if not cfg.change_weight:
+        return se.flatten(1).mean(1)
+    w = change_weights(x0, cfg.change_weight).expand_as(se)
+    return (se * w).flatten(1).sum(1) / w.flatten(1).sum(1)

@@ -86,6 +86,9 @@ def build_parser():
     j.add_argument("--cross-dropout", type=float, default=0.0,
                    help="share of clips denoised with the streams kept apart (no cross-modal attention), which "
                         "cross-modal guidance (duetto generate --audio-sync-scale) compares against (default 0)")
+    j.add_argument("--change-weight", type=float, default=0.0,
+                   help="weigh the flow loss up where the clean latents change in time (moving places, onsets): "
+                        "1 + W x their change over the clip's mean change, capped at 5x (default 0: a plain mean)")
     j.add_argument("--held-out", type=float, default=0.05, help="share of clips held out (default 0.05)")
     j.add_argument("--init", type=Path, default=None,
                    help="start a new run from the weights of this joint model: a generation bundle or its joint/ "
@@ -266,6 +269,8 @@ def cmd_joint(a) -> int:
         raise DuettoError("--cross-dropout must be in [0, 1)")
     if a.cross_dropout and a.cross == "none":
         raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
+    if not 0 <= a.change_weight < float("inf"):
+        raise DuettoError("--change-weight must be a finite number >= 0")
     cfg = preset(a.preset)
     clips = load_latents(a.data)
     if not clips:
@@ -289,8 +294,9 @@ def cmd_joint(a) -> int:
     resolved = {"command": "joint", "preset": a.preset, "model": _asdict(cfg), "data": [str(d) for d in a.data],
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
-    if a.cross_dropout:                  # recorded only when used, so runs from before it resume as they were
-        resolved["cross_dropout"] = a.cross_dropout
+    for name in ("cross_dropout", "change_weight"):   # recorded only when used, so older runs resume as they were
+        if getattr(a, name):
+            resolved[name] = getattr(a, name)
     if a.init is not None:
         resolved["init"] = str(a.init)
     _check_same_run(a.out, resolved)
@@ -300,7 +306,7 @@ def cmd_joint(a) -> int:
     torch.manual_seed(a.seed)
     model = JointDiT(cfg)
     _init_from(model, a.init, a.out)
-    task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=FlowConfig(cross_dropout=a.cross_dropout),
+    task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=FlowConfig(cross_dropout=a.cross_dropout, change_weight=a.change_weight),
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from duetto.data.errors import DuettoError
-from duetto.joint.flow import FlowConfig, add_noise, flow_loss, flow_times
+from duetto.joint.flow import CHANGE_CAP, FlowConfig, add_noise, change_weights, flow_loss, flow_times
 from duetto.joint.sampling import euler, guided, heun, schedule
 
 
@@ -117,3 +117,47 @@ def test_a_data_predicting_model_returns_the_velocity_to_its_clean_guess(steps):
     assert velocity.config.predicts == "velocity"                              # old configs keep their meaning
     with pytest.raises(DuettoError, match="predicts"):
         JointConfig(predicts="noise")
+
+
+def test_change_weights_mark_where_and_when_latents_change():
+    """A still video with one latent place that changes at frame 3, and audio with one step at latent 5: the
+    weight rises on both sides of the change (into it and out of it), stays 1 elsewhere, and is capped."""
+    video = torch.zeros(1, 2, 6, 2, 2)
+    video[:, :, 3:, 1, 0] = 1.0                                     # place (1, 0) switches on at frame 3
+    w = change_weights(video, 2.0)
+    assert w.shape == (1, 1, 6, 2, 2)
+    changed = torch.zeros(6, 2, 2, dtype=torch.bool)
+    changed[2:4, 1, 0] = True                                       # frame 2 (change out of it), frame 3 (into it)
+    assert torch.allclose(w[0, 0][~changed], torch.ones(())) and (w[0, 0][changed] == 1 + 2.0 * CHANGE_CAP).all()
+    audio = torch.zeros(2, 3, 10)
+    audio[0, :, 5:] = 1.0
+    wa = change_weights(audio, 1.0)
+    assert wa.shape == (2, 1, 10) and torch.equal(wa[0, 0].argsort(descending=True)[:2].sort().values, torch.tensor([4, 5]))
+    assert torch.allclose(wa[1], torch.ones(1, 10))                 # nothing changes: a plain mean
+    assert torch.allclose(wa[0, 0, 4], torch.tensor(1 + 5.0))       # 2 of 10 latents changed: 5x the mean, at the cap
+
+
+def test_change_weight_moves_the_loss_towards_the_changing_latents():
+    """An error only around the audio's one step costs more with a change weight; an error only on still latents
+    costs less; without the weight both cost the same."""
+    audio = torch.zeros(2, 1, 20)
+    audio[:, :, 10:] = 1.0
+    video = torch.zeros(2, 1, 3, 1, 1)
+
+    def off(where):
+        def fn(v, a, tv, ta, *rest):
+            pred = (a - audio) / ta.view(-1, 1, 1)                       # the exact velocity target ...
+            pred[..., slice(9, 11) if where == "change" else slice(0, 2)] += 1.0   # ... off by 1 on two latents
+            return torch.zeros_like(v), pred
+        return fn
+    losses = {}
+    for w in (0.0, 3.0):
+        cfg = FlowConfig(independent=0, video_given=1.0, audio_given=0, change_weight=w)
+        for where in ("change", "still"):
+            losses[w, where] = flow_loss(off(where), video, audio, None, None, cfg=cfg,
+                                         generator=torch.Generator().manual_seed(0))[1]["audio"]
+    assert losses[0.0, "change"] == pytest.approx(losses[0.0, "still"]) == pytest.approx(2 / 20, rel=1e-4)
+    assert losses[3.0, "change"] > 3 * losses[0.0, "change"]
+    assert losses[3.0, "still"] < 0.5 * losses[0.0, "still"]
+    with pytest.raises(DuettoError):
+        FlowConfig(change_weight=-1.0)

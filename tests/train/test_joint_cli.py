@@ -136,13 +136,29 @@ def test_a_run_starts_from_a_bundle_and_drops_the_cross_modal_blocks_for_some_cl
                            (["--init", str(bundle), "--cross", "global"], "a different model: window (None here, 0.2 there)"),
                            (["--init", str(root / "v")], "holds VideoVAE weights, not JointDiT"),
                            (["--cross-dropout", "1"], "--cross-dropout must be in [0, 1)"),
-                           (["--cross-dropout", "0.2", "--cross", "none"], "--cross-dropout needs cross-modal attention")]:
+                           (["--cross-dropout", "0.2", "--cross", "none"], "--cross-dropout needs cross-modal attention"),
+                           (["--change-weight", "-1"], "--change-weight must be a finite number >= 0")]:
         assert main(["joint", "--data", str(latents), "--out", str(tmp_path / "bad"), "--steps", "1"] + COMMON + extra) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
     bundle.rename(tmp_path / "moved")                          # a resume reads its checkpoint, not --init again
     assert main(args + ["--steps", "5", "--lr", "1e-12"]) == 0
     assert json.loads((out / "run.json").read_text())["resumes"][-1]["step"] == 4
+
+
+def test_change_weight_reaches_the_loss_and_the_run_record(latents, tmp_path, monkeypatch):
+    import duetto.train.joint_task as jt
+    seen = []
+    loss = jt.flow_loss
+
+    def spy(*args, cfg, **kw):
+        seen.append(cfg.change_weight)
+        return loss(*args, cfg=cfg, **kw)
+    monkeypatch.setattr(jt, "flow_loss", spy)
+    out = tmp_path / "run"
+    assert main(["joint", "--data", str(latents), "--out", str(out), "--steps", "2", "--change-weight", "2.5"] + COMMON) == 0
+    assert seen == [2.5, 2.5]
+    assert json.loads((out / "run.json").read_text())["config"]["change_weight"] == 2.5
 
 
 def test_crops_keep_the_audio_that_spans_the_video_window(latents):
