@@ -64,6 +64,35 @@ def clip_words(meta: dict | None) -> tuple[str, str]:
     return (words.strip() if isinstance(words, str) else ""), str(speech.get("voice") or "en-us").split("+")[0]
 
 
+def timed_word_ids(meta: dict | None) -> list[tuple[float, float, np.ndarray]]:
+    """A clip's words as ``(start s, end s, phoneme ids)``, from ``meta["speech"]["words"]`` (word times on the
+    clip's clock), for training on a window of the clip (`window_ids`); ``[]`` without timed words. The ids come
+    from phonemizing the whole transcript, as generation does, split at its word gaps; where espeak-ng's words do
+    not pair up one to one with the timed words, each word is phonemized alone."""
+    words = [w for w in (((meta or {}).get("speech") or {}).get("words") or []) if isinstance(w, dict)]
+    text, language = clip_words(meta)
+    try:
+        timed = [(float(w["start"]), float(w["end"]), str(w["word"])) for w in words]
+    except (KeyError, TypeError, ValueError):
+        return []
+    if not text or not timed:
+        return []
+    parts = phonemize(text, language).split(" ")
+    if len(parts) != len(timed):
+        parts = [phonemize(w, language) for _, _, w in timed]
+    return [(a, b, np.asarray([_ID.get(ch, UNK) for ch in part], dtype=np.int64)) for (a, b, _), part in zip(timed, parts)]
+
+
+def window_ids(words: list[tuple[float, float, np.ndarray]], start: float, end: float) -> np.ndarray:
+    """Phoneme ids ``[Ls]`` of the `timed_word_ids` whose middle lies in ``[start, end)`` seconds, joined by the
+    word gap symbol: the words spoken in that window of the clip."""
+    inside = [ids for a, b, ids in words if start <= (a + b) / 2 < end]
+    out = []
+    for k, ids in enumerate(inside):
+        out.extend(([_ID[" "]] if k else []) + ids.tolist())
+    return np.asarray(out, dtype=np.int64)
+
+
 def pad_ids(seqs: list[np.ndarray]) -> np.ndarray:
     """Id sequences -> ``[B, max L]`` padded with ``PAD`` (at least one column)."""
     out = np.zeros((len(seqs), max([1] + [len(s) for s in seqs])), dtype=np.int64)

@@ -9,7 +9,9 @@ or missing condition is zeros, which the model takes as absent). A batch depends
 
 With ``crop_seconds``, each batch is one window of that many seconds' worth of whole video latents at a random
 place, with the audio latents whose times fall inside it: shorter sequences, cheaper updates. The window never
-starts at video latent 0, which stands for a single frame in a causal VAE (the others stand for ``k``).
+starts at video latent 0, which stands for a single frame in a causal VAE (the others stand for ``k``). A speech
+clip's words are then those spoken in the window (by the word times of its metadata), not its whole transcript:
+the model learns to speak what it is given, as generation asks of it.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ class JointTask:
         self.held = _stack(held_out, text_encoder) if held_out else None
         self.items_per_batch = batch_size
         self.crop = None if crop_seconds is None else self._latents(crop_seconds)
+        if self.crop is not None:
+            from duetto.joint.conditioning import timed_word_ids
+            self.words = [timed_word_ids(c["meta"]) for c in clips]
 
     def _latents(self, seconds: float) -> int:
         """``seconds`` as a whole number (at least one) of the clips' video latents, checked to fit."""
@@ -59,6 +64,18 @@ class JointTask:
         m -= m % self.model.config.audio_patch
         return slice(i, i + n), slice(j, j + m)
 
+    def speech(self, idx: torch.Tensor, sv: slice) -> torch.Tensor:
+        """Phoneme ids ``[B, Ls]`` of clips ``idx``: their whole transcripts, or with ``crop`` the words spoken in
+        the video window ``sv`` (a clip without word times keeps its whole transcript)."""
+        if self.crop is None:
+            return self.train["speech"][idx]
+        from duetto.joint.conditioning import pad_ids, window_ids
+        vt = self.train["video_times"]
+        half = float(vt[-1] - vt[-2]) / 2                      # a video latent's window: [t - half, t + half)
+        lo, hi = float(vt[sv.start]) - half, float(vt[sv.stop - 1]) + half
+        rows = [window_ids(self.words[i], lo, hi) if self.words[i] else self.train["speech"][i].numpy() for i in idx.tolist()]
+        return torch.from_numpy(pad_ids([r[r > 0] for r in rows]))
+
     def batch(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, step])
         idx = torch.from_numpy(rng.integers(0, len(self.train["video"]), self.batch_size))
@@ -69,7 +86,7 @@ class JointTask:
         return {"video": d["video"][idx][:, :, sv], "audio": d["audio"][idx][:, :, sa],
                 "video_times": d["video_times"][sv], "audio_times": d["audio_times"][sa],
                 "text": d["text"][idx], "text_mask": d["text_mask"][idx] & keep[:, None],
-                "speech": d["speech"][idx] * k_speech[:, None], "voice": d["voice"][idx] * k_voice[:, None],
+                "speech": self.speech(idx, sv) * k_speech[:, None], "voice": d["voice"][idx] * k_voice[:, None],
                 "music": d["music"][idx][:, sa] * k_music[:, None, None], "noise_seed": int(rng.integers(0, 2 ** 62))}
 
     def loss(self, model, batch, step):

@@ -5,7 +5,7 @@ import torch
 
 from duetto.data.errors import DuettoError
 from duetto.joint.conditioning import (MUSIC_DIM, PAD, SPEECH_VOCAB, UNK, VOICE_DIM, beat_times, music_features,
-                                       pad_ids, phoneme_ids, phonemize, voice_embedding)
+                                       pad_ids, phoneme_ids, phonemize, timed_word_ids, voice_embedding, window_ids)
 from duetto.joint.config import JointConfig
 from duetto.joint.model import JointDiT
 
@@ -21,6 +21,21 @@ def test_words_become_phoneme_ids():
     assert pad_ids([b, ids]).shape == (2, len(ids)) and pad_ids([b, ids])[0, len(b):].max() == PAD
     with pytest.raises(DuettoError, match="empty"):
         phoneme_ids("   ")
+
+
+def test_timed_words_give_the_phonemes_of_a_window():
+    meta = {"speech": {"transcript": "the old man", "voice": "en-us",
+                       "words": [{"word": "the", "start": 0.1, "end": 0.2}, {"word": "old", "start": 0.3, "end": 0.5},
+                                 {"word": "man", "start": 0.6, "end": 0.9}]}}
+    words = timed_word_ids(meta)
+    assert [(a, b) for a, b, _ in words] == [(0.1, 0.2), (0.3, 0.5), (0.6, 0.9)]
+    assert np.array_equal(window_ids(words, 0.0, 1.0), phoneme_ids("the old man"))     # all: the transcript's ids
+    gap = phoneme_ids("the old man")[len(words[0][2])]                                 # the word gap symbol
+    assert np.array_equal(window_ids(words, 0.35, 0.8), np.concatenate([words[1][2], [gap], words[2][2]]))
+    assert len(window_ids(words, 0.0, 0.1)) == 0                                       # no word's middle inside
+    odd = {"speech": {**meta["speech"], "transcript": "the old man!", "words": meta["speech"]["words"][:2]}}
+    assert np.array_equal(timed_word_ids(odd)[1][2], phoneme_ids("old"))               # unpaired: word by word
+    assert timed_word_ids({"speech": {"transcript": "no times"}}) == [] == timed_word_ids(None)
 
 
 def _harmonic(f0, seconds=1.0):

@@ -192,3 +192,45 @@ def test_crops_keep_the_audio_that_spans_the_video_window(latents):
     assert starts == {1, 2, 3, 4}
     with pytest.raises(Exception, match="does not fit"):
         JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), crop_seconds=1.12)
+
+
+def test_a_cropped_speech_window_gets_the_words_spoken_in_it(latents):
+    """Word times on the clip's clock pick the words whose middle falls in the crop's window (a video latent
+    spans [t - 80 ms, t + 80 ms)); without a crop, or without word times, the whole transcript is given."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from duetto.data.latents import load_latents
+    from duetto.joint.conditioning import _ID, phoneme_ids, phonemize
+    from duetto.joint.config import preset
+    from duetto.joint.model import JointDiT
+    from duetto.joint.text import load_text_encoder
+    from duetto.train.joint_task import JointTask
+    clips = load_latents([str(latents)])[:2]
+    words = [("her", 0.10, 0.20), ("friend", 0.30, 0.45), ("carried", 0.50, 0.72), ("boats", 0.80, 0.96)]
+    clips[0]["meta"] = {"speech": {"transcript": "her friend carried boats", "voice": "en-us",
+                                   "words": [{"word": w, "start": a, "end": b} for w, a, b in words]}}
+    clips[1]["meta"] = {"speech": {"transcript": "a paper boat", "voice": "en-us"}}        # no word times
+    c0 = clips[0]
+    cfg = replace(preset("micro"), video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0], text_dim=16)
+    task = JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), batch_size=4, crop_seconds=0.48,
+                     condition_dropout=0.0)
+    ipa = phonemize("her friend carried boats").split(" ")
+    seen = set()
+    for step in range(40):
+        b = task.batch(step)
+        lo = float(b["video_times"][0]) - 0.08
+        hi = float(b["video_times"][-1]) + 0.08
+        expected = [k for k, (_, a, e) in enumerate(words) if lo <= (a + e) / 2 < hi]
+        for row, v in zip(b["speech"], b["video"]):
+            ids = row[row > 0].numpy()
+            if torch.equal(v, c0["video"][:, int(torch.searchsorted(c0["video_times"].double(), b["video_times"][0])):][:, :3]):
+                assert np.array_equal(ids, [_ID[ch] for ch in " ".join(ipa[k] for k in expected)])
+                seen.add(tuple(expected))
+            else:
+                assert np.array_equal(ids, phoneme_ids("a paper boat"))
+    assert seen == {(0, 1), (1, 2), (2, 3)}          # windows of 0.48 s from 0.02, 0.18, 0.34 and 0.5 s
+    whole = JointTask(JointDiT(cfg), clips, [], load_text_encoder("hashing-16"), batch_size=2, condition_dropout=0.0)
+    row = whole.batch(0)["speech"][0]
+    assert len(row[row > 0]) in (len(phoneme_ids("her friend carried boats")), len(phoneme_ids("a paper boat")))
