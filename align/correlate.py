@@ -10,6 +10,12 @@ import scipy.fft as sfft
 from .features import RATE
 
 
+# Correlation subtracted per second of lag: between two equally good peaks (periodic content: a metronomic
+# beat matches the sound one period off as well as it matches it in place) the smaller offset wins. 0.05/s
+# costs the edge of a +-0.6 s search 0.03 of correlation, against peaks of 0.3-0.8 in clips in sync.
+LAG_PRIOR = 0.05
+
+
 @dataclass(frozen=True)
 class LagCurve:
     lags_s: np.ndarray      # [L] candidate offsets in seconds (positive: sound ahead of picture)
@@ -20,6 +26,8 @@ class LagCurve:
 
 
 def _z(x: np.ndarray) -> np.ndarray:
+    if not np.isfinite(x).any():
+        return np.full_like(x, np.nan)
     m = np.nanmean(x)
     s = np.nanstd(x)
     return (x - m) / s if s > 1e-12 else np.zeros_like(x)
@@ -27,16 +35,23 @@ def _z(x: np.ndarray) -> np.ndarray:
 
 def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 0.6,
               null_rolls: int = 24) -> LagCurve:
-    """Both features on the same ``RATE`` grid (NaN where undefined). The sound is ahead by ``d`` when
+    """Both features on the same ``RATE`` grid (NaN where undefined): ``[n]``, or ``[P, n]`` for ``P`` cues
+    (pairs of an audio and a picture feature), whose curves are averaged. The sound is ahead by ``d`` when
     the picture shows at ``t + d`` what the audio has at ``t``: corr(d) = mean_t a(t) * v(t + d).
 
     Confidence is a z-score of the peak against a null: the best correlation within the same search
-    range when the audio feature is circularly rolled by at least a second (unrelated sound), over
-    ``null_rolls`` rolls. Unrelated audio scores near 0; a real match scores high."""
-    n = len(audio_feat)
+    range when the audio features are circularly rolled by at least a second (unrelated sound), over
+    ``null_rolls`` rolls (the same rolls for every cue). Unrelated audio scores near 0; a real match
+    scores high."""
+    audio_feat, video_feat = np.atleast_2d(audio_feat), np.atleast_2d(video_feat)
+    n = audio_feat.shape[-1]
     shifts = np.linspace(RATE, n - RATE, null_rolls).astype(int) if n > 2 * RATE + null_rolls else []
-    a = _z(audio_feat)                   # rolling keeps the values, so one z-score serves every roll
-    curves, lags = _curves(np.stack([a] + [np.roll(a, int(r)) for r in shifts]), _z(video_feat), search_s)
+    curves = 0
+    for af, vf in zip(audio_feat, video_feat):
+        a = _z(af)                       # rolling keeps the values, so one z-score serves every roll
+        cue, lags = _curves(np.stack([a] + [np.roll(a, int(r)) for r in shifts]), _z(vf), search_s)
+        curves = curves + cue / len(audio_feat)
+    curves = curves - LAG_PRIOR * np.abs(lags) / RATE      # between equal peaks, the smaller offset
     corr = curves[0]
     c = np.nan_to_num(corr, nan=-1.0)
     k = int(np.argmax(c))

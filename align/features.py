@@ -40,12 +40,44 @@ def audio_onset_strength(audio: np.ndarray) -> np.ndarray:
     return np.maximum(levels - past, 0).sum(axis=0)
 
 
-def speech_loudness_change(audio: np.ndarray) -> np.ndarray:
-    """|change| of speech-band (300-3400 Hz) loudness between consecutive 10 ms blocks ``[n]``,
-    placed at the block boundary (index i = boundary between blocks i-1 and i)."""
+def speech_level(audio: np.ndarray) -> np.ndarray:
+    """Speech-band (300-3400 Hz) loudness in dB per 10 ms block ``[n]`` (block centres), floored at -60 dBFS
+    and 50 dB under the loudest block."""
     level = np.maximum(_blocks_db(_bands(audio, [(300, 3400)])[0]), -60)
-    level = np.maximum(level, level.max() - 50)
+    return np.maximum(level, level.max() - 50)
+
+
+def speech_loudness_change(audio: np.ndarray) -> np.ndarray:
+    """|change| of `speech_level` between consecutive 10 ms blocks ``[n]``, placed at the block boundary
+    (index i = boundary between blocks i-1 and i)."""
+    level = speech_level(audio)
     return np.abs(np.diff(level, prepend=level[:1]))
+
+
+def mouth_darkness(y: np.ndarray, box) -> np.ndarray:
+    """How dark the mouth box (y0, y1, x0, x1) of luma ``[T, H, W]`` is, per frame ``[T]`` (frame k at
+    ``k / fps``): an open mouth shows the dark cavity, so this follows the lips' aperture, which follows the
+    loudness of the speech (the syllable rhythm of both is the same)."""
+    y0, y1, x0, x1 = box
+    return -y[:, y0:y1, x0:x1].mean(axis=(1, 2), dtype=np.float64)
+
+
+def frame_times(n: int, fps: float) -> np.ndarray:
+    return np.arange(n) / fps
+
+
+def band_pass(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Zero-phase (forward and backward) 2nd-order Butterworth band-pass of a ``RATE`` Hz feature, NaN kept
+    where it was: keeps the syllable rhythm, drops slow drifts (head motion, lighting, phrase loudness)
+    without moving anything in time."""
+    import scipy.signal as ss
+    nan = np.isnan(x)
+    if nan.all():
+        return x
+    b, a = ss.butter(2, [lo, hi], btype="band", fs=RATE)
+    out = ss.filtfilt(b, a, np.where(nan, np.nanmean(x), x))
+    out[nan] = np.nan
+    return out
 
 
 def sounding_span(audio: np.ndarray, floor_db: float = -70.0, below_peak_db: float = 60.0) -> tuple[int, int]:
@@ -103,6 +135,23 @@ def motion_ends(y: np.ndarray, speed: np.ndarray, chunk: int = 64) -> np.ndarray
         ends[s: s + m] = np.maximum(np.abs(d1) - carried, 0).mean(axis=(1, 2))
     slowing = np.clip((speed[:-1] - speed[1:]) / np.maximum(speed[:-1], 1e-6), 0, 1)
     return ends * slowing
+
+
+def blur(y: np.ndarray, share: float) -> np.ndarray:
+    """Luma ``[T, H, W]`` blurred in space (not time) by a Gaussian of ``share`` of the shorter side. `motion_ends`
+    asks, per pixel, whether the change into a frame goes on out of it, which only means something where an
+    object's positions in consecutive frames overlap; a fast object at a low frame rate jumps clear of itself
+    (a ball at 15 fps), and then every frame looks like an end, most of all the slowing ones after a bounce.
+    Blurring spreads each object over more than a frame's travel. The result keeps every ``floor(sigma)``-th
+    pixel each way: a blurred picture holds nothing finer, and the features after it cost that much less."""
+    import cv2
+    s = share * min(y.shape[1:])
+    if s <= 0:
+        return y
+    k = 2 * int(np.ceil(2 * s)) + 1                     # the kernel reaches two sigmas each way
+    y = np.asarray(y, dtype=np.float32)
+    step = max(1, int(s))
+    return np.stack([cv2.GaussianBlur(f, (k, k), s, borderType=cv2.BORDER_REFLECT)[::step, ::step] for f in y])
 
 
 def end_times(n: int, fps: float) -> np.ndarray:

@@ -21,6 +21,8 @@ ANALYSIS_SIDE = 256       # the picture is analysed with its longer side at this
 MIN_CONFIDENCE = 3.5      # z-score of the peak against unrelated audio (see correlate.py); below: no signal
 FACE_SHARE = 0.5          # auto: the speech method when a face is in at least this share of sampled frames
 SMOOTH_S = 0.04           # audio features are smoothed to about a video frame's bandwidth
+ENDS_BLUR = 0.6           # motion ends are found on luma blurred by this / fps of the shorter side (features.blur):
+                          # an object's travel per frame grows as the frame rate falls
 
 
 @dataclass
@@ -61,27 +63,44 @@ def analysis_input(src) -> tuple[LumaClip, str]:
     return read_luma(name, size=size, sample_rate=F.AUDIO_RATE, channels=1), name
 
 
+CUES = {"speech": [("loudness change", "mouth motion"), ("loudness", "mouth aperture")],
+        "events": [("onsets", "motion ends")]}
+SPEECH_BAND = (1.0, 8.0)  # Hz: the syllable rhythm that the aperture cue compares
+
+
 def _signals(clip: LumaClip, y: np.ndarray, motion: np.ndarray, method: str, mouth):
-    """(audio feature, picture feature) on a common 100 Hz grid; ``y`` is the clip's luma and
-    ``motion`` its whole-frame change."""
+    """Cues as (audio features ``[P, n]``, picture features ``[P, n]``) on a common 100 Hz grid; ``y`` is the
+    clip's luma and ``motion`` its whole-frame change.
+
+    events: onset strength against motion ends. speech, two cues whose lag curves are averaged: the change
+    of speech loudness against the change inside the mouth box (how much moves), and the speech loudness
+    against the darkness of the mouth box (how far the lips are open), both band-passed to the syllable
+    rhythm. The second is signed, so a mouth that opens while the sound falls counts against a lag."""
     grid = np.arange(0, clip.duration, 1 / F.RATE)
     x = clip.audio[0].astype(np.float64)
+    start, stop = F.sounding_span(x)
+
+    def sounding(a):                      # padding silence before and after the sound is not compared
+        a = a.astype(np.float64)
+        a[:start] = np.nan
+        a[stop + 1:] = np.nan
+        return a
     if method == "speech":
         a = F.smooth(F.speech_loudness_change(x), SMOOTH_S)
-        a_t = F.audio_times(len(a), "change")
         v = F.frame_change(y, mouth)
-        v_t = F.change_times(len(v), clip.fps)
-    else:
-        a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
-        a_t = F.audio_times(len(a), "onset")
-        # an impact sounds when the motion that led to it ends (stops or bounces back)
-        a, v = F.clip_outliers(a), F.clip_outliers(F.motion_ends(y, motion))
-        v_t = F.end_times(len(v), clip.fps)
-    start, stop = F.sounding_span(x)
-    a = a.astype(np.float64)
-    a[:start] = np.nan                   # padding silence before and after the sound is not compared
-    a[stop + 1:] = np.nan
-    return F.on_grid(a, a_t, grid), F.on_grid(v, v_t, grid)
+        level = sounding(F.speech_level(x))
+        dark = F.mouth_darkness(y, mouth)
+        audio = [F.on_grid(sounding(a), F.audio_times(len(a), "change"), grid),
+                 F.band_pass(F.on_grid(level, F.audio_times(len(level), "onset"), grid), *SPEECH_BAND)]
+        picture = [F.on_grid(v, F.change_times(len(v), clip.fps), grid),
+                   F.band_pass(F.on_grid(dark, F.frame_times(len(dark), clip.fps), grid), *SPEECH_BAND)]
+        return np.stack(audio), np.stack(picture)
+    a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
+    # an impact sounds when the motion that led to it ends (stops or bounces back)
+    yb = F.blur(y, ENDS_BLUR / clip.fps)
+    a, v = F.clip_outliers(a), F.clip_outliers(F.motion_ends(yb, F.frame_change(yb)))
+    return (F.on_grid(sounding(a), F.audio_times(len(a), "onset"), grid)[None],
+            F.on_grid(v, F.end_times(len(v), clip.fps), grid)[None])
 
 
 def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, search: float = 0.6,
@@ -114,7 +133,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
         return no_signal("no face found for the speech method", method)
     what = "speech" if method == "speech" else "event"
     a, v = _signals(clip, y, motion, method, mouth)
-    if not (np.nanstd(a) > 0 and np.nanstd(v) > 0):
+    if not all(np.nanstd(x) > 0 for x in (*a, *v)):
         return no_signal(f"no {'speech' if method == 'speech' else 'events'} to compare", method)
     curve = lag_curve(a, v, search)
     windows = _windows(a, v, search, window)
@@ -124,6 +143,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
                      curve={"lags_ms": (curve.lags_s * 1000).round(1).tolist(),
                             "corr": np.nan_to_num(curve.corr).round(4).tolist(),
                             "audio": np.nan_to_num(a).round(4).tolist(), "picture": np.nan_to_num(v).round(4).tolist(),
+                            "cues": CUES[method],
                             "rate": F.RATE}, **base)
     if curve.confidence < MIN_CONFIDENCE:
         rep.verdict = "no-signal"
@@ -136,12 +156,12 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
 
 
 def _windows(a, v, search, window) -> list[dict]:
-    n, w = len(a), int(window * F.RATE)
+    n, w = a.shape[-1], int(window * F.RATE)
     if n < 2 * w:
         return []
     out = []
     for s in range(0, n - w + 1, w // 2):
-        c = lag_curve(a[s:s + w], v[s:s + w], search, null_rolls=12)
+        c = lag_curve(a[:, s:s + w], v[:, s:s + w], search, null_rolls=12)
         out.append({"start": s / F.RATE, "end": (s + w) / F.RATE, "offset_ms": round(c.best_s * 1000, 1),
                     "confidence": round(c.confidence, 2)})
     return out

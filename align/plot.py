@@ -19,10 +19,12 @@ def plot_report(r: SyncReport, path) -> Path:
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5))
     c = r.curve
     if c:
-        t = np.arange(len(c["audio"])) / c["rate"]
+        audio, picture = np.atleast_2d(c["audio"]), np.atleast_2d(c["picture"])
+        t = np.arange(audio.shape[1]) / c["rate"]
         norm = lambda x: (np.asarray(x) - np.mean(x)) / (np.std(x) + 1e-9)  # noqa: E731
-        ax1.plot(t, norm(c["audio"]), lw=0.8, label="audio " + ("loudness change" if r.method == "speech" else "onsets"))
-        ax1.plot(t, norm(c["picture"]) - 4, lw=0.8, label="picture " + ("mouth motion" if r.method == "speech" else "motion ends"))
+        for k, (a, v, (a_name, v_name)) in enumerate(zip(audio, picture, c["cues"])):   # one pair of rows per cue
+            ax1.plot(t, norm(a) - 9 * k, lw=0.8, label="audio " + a_name)
+            ax1.plot(t, norm(v) - 9 * k - 4, lw=0.8, label="picture " + v_name)
         ax1.set_xlabel("seconds")
         ax1.set_yticks([])
         ax1.legend(loc="upper right", fontsize=8)
