@@ -86,6 +86,11 @@ def build_parser():
     j.add_argument("--cross-dropout", type=float, default=0.0,
                    help="share of clips denoised with the streams kept apart (no cross-modal attention), which "
                         "cross-modal guidance (duetto generate --audio-sync-scale) compares against (default 0)")
+    j.add_argument("--video-given", type=float, default=0.05,
+                   help="share of clips whose video is given clean and only the audio denoised: video-to-audio "
+                        "training (default 0.05)")
+    j.add_argument("--audio-given", type=float, default=0.05,
+                   help="share of clips whose audio is given clean: audio-to-video training (default 0.05)")
     j.add_argument("--change-weight", type=float, default=0.0,
                    help="weigh the flow loss up where the clean latents change in time (moving places, onsets): "
                         "1 + W x their change over the clip's mean change, capped at 5x (default 0: a plain mean)")
@@ -256,6 +261,7 @@ def cmd_joint(a) -> int:
 
     from duetto.data.latents import load_latents
     from duetto.joint.config import preset
+    from duetto.joint.flow import FlowConfig
     from duetto.joint.model import JointDiT
     from duetto.joint.text import load_text_encoder
     from duetto.train.config import TrainConfig
@@ -271,6 +277,8 @@ def cmd_joint(a) -> int:
         raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
     if not 0 <= a.change_weight < float("inf"):
         raise DuettoError("--change-weight must be a finite number >= 0")
+    if not (0 <= a.video_given <= 1 and 0 <= a.audio_given <= 1 and a.video_given + a.audio_given <= 0.8):
+        raise DuettoError("--video-given and --audio-given must be in [0, 1] with a sum of at most 0.8")
     cfg = preset(a.preset)
     clips = load_latents(a.data)
     if not clips:
@@ -297,16 +305,19 @@ def cmd_joint(a) -> int:
     for name in ("cross_dropout", "change_weight"):   # recorded only when used, so older runs resume as they were
         if getattr(a, name):
             resolved[name] = getattr(a, name)
+    for name in ("video_given", "audio_given"):
+        if getattr(a, name) != getattr(FlowConfig, name):
+            resolved[name] = getattr(a, name)
     if a.init is not None:
         resolved["init"] = str(a.init)
     _check_same_run(a.out, resolved)
     import torch
 
-    from duetto.joint.flow import FlowConfig
     torch.manual_seed(a.seed)
     model = JointDiT(cfg)
     _init_from(model, a.init, a.out)
-    task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=FlowConfig(cross_dropout=a.cross_dropout, change_weight=a.change_weight),
+    task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=FlowConfig(cross_dropout=a.cross_dropout, change_weight=a.change_weight, video_given=a.video_given,
+                                     audio_given=a.audio_given),
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
