@@ -19,9 +19,9 @@ LAG_PRIOR = 0.05
 @dataclass(frozen=True)
 class LagCurve:
     lags_s: np.ndarray      # [L] candidate offsets in seconds (positive: sound ahead of picture)
-    corr: np.ndarray        # [L] overlap-weighted correlation at each lag
+    corr: np.ndarray        # [L] overlap-weighted correlation at each lag (mean over cues, less the lag prior)
     best_s: float           # sub-sample peak
-    peak: float             # correlation at the peak
+    peak: float             # `corr` at the peak
     confidence: float       # z-score of the peak against the peaks of rolled (unrelated) audio
 
 
@@ -44,13 +44,21 @@ def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 
     ``null_rolls`` rolls (the same rolls for every cue). Unrelated audio scores near 0; a real match
     scores high."""
     audio_feat, video_feat = np.atleast_2d(audio_feat), np.atleast_2d(video_feat)
+    if audio_feat.shape != video_feat.shape:
+        raise ValueError(f"lag_curve: {audio_feat.shape} audio cues against {video_feat.shape} picture cues")
     n = audio_feat.shape[-1]
     shifts = np.linspace(RATE, n - RATE, null_rolls).astype(int) if n > 2 * RATE + null_rolls else []
-    curves = 0
+    cues = []
     for af, vf in zip(audio_feat, video_feat):
         a = _z(af)                       # rolling keeps the values, so one z-score serves every roll
         cue, lags = _curves(np.stack([a] + [np.roll(a, int(r)) for r in shifts]), _z(vf), search_s)
-        curves = curves + cue / len(audio_feat)
+        cues.append(cue)
+    # the mean over the cues defined at each lag: a cue that is flat or missing there (a still mouth, a
+    # silent stretch of a window) leaves the decision to the others instead of voiding it
+    cues = np.stack(cues)
+    have = np.isfinite(cues)
+    with np.errstate(invalid="ignore"):
+        curves = np.where(have, cues, 0.0).sum(0) / have.sum(0)
     curves = curves - LAG_PRIOR * np.abs(lags) / RATE      # between equal peaks, the smaller offset
     corr = curves[0]
     c = np.nan_to_num(corr, nan=-1.0)

@@ -62,10 +62,6 @@ def mouth_darkness(y: np.ndarray, box) -> np.ndarray:
     return -y[:, y0:y1, x0:x1].mean(axis=(1, 2), dtype=np.float64)
 
 
-def frame_times(n: int, fps: float) -> np.ndarray:
-    return np.arange(n) / fps
-
-
 def band_pass(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Zero-phase (forward and backward) 2nd-order Butterworth band-pass of a ``RATE`` Hz feature, NaN kept
     where it was: keeps the syllable rhythm, drops slow drifts (head motion, lighting, phrase loudness)
@@ -75,7 +71,8 @@ def band_pass(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     if nan.all():
         return x
     b, a = ss.butter(2, [lo, hi], btype="band", fs=RATE)
-    out = ss.filtfilt(b, a, np.where(nan, np.nanmean(x), x))
+    i = np.arange(len(x))                 # gaps take the nearest valid value: no step at their edges to ring
+    out = ss.filtfilt(b, a, np.interp(i, i[~nan], x[~nan]))
     out[nan] = np.nan
     return out
 

@@ -38,7 +38,7 @@ class SyncReport:
     duration: float
     windows: list[dict] = field(default_factory=list)   # {start, end, offset_ms, confidence}
     drift_ms_per_min: float | None = None
-    curve: dict = field(default_factory=dict, repr=False)  # lags_ms, corr (for plots)
+    curve: dict = field(default_factory=dict, repr=False)  # lags_ms, corr, audio/picture [P][n] and their cues (plots)
 
     def to_dict(self, curve: bool = False) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "curve"}
@@ -68,9 +68,9 @@ CUES = {"speech": [("loudness change", "mouth motion"), ("loudness", "mouth aper
 SPEECH_BAND = (1.0, 8.0)  # Hz: the syllable rhythm that the aperture cue compares
 
 
-def _signals(clip: LumaClip, y: np.ndarray, motion: np.ndarray, method: str, mouth):
+def _signals(clip: LumaClip, y: np.ndarray, method: str, mouth):
     """Cues as (audio features ``[P, n]``, picture features ``[P, n]``) on a common 100 Hz grid; ``y`` is the
-    clip's luma and ``motion`` its whole-frame change.
+    clip's luma.
 
     events: onset strength against motion ends. speech, two cues whose lag curves are averaged: the change
     of speech loudness against the change inside the mouth box (how much moves), and the speech loudness
@@ -80,20 +80,20 @@ def _signals(clip: LumaClip, y: np.ndarray, motion: np.ndarray, method: str, mou
     x = clip.audio[0].astype(np.float64)
     start, stop = F.sounding_span(x)
 
-    def sounding(a):                      # padding silence before and after the sound is not compared
-        a = a.astype(np.float64)
+    def sounding(a, at_boundaries=False):  # padding silence before and after the sound is not compared
+        a = a.astype(np.float64)           # (a change feature's sample ``stop`` is the sound's last change)
         a[:start] = np.nan
-        a[stop + 1:] = np.nan
+        a[stop + (1 if at_boundaries else 0):] = np.nan
         return a
     if method == "speech":
         a = F.smooth(F.speech_loudness_change(x), SMOOTH_S)
         v = F.frame_change(y, mouth)
-        level = sounding(F.speech_level(x))
+        level = F.band_pass(F.on_grid(F.speech_level(x), F.audio_times(len(x) // F.HOP, "onset"), grid), *SPEECH_BAND)
+        level[(grid < start / F.RATE) | (grid >= stop / F.RATE)] = np.nan   # filtered whole, then cut to the sound
         dark = F.mouth_darkness(y, mouth)
-        audio = [F.on_grid(sounding(a), F.audio_times(len(a), "change"), grid),
-                 F.band_pass(F.on_grid(level, F.audio_times(len(level), "onset"), grid), *SPEECH_BAND)]
+        audio = [F.on_grid(sounding(a, at_boundaries=True), F.audio_times(len(a), "change"), grid), level]
         picture = [F.on_grid(v, F.change_times(len(v), clip.fps), grid),
-                   F.band_pass(F.on_grid(dark, F.frame_times(len(dark), clip.fps), grid), *SPEECH_BAND)]
+                   F.band_pass(F.on_grid(dark, timebase.frame_time(np.arange(len(dark)), clip.fps), grid), *SPEECH_BAND)]
         return np.stack(audio), np.stack(picture)
     a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
     # an impact sounds when the motion that led to it ends (stops or bounces back)
@@ -132,7 +132,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     if method == "speech" and mouth is None:
         return no_signal("no face found for the speech method", method)
     what = "speech" if method == "speech" else "event"
-    a, v = _signals(clip, y, motion, method, mouth)
+    a, v = _signals(clip, y, method, mouth)
     if not all(np.nanstd(x) > 0 for x in (*a, *v)):
         return no_signal(f"no {'speech' if method == 'speech' else 'events'} to compare", method)
     curve = lag_curve(a, v, search)

@@ -50,7 +50,7 @@ def phonemize(text: str, voice: str = "en-us") -> str:
 
 def phoneme_ids(text: str, voice: str = "en-us") -> np.ndarray:
     """``[Ls]`` int64 ids of the phoneme symbols of ``text`` (at most ``MAX_PHONES``)."""
-    ids = np.asarray([_ID.get(ch, UNK) for ch in phonemize(text, voice)], dtype=np.int64)
+    ids = _ids(phonemize(text, voice))
     if len(ids) > MAX_PHONES:
         raise DuettoError(f"the words to speak give {len(ids)} phoneme symbols, more than {MAX_PHONES}")
     return ids
@@ -64,15 +64,19 @@ def clip_words(meta: dict | None) -> tuple[str, str]:
     return (words.strip() if isinstance(words, str) else ""), str(speech.get("voice") or "en-us").split("+")[0]
 
 
+def _ids(ipa: str) -> np.ndarray:
+    return np.asarray([_ID.get(ch, UNK) for ch in ipa], dtype=np.int64)
+
+
 def timed_word_ids(meta: dict | None) -> list[tuple[float, float, np.ndarray]]:
     """A clip's words as ``(start s, end s, phoneme ids)``, from ``meta["speech"]["words"]`` (word times on the
     clip's clock), for training on a window of the clip (`window_ids`); ``[]`` without timed words. The ids come
-    from phonemizing the whole transcript, as generation does, split at its word gaps; where espeak-ng's words do
-    not pair up one to one with the timed words, each word is phonemized alone."""
+    from phonemizing the whole transcript, as generation does, split at its word gaps and paired in order with the
+    timed words when the counts agree (only the counts are checked); otherwise each word is phonemized alone."""
     words = [w for w in (((meta or {}).get("speech") or {}).get("words") or []) if isinstance(w, dict)]
     text, language = clip_words(meta)
     try:
-        timed = [(float(w["start"]), float(w["end"]), str(w["word"])) for w in words]
+        timed = [(float(w["start"]), float(w["end"]), str(w["word"])) for w in words if str(w.get("word", "")).strip()]
     except (KeyError, TypeError, ValueError):
         return []
     if not text or not timed:
@@ -80,7 +84,7 @@ def timed_word_ids(meta: dict | None) -> list[tuple[float, float, np.ndarray]]:
     parts = phonemize(text, language).split(" ")
     if len(parts) != len(timed):
         parts = [phonemize(w, language) for _, _, w in timed]
-    return [(a, b, np.asarray([_ID.get(ch, UNK) for ch in part], dtype=np.int64)) for (a, b, _), part in zip(timed, parts)]
+    return [(a, b, _ids(part)) for (a, b, _), part in zip(timed, parts)]
 
 
 def window_ids(words: list[tuple[float, float, np.ndarray]], start: float, end: float) -> np.ndarray:

@@ -39,17 +39,23 @@ class FlowConfig:
 CHANGE_CAP = 5.0                     # a latent's change counts at most this many times its clip's mean change
 
 
-def change_weights(x0: torch.Tensor, weight: float) -> torch.Tensor:
+def change_weights(x0: torch.Tensor, weight: float, times: torch.Tensor | None = None) -> torch.Tensor:
     """Per-latent loss weights for clean latents ``x0 [B, C, T, ...]`` (time on dim 2: video ``[B, C, T, h, w]``,
     audio ``[B, C, L]``) -> ``[B, 1, T, ...]``: ``1 + weight * min(m / mean(m), CHANGE_CAP)``, where ``m`` is
     how much the latent at that place changes from the one before it or to the one after it (mean |difference|
-    over channels) and the mean is over the clip.
+    over channels) and the mean is over the clip. With the latents' ``times`` (``[T]`` seconds), only neighbours
+    one usual spacing apart count: a causal video VAE's latent 0 stands for one frame and latent 1 for ``k``, so
+    their difference is partly a change of what a latent holds, not of the scene.
 
     Why: sync is decided by the few latents where something happens (an impact, a flash, an onset, a mouth
     opening); in a clip of mostly still background and steady sound, a plain mean-squared error spends the model's
     capacity on the rest. This weighs moving places and onsets up on each stream's own clock, as the video VAE's
     motion weight does for its pixels."""
     d = (x0[:, :, 1:] - x0[:, :, :-1]).abs().mean(1, keepdim=True)        # [B, 1, T-1, ...]
+    if times is not None and x0.shape[2] > 2:
+        dt = torch.diff(torch.as_tensor(times, dtype=torch.float64).reshape(-1, x0.shape[2])[0])
+        usual = (dt - dt.median()).abs() <= 1e-6
+        d = d * usual.to(d).view(1, 1, -1, *([1] * (x0.ndim - 3)))
     m = torch.zeros_like(x0[:, :1])
     m[:, :, 1:] = d                                                        # change into latent t
     m[:, :, :-1] = torch.maximum(m[:, :, :-1], d)                          # or out of it
@@ -96,18 +102,19 @@ def flow_loss(model, video: torch.Tensor, audio: torch.Tensor, video_times, audi
         conditions["cross_keep"] = (torch.rand(b, generator=generator) >= cfg.cross_dropout).to(video.device)
     pv, pa = model(add_noise(video, nv, t_video), add_noise(audio, na, t_audio), t_video, t_audio,
                    video_times, audio_times, text, text_mask, **conditions)
-    lv, la = _clip_mse(pv, nv - video, video, cfg), _clip_mse(pa, na - audio, audio, cfg)
+    lv = _clip_mse(pv, nv - video, video, cfg, video_times)
+    la = _clip_mse(pa, na - audio, audio, cfg, audio_times)
     wv, wa = (t_video > 0).to(lv), (t_audio > 0).to(la)
     loss_v = (lv * wv).sum() / wv.sum().clamp_min(1)
     loss_a = (la * wa).sum() / wa.sum().clamp_min(1)
     return loss_v + audio_weight * loss_a, {"video": loss_v.item(), "audio": loss_a.item()}
 
 
-def _clip_mse(pred: torch.Tensor, target: torch.Tensor, x0: torch.Tensor, cfg: FlowConfig) -> torch.Tensor:
+def _clip_mse(pred: torch.Tensor, target: torch.Tensor, x0: torch.Tensor, cfg: FlowConfig, times=None) -> torch.Tensor:
     """``[B]``: each clip's mean squared error, weighted by `change_weights` (a weighted mean) when
     ``cfg.change_weight`` > 0."""
     se = F.mse_loss(pred, target, reduction="none")
     if not cfg.change_weight:
         return se.flatten(1).mean(1)
-    w = change_weights(x0, cfg.change_weight).expand_as(se)
+    w = change_weights(x0, cfg.change_weight, times).expand_as(se)
     return (se * w).flatten(1).sum(1) / w.flatten(1).sum(1)

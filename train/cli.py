@@ -93,7 +93,7 @@ def build_parser():
                    help="share of clips whose audio is given clean: audio-to-video training (default 0.05)")
     j.add_argument("--change-weight", type=float, default=0.0,
                    help="weigh the flow loss up where the clean latents change in time (moving places, onsets): "
-                        "1 + W x their change over the clip's mean change, capped at 5x (default 0: a plain mean)")
+                        "1 + W x their change over the clip's mean change (that ratio capped at 5) (default 0: a plain mean)")
     j.add_argument("--held-out", type=float, default=0.05, help="share of clips held out (default 0.05)")
     j.add_argument("--init", type=Path, default=None,
                    help="start a new run from the weights of this joint model: a generation bundle or its joint/ "
@@ -277,8 +277,9 @@ def cmd_joint(a) -> int:
         raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
     if not 0 <= a.change_weight < float("inf"):
         raise DuettoError("--change-weight must be a finite number >= 0")
-    if not (0 <= a.video_given <= 1 and 0 <= a.audio_given <= 1 and a.video_given + a.audio_given <= 0.8):
-        raise DuettoError("--video-given and --audio-given must be in [0, 1] with a sum of at most 0.8")
+    most = 1 - FlowConfig.independent                     # the rest of the clips: independent flow times
+    if not (0 <= a.video_given <= 1 and 0 <= a.audio_given <= 1 and a.video_given + a.audio_given <= most):
+        raise DuettoError(f"--video-given and --audio-given must be in [0, 1] with a sum of at most {most:g}")
     cfg = preset(a.preset)
     clips = load_latents(a.data)
     if not clips:
@@ -316,8 +317,9 @@ def cmd_joint(a) -> int:
     torch.manual_seed(a.seed)
     model = JointDiT(cfg)
     _init_from(model, a.init, a.out)
-    task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=FlowConfig(cross_dropout=a.cross_dropout, change_weight=a.change_weight, video_given=a.video_given,
-                                     audio_given=a.audio_given),
+    flow = FlowConfig(cross_dropout=a.cross_dropout, change_weight=a.change_weight, video_given=a.video_given,
+                      audio_given=a.audio_given)
+    task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=flow,
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "

@@ -58,11 +58,18 @@ class JointTask:
         n = self.crop
         i = int(rng.integers(1, len(vt) - n + 1))
         dv, da = float(vt[-1] - vt[-2]), float(at[1] - at[0])
-        lo = float(vt[i]) - dv / 2                                  # the window's first video latent starts here
+        lo, _ = self.seconds(slice(i, i + n))
         j = int(torch.searchsorted(at, torch.tensor(lo, dtype=at.dtype)))
         m = min(int(round(n * dv / da)), len(at) - j)
         m -= m % self.model.config.audio_patch
         return slice(i, i + n), slice(j, j + m)
+
+    def seconds(self, sv: slice) -> tuple[float, float]:
+        """``[start, end)`` in seconds of the video latents ``sv`` (after the first, each latent spans ``[t - d/2,
+        t + d/2)`` around its time ``t``, ``d`` the latent spacing)."""
+        vt = self.train["video_times"]
+        half = float(vt[-1] - vt[-2]) / 2
+        return float(vt[sv.start]) - half, float(vt[sv.stop - 1]) + half
 
     def speech(self, idx: torch.Tensor, sv: slice) -> torch.Tensor:
         """Phoneme ids ``[B, Ls]`` of clips ``idx``: their whole transcripts, or with ``crop`` the words spoken in
@@ -70,10 +77,9 @@ class JointTask:
         if self.crop is None:
             return self.train["speech"][idx]
         from duetto.joint.conditioning import pad_ids, window_ids
-        vt = self.train["video_times"]
-        half = float(vt[-1] - vt[-2]) / 2                      # a video latent's window: [t - half, t + half)
-        lo, hi = float(vt[sv.start]) - half, float(vt[sv.stop - 1]) + half
-        rows = [window_ids(self.words[i], lo, hi) if self.words[i] else self.train["speech"][i].numpy() for i in idx.tolist()]
+        lo, hi = self.seconds(sv)
+        rows = [window_ids(self.words[i], lo, hi) if self.words[i] else self.train["speech"][i].numpy()
+                for i in idx.tolist()]
         return torch.from_numpy(pad_ids([r[r > 0] for r in rows]))
 
     def batch(self, step: int) -> dict:

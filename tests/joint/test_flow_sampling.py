@@ -135,6 +135,13 @@ def test_change_weights_mark_where_and_when_latents_change():
     assert wa.shape == (2, 1, 10) and torch.equal(wa[0, 0].argsort(descending=True)[:2].sort().values, torch.tensor([4, 5]))
     assert torch.allclose(wa[1], torch.ones(1, 10))                 # nothing changes: a plain mean
     assert torch.allclose(wa[0, 0, 4], torch.tensor(1 + 5.0))       # 2 of 10 latents changed: 5x the mean, at the cap
+    causal = torch.zeros(1, 1, 5, 1, 1)                             # a causal x4 VAE: latent 0 is one frame,
+    causal[:, :, 0] = 3.0                                           # the others four, 160 ms apart
+    causal[:, :, 3:] = 1.0
+    times = torch.tensor([0.0, 0.1, 0.26, 0.42, 0.58])
+    assert torch.allclose(change_weights(causal, 1.0)[0, 0, :, 0, 0], torch.tensor([2.875, 2.875, 1.625, 1.625, 1]))
+    w = change_weights(causal, 1.0, times)[0, 0, :, 0, 0]          # 0 -> 1 is not a step of the scene
+    assert torch.allclose(w, torch.tensor([1.0, 1, 3.5, 3.5, 1]))
 
 
 def test_change_weight_moves_the_loss_towards_the_changing_latents():
