@@ -12,7 +12,11 @@ Three figures, each from the generated media alone (no ground truth exists for a
   frame of an onset;
 - **Fréchet distance in latent space**: per clip, the mean and standard deviation over time (and space) of
   each latent channel of the bundle's own VAEs; the Fréchet distance between the Gaussians fitted to the
-  generated clips and to reference clips (held-out synthetic ones). Lower is closer.
+  generated clips and to reference clips (held-out synthetic ones). Lower is closer;
+- **flicker**: the typical pixel's change of luma (0-255) from one frame to the next (`flicker`), the mean
+  over clips, beside the same for the reference clips. The synthetic scenes hold still except where something
+  moves or flashes, so a picture that shimmers all over (speckle redrawn every frame) shows here even when
+  its latent statistics look right.
 
 With ``given="video"`` (``"audio"``) the picture (sound) of reference clips is kept and the other stream
 generated to match it: the video-to-audio and audio-to-video figures.
@@ -136,6 +140,16 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root))
 
 
+def flicker(video: np.ndarray) -> float:
+    """The median over pixels and frame pairs of |change of luma| (0-255) between consecutive frames of
+    ``video [T, H, W, 3]``: what a typical pixel does, so the few that belong to a moving object or a flash do
+    not count, and a still background gives 0."""
+    from duetto.data.clip import luma
+    if len(video) < 2:
+        return 0.0
+    return float(np.median(np.abs(np.diff(luma(video), axis=0))))
+
+
 def score(clip, family: str) -> dict:
     """Sync and event timing of one generated clip."""
     from duetto.align import measure_sync
@@ -144,13 +158,15 @@ def score(clip, family: str) -> dict:
     frame_ms = 1000.0 / clip.fps
     in_sync = rep.verdict != "no-signal" and rep.offset_ms is not None and abs(rep.offset_ms) <= frame_ms + 1e-6
     return {**ev, "offset_ms": rep.offset_ms, "confidence": rep.confidence, "sync_verdict": rep.verdict,
-            "in_sync_1_frame": bool(in_sync)}
+            "in_sync_1_frame": bool(in_sync), "flicker": round(flicker(clip.video), 3)}
 
 
 def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
-              reference: dict[str, np.ndarray] | None = None) -> list[dict]:
+              reference: dict[str, np.ndarray] | None = None,
+              reference_flicker: dict[str, list[float]] | None = None) -> list[dict]:
     """Per family, then all: clips, clips with visual events, sync within one frame among those, event
-    precision and recall (pooled over clips), and the latent Fréchet distance where a reference is given."""
+    precision and recall (pooled over clips), the mean flicker, and where a reference is given the latent
+    Fréchet distance and the reference clips' flicker."""
     out = []
     for fam in sorted({r["family"] for r in rows} - {FAMILY_ALL}) + [FAMILY_ALL]:
         rs = [r for r in rows if fam == FAMILY_ALL or r["family"] == fam]
@@ -162,7 +178,11 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
                "sync_all_clips": round(float(np.mean([r["in_sync_1_frame"] for r in rs])), 3),
                "no_signal": round(float(np.mean([r["sync_verdict"] == "no-signal" for r in rs])), 3),
                "event_precision": round(sum(r["onsets_on_events"] for r in rs) / onsets, 3) if onsets else None,
-               "event_recall": round(sum(r["events_with_onsets"] for r in rs) / events, 3) if events else None}
+               "event_recall": round(sum(r["events_with_onsets"] for r in rs) / events, 3) if events else None,
+               "flicker": round(float(np.mean([r["flicker"] for r in rs])), 3) if "flicker" in rs[0] else None}
+        if reference_flicker is not None:
+            ref_f = [f for k, v in reference_flicker.items() if fam == FAMILY_ALL or k == fam for f in v]
+            row["reference_flicker"] = round(float(np.mean(ref_f)), 3) if ref_f else None
         if features is not None and reference is not None:
             g = np.stack([features[r["key"]] for r in rs])
             ref = [v for k, v in reference.items() if fam == FAMILY_ALL or k == fam]
@@ -191,12 +211,14 @@ def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: 
         if clips_dir is not None:
             write_clip(clips_dir / f"{i:04d}-{p.family}.mp4", clip)
         rows.append(row)
-    ref = None
+    ref = ref_flicker = None
     if reference is not None:
         from duetto.data.clip import Clip
-        ref = {}
+        ref, ref_flicker = {}, {}
         for v, a, meta in zip(reference.videos, reference.audios, reference.metas):
             c = Clip(v, a, reference.fps, reference.sample_rate)
-            ref.setdefault((meta or {}).get("family", FAMILY_ALL), []).append(latent_features(pipe, c))
+            fam = (meta or {}).get("family", FAMILY_ALL)
+            ref.setdefault(fam, []).append(latent_features(pipe, c))
+            ref_flicker.setdefault(fam, []).append(flicker(v))
         ref = {k: np.stack(v) for k, v in ref.items()}
-    return {"rows": rows, "summary": summarise(rows, feats if ref else None, ref)}
+    return {"rows": rows, "summary": summarise(rows, feats if ref else None, ref, ref_flicker)}

@@ -8,7 +8,7 @@ import pytest
 from duetto.align.shift import shift_audio
 from duetto.data.synth import SynthConfig, render
 from duetto.train.cli import main
-from duetto.train.evaluate import event_timing, frechet, read_prompts
+from duetto.train.evaluate import event_timing, flicker, frechet, read_prompts
 
 
 def test_event_timing_counts_onsets_within_one_frame_of_visual_events():
@@ -44,6 +44,29 @@ def test_frechet_distance_of_gaussians():
     assert frechet(a, a) == pytest.approx(0, abs=1e-6)
     assert frechet(a, a + np.array([2.0, 0, 0])) == pytest.approx(4.0, rel=1e-6)
     assert frechet(a, 3 * a) == pytest.approx(3 * (3 - 1) ** 2 * float(np.var(a, 0, ddof=1).mean()), rel=1e-2)
+
+
+def test_flicker_is_the_typical_pixels_change_not_the_moving_objects():
+    rng = np.random.default_rng(0)
+    still = np.full((10, 32, 32, 3), 90, np.uint8)
+    moving = still.copy()
+    for k in range(10):                              # a bright square that travels 3 px a frame: 6 % of the pixels
+        moving[k, 10:18, 3 * k: 3 * k + 8] = 250
+    assert flicker(still) == 0.0 and flicker(moving) == 0.0
+    shimmer = np.clip(still + rng.integers(-6, 7, still.shape), 0, 255).astype(np.uint8)   # speckle redrawn each frame
+    assert 2.0 < flicker(shimmer) < 6.0
+    assert flicker(still[:1]) == 0.0
+
+
+def test_summary_reports_flicker_beside_the_reference():
+    from duetto.train.evaluate import summarise
+    row = dict(audio_onsets=0, onsets_on_events=0, events_with_onsets=0, visual_events=0, in_sync_1_frame=False,
+               sync_verdict="no-signal")
+    rows = [dict(row, family="music", flicker=1.0), dict(row, family="music", flicker=3.0),
+            dict(row, family="speech", flicker=0.5)]
+    s = {r["family"]: r for r in summarise(rows, reference_flicker={"music": [0.2, 0.4], "speech": [0.0]})}
+    assert (s["music"]["flicker"], s["music"]["reference_flicker"]) == (2.0, 0.3)
+    assert (s["all"]["flicker"], s["all"]["reference_flicker"]) == (1.5, 0.2)
 
 
 def test_prompt_files(tmp_path):
@@ -94,6 +117,7 @@ def test_eval_reports_per_family_and_writes_its_clips(micro_bundle, held_out, tm
     summary = {s["family"]: s for s in report["summary"]}
     assert set(summary) == {"impacts", "music", "all"} and summary["all"]["clips"] == 2
     assert summary["impacts"]["latent_frechet"] is not None and summary["music"]["latent_frechet"] is None
+    assert summary["impacts"]["flicker"] >= 0 and summary["impacts"]["reference_flicker"] >= 0
     assert sorted(p.name for p in (out / "clips").iterdir()) == ["0000-impacts.mp4", "0001-music.mp4"]
 
 
