@@ -55,4 +55,20 @@ duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 
 duetto-train export "$RUNS/joint-ft" --half --guidance 6 --sync-scale 2 --video-vae "$VVAE" --audio-vae "$AVAE" \
   --out "$RUNS/bundle-ft"
 duetto-train eval "$RUNS/bundle-ft" --clips "$RUNS"/shards-heldout/* --n 64 --out "$RUNS/eval-ft" --no-progress
-rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-ft" "$HERE/samples/duetto-tiny"
+# Fourth leg: the flow loss weighted up where the latents change in time (--change-weight 3), fresh batches
+# (seed 2), 2,000 updates from the third leg's weights. Its control, the same command without --change-weight,
+# is the "plain" row of the card.
+duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2000 --out "$RUNS/joint-change" \
+  --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
+  --eval-every 1000 --log-every 50 --init "$RUNS/bundle-ft" --cross-dropout 0.15 --change-weight 3 --seed 2 \
+  --no-progress
+# Fifth leg (the shipped bundle): the same from the fourth leg's weights, seed 3, 3,000 updates; from this leg on
+# a cropped speech window is given only the words spoken in it.
+duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 3000 --out "$RUNS/joint-change2" \
+  --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
+  --eval-every 1000 --log-every 50 --init "$RUNS/joint-change/model" --cross-dropout 0.15 --change-weight 3 \
+  --seed 3 --no-progress
+duetto-train export "$RUNS/joint-change2" --half --guidance 6 --sync-scale 2 --video-vae "$VVAE" --audio-vae "$AVAE" \
+  --out "$RUNS/bundle-change2"
+duetto-train eval "$RUNS/bundle-change2" --clips "$RUNS"/shards-heldout/* --n 64 --out "$RUNS/eval-change2" --no-progress
+rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-change2" "$HERE/samples/duetto-tiny"
