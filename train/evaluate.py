@@ -1,6 +1,6 @@
 """`duetto-train eval`: generate clips with a bundle and score them, per family.
 
-Three figures, each from the generated media alone (no ground truth exists for a generated clip):
+Four figures, each from the generated media alone (no ground truth exists for a generated clip):
 
 - **sync**: the project's sync checker (`duetto.align.measure_sync`) on each clip; a clip counts as in sync
   when the measured offset is within one frame (a no-signal verdict counts against it). Reported over the
