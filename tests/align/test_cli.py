@@ -23,7 +23,9 @@ def sync(*args):
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("sync")
-    clip = render("impacts", 4, SynthConfig(seconds=4.0, fps=25, size=64))
+    # seed 3: a clear match (confidence 16 when 200 ms late); seed 4's bounces match one period off
+    # within 0.01 of in place, a coin toss for an mp4 round trip
+    clip = render("impacts", 3, SynthConfig(seconds=4.0, fps=25, size=64))
     return {"good": write_clip(d / "good.mp4", clip), "late": write_clip(d / "late.mp4", shift_audio(clip, -200)),
             "dir": d}
 
