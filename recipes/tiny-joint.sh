@@ -62,13 +62,23 @@ duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 
   --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/bundle-ft" --cross-dropout 0.15 --change-weight 3 --seed 2 \
   --no-progress
-# Fifth leg (the shipped bundle): the same from the fourth leg's weights, seed 3, 3,000 updates; from this leg on
+# Fifth leg: the same from the fourth leg's weights, seed 3, 3,000 updates; from this leg on
 # a cropped speech window is given only the words spoken in it.
 duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 3000 --out "$RUNS/joint-change2" \
   --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/joint-change/model" --cross-dropout 0.15 --change-weight 3 \
   --seed 3 --no-progress
-duetto-train export "$RUNS/joint-change2" --half --guidance 6 --sync-scale 2 --video-vae "$VVAE" --audio-vae "$AVAE" \
-  --out "$RUNS/bundle-change2"
-duetto-train eval "$RUNS/bundle-change2" --clips "$RUNS"/shards-heldout/* --n 64 --out "$RUNS/eval-change2" --no-progress
-rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-change2" "$HERE/samples/duetto-tiny"
+# Sixth and seventh legs (the shipped bundle): the same settings at half the peak learning rate, 100 warm-up,
+# 2,000 updates (seed 4) and then 2,500 more (seed 7).
+duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2000 --out "$RUNS/joint-change3" \
+  --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
+  --eval-every 1000 --log-every 50 --init "$RUNS/joint-change2/model" --cross-dropout 0.15 --change-weight 3 \
+  --seed 4 --no-progress
+duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2500 --out "$RUNS/joint-change4" \
+  --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
+  --eval-every 1000 --log-every 50 --init "$RUNS/joint-change3/model" --cross-dropout 0.15 --change-weight 3 \
+  --seed 7 --no-progress
+duetto-train export "$RUNS/joint-change4" --half --guidance 6 --sync-scale 2 --video-vae "$VVAE" --audio-vae "$AVAE" \
+  --out "$RUNS/bundle-change4"
+duetto-train eval "$RUNS/bundle-change4" --clips "$RUNS"/shards-heldout/* --n 64 --out "$RUNS/eval-change4" --no-progress
+rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-change4" "$HERE/samples/duetto-tiny"
