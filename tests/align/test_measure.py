@@ -141,6 +141,13 @@ def add_clicks(audio: np.ndarray, frames, fps: float, sr: int):
         audio[0, s:s + len(n)] += click[: audio.shape[1] - s]
 
 
+def assert_events_recover(clip, shifts):
+    """The events method measures each known shift of ``clip`` within a quarter of a frame."""
+    for shift in shifts:
+        r = measure_sync(shift_audio(clip, shift), method="events")
+        assert abs(r.offset_ms - shift) <= 0.25 * 1000 / clip.fps, (clip.fps, shift, r.offset_ms)
+
+
 def stopping_bar_clip(fps: float, seconds: float = 6.0, sr: int = 16000):
     """A bar that slides and stops dead at irregular instants; a click sounds at each stop. Stops are
     rounded to the frame that first shows the bar at rest (the project's time base: an event at t shows
@@ -168,9 +175,7 @@ def test_a_sound_at_the_frame_where_motion_stops_measures_zero(fps):
     """The events method places a stop on the first frame at rest: off by one frame it would report
     one frame of offset (40 ms at 25 fps), which this catches."""
     clip = stopping_bar_clip(fps)
-    for shift in (0, 80):
-        r = measure_sync(shift_audio(clip, shift), method="events")
-        assert abs(r.offset_ms - shift) <= 0.25 * 1000 / fps, (fps, shift, r.offset_ms)
+    assert_events_recover(clip, (0, 80))
 
 
 def bouncing_bar_clip(fps: float, sr: int = 16000):
@@ -199,9 +204,7 @@ def test_a_sound_at_the_frame_where_a_bounce_turns_measures_zero(fps):
     """Bounces: the events method places the contact on the frame where the motion turns back; a
     one-frame placement error (40 ms at 25 fps) fails this."""
     clip = bouncing_bar_clip(fps)
-    for shift in (0, -120):
-        r = measure_sync(shift_audio(clip, shift), method="events")
-        assert abs(r.offset_ms - shift) <= 0.25 * 1000 / fps, (fps, shift, r.offset_ms)
+    assert_events_recover(clip, (0, -120))
 
 
 def test_padding_silence_around_the_sound_is_found_to_the_block():
@@ -280,6 +283,4 @@ def test_motion_ends_scores_a_one_frame_flash_on_its_own_frame():
 def test_a_sound_on_a_one_frame_flash_measures_zero(fps):
     """Flashes: off by one frame (the fade's frame) this reports 40 ms at 25 fps, which this catches."""
     clip = flashing_patch_clip(fps)
-    for shift in (0, 80):
-        r = measure_sync(shift_audio(clip, shift), method="events")
-        assert abs(r.offset_ms - shift) <= 0.25 * 1000 / fps, (fps, shift, r.offset_ms)
+    assert_events_recover(clip, (0, 80))
