@@ -16,6 +16,8 @@ def _cascade():
 
 
 DETECT_SIDE = 160   # frames are resized to this shorter side for the detector only
+MIN_NEIGHBORS = 3   # overlapping detections a face needs: 5 missed a third of the generated faces; a false face in a
+                    # frame or two is harmless, as a face must be found in most sampled frames (measure.FACE_SHARE)
 
 
 def find_mouth(y: np.ndarray, samples: int = 8,
@@ -42,7 +44,7 @@ def find_mouth(y: np.ndarray, samples: int = 8,
         img = np.clip(y[i], 0, 255).astype(np.uint8)
         if scale != 1:
             img = cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        found = _cascade().detectMultiScale(cv2.equalizeHist(img), scaleFactor=1.1, minNeighbors=5,
+        found = _cascade().detectMultiScale(cv2.equalizeHist(img), scaleFactor=1.1, minNeighbors=MIN_NEIGHBORS,
                                             minSize=(max(24, min(img.shape) // 8),) * 2)
         if len(found):
             boxes.append(max(found, key=lambda b: b[2] * b[3]))

@@ -111,6 +111,9 @@ def build_parser():
     e.add_argument("--given", default="none", choices=["none", "video", "audio"],
                    help="keep the clips' picture (video: video-to-audio) or sound (audio: audio-to-video); needs --clips")
     e.add_argument("--n", type=int, default=64, help="at most this many prompts (default 64)")
+    e.add_argument("--family", action="append", default=None,
+                   help="keep only prompts of this family (repeatable; each keeps its seed, so the clips match those "
+                        "of a full eval); --n counts the kept ones")
     e.add_argument("--steps", type=int, default=None, help="sampling steps (default: the bundle's)")
     from duetto.joint.cli import add_sampling_arguments
     add_sampling_arguments(e)
@@ -354,7 +357,14 @@ def cmd_eval(a) -> int:
         bank = load_bank(a.clips, fps=lay["fps"], size=pipe.config.size, sample_rate=pipe.audio_vae.sample_rate,
                          channels=pipe.audio_vae.channels, min_seconds=lay["frames"] / lay["fps"],
                          progress=not a.no_progress)
-    prompts = read_prompts(a.prompts)[: a.n] if a.prompts else prompts_from_bank(bank, a.given, a.n)
+    prompts = read_prompts(a.prompts) if a.prompts else prompts_from_bank(bank, a.given, None if a.family else a.n)
+    if a.family:
+        kept = [p for p in prompts if p.family in a.family]
+        if not kept:
+            raise DuettoError(f"no prompts of family {', '.join(a.family)} (there are: "
+                              f"{', '.join(sorted({p.family for p in prompts}))})")
+        prompts = kept
+    prompts = prompts[: a.n]
     clips_dir = None
     if a.out is not None:
         clips_dir = a.out / "clips"

@@ -131,6 +131,18 @@ def test_video_to_audio_keeps_the_given_picture(micro_bundle, held_out, capsys):
     assert all(r["visual_events"] >= 1 for r in report["rows"])
 
 
+def test_family_filter_keeps_each_prompts_seed(micro_bundle, held_out, tmp_path, capsys):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "a ball", "family": "impacts", "seed": 3}\n{"prompt": "a drum", "family": "music", '
+                       '"seed": 4}\n{"prompt": "a bell", "family": "music", "seed": 5}\n')
+    assert main(["eval", str(micro_bundle), "--prompts", str(prompts), "--family", "music", "--n", "1", "--steps", "1",
+                 "--json", "--no-progress"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["prompt"], r["seed"]) for r in rows] == [("a drum", 4)]       # --n counts the kept prompts
+    assert main(["eval", str(micro_bundle), "--clips", str(held_out), "--family", "speech", "--no-progress"]) == 2
+    assert "no prompts of family speech (there are: impacts)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     ([], "give --prompts FILE and/or --clips SHARDS"),
     (["--given", "audio", "--prompts", "PROMPTS"], "--given takes its prompts from --clips"),
