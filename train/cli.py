@@ -94,6 +94,9 @@ def build_parser():
     j.add_argument("--change-weight", type=float, default=0.0,
                    help="weigh the flow loss up where the clean latents change in time (moving places, onsets): "
                         "1 + W x their change over the clip's mean change (that ratio capped at 5) (default 0: a plain mean)")
+    j.add_argument("--family-weight", action="append", default=None, metavar="FAMILY=W",
+                   help="draw clips of this family W times as often as a family not named (repeatable, e.g. "
+                        "speech=2; default: every clip equally often)")
     j.add_argument("--held-out", type=float, default=0.05, help="share of clips held out (default 0.05)")
     j.add_argument("--init", type=Path, default=None,
                    help="start a new run from the weights of this joint model: a generation bundle or its joint/ "
@@ -148,6 +151,20 @@ def build_parser():
         sub.add_parser(name, help=f"{name} (arrives with a later release)",
                        description=f"'{name}' is not available in this release.")
     return p
+
+
+def _family_weights(items: list[str] | None) -> dict[str, float]:
+    """``["speech=2", ...]`` -> ``{"speech": 2.0}``."""
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise DuettoError(f"--family-weight {item!r}: give FAMILY=W, e.g. speech=2")
+    return out
 
 
 def _run_args(p, *, ckpt: int, evaluate: int, log: int):
@@ -280,6 +297,7 @@ def cmd_joint(a) -> int:
         raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
     if not 0 <= a.change_weight < float("inf"):
         raise DuettoError("--change-weight must be a finite number >= 0")
+    family_weights = _family_weights(a.family_weight)
     most = 1 - FlowConfig.independent                     # the rest of the clips: independent flow times
     if not (0 <= a.video_given <= 1 and 0 <= a.audio_given <= 1 and a.video_given + a.audio_given <= most):
         raise DuettoError(f"--video-given and --audio-given must be in [0, 1] with a sum of at most {most:g}")
@@ -312,6 +330,8 @@ def cmd_joint(a) -> int:
     for name in ("video_given", "audio_given"):
         if getattr(a, name) != getattr(FlowConfig, name):
             resolved[name] = getattr(a, name)
+    if family_weights:
+        resolved["family_weights"] = family_weights
     if a.init is not None:
         resolved["init"] = str(a.init)
     _check_same_run(a.out, resolved)
@@ -324,7 +344,7 @@ def cmd_joint(a) -> int:
                       audio_given=a.audio_given)
     task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=flow,
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
-                     crop_seconds=a.crop_seconds)
+                     crop_seconds=a.crop_seconds, family_weights=family_weights)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())

@@ -12,6 +12,9 @@ place, with the audio latents whose times fall inside it: shorter sequences, che
 starts at video latent 0, which stands for a single frame in a causal VAE (the others stand for ``k``). A speech
 clip's words are then those spoken in the window (by the word times of its metadata), not its whole transcript:
 the model learns to speak what it is given, as generation asks of it.
+
+With ``family_weights`` (``{"speech": 2}``), clips are drawn in proportion to their family's weight (1 for a family
+not named, by ``meta["family"]``) instead of uniformly: a family the model does badly on gets more updates.
 """
 from __future__ import annotations
 
@@ -25,9 +28,10 @@ from duetto.joint.flow import FlowConfig, add_noise, flow_loss
 class JointTask:
     def __init__(self, model, clips: list[dict], held_out: list[dict], text_encoder, *, batch_size: int = 8,
                  flow: FlowConfig = FlowConfig(), caption_dropout: float = 0.1, condition_dropout: float = 0.3,
-                 seed: int = 0, crop_seconds: float | None = None):
+                 seed: int = 0, crop_seconds: float | None = None, family_weights: dict[str, float] | None = None):
         if not clips:
             raise DuettoError("no latent clips to train on")
+        self.draw = _draw_probabilities(clips, family_weights) if family_weights else None
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
         self.caption_dropout, self.condition_dropout = caption_dropout, condition_dropout
         self.train = _stack(clips, text_encoder)
@@ -84,7 +88,9 @@ class JointTask:
 
     def batch(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, step])
-        idx = torch.from_numpy(rng.integers(0, len(self.train["video"]), self.batch_size))
+        n = len(self.train["video"])
+        idx = torch.from_numpy(rng.integers(0, n, self.batch_size) if self.draw is None
+                               else rng.choice(n, self.batch_size, p=self.draw))
         keep = torch.from_numpy(rng.random(self.batch_size) >= self.caption_dropout)
         k_speech, k_voice, k_music = torch.from_numpy(rng.random((3, self.batch_size)) >= self.condition_dropout)
         d = self.train
@@ -122,6 +128,21 @@ class JointTask:
                 out["video"].append(((pv - (nv - v)) ** 2).mean().item())
                 out["audio"].append(((pa - (na - a)) ** 2).mean().item())
         return {f"flow_{k}": float(np.mean(v)) for k, v in out.items()}
+
+
+def _draw_probabilities(clips: list[dict], weights: dict[str, float]) -> np.ndarray:
+    """Each clip's chance of being drawn: its family's weight (1 when not named), normalised."""
+    families = [(c.get("meta") or {}).get("family") for c in clips]
+    missing = sorted(set(weights) - set(families))
+    if missing:
+        raise DuettoError(f"no training clips of family {', '.join(missing)} to weigh "
+                          f"(there are: {', '.join(sorted({str(f) for f in families}))})")
+    if any(not 0 <= w < float("inf") for w in weights.values()):
+        raise DuettoError("family weights must be finite numbers >= 0")
+    w = np.array([weights.get(f, 1.0) for f in families], dtype=np.float64)
+    if not w.sum() > 0:
+        raise DuettoError("family weights leave no clip to draw")
+    return w / w.sum()
 
 
 def _stack(clips: list[dict], text_encoder) -> dict:

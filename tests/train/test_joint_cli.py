@@ -239,3 +239,52 @@ def test_a_cropped_speech_window_gets_the_words_spoken_in_it(latents):
     for row, v in zip(b["speech"], b["video"]):                      # uncropped: every clip its whole transcript
         words = "her friend carried boats" if torch.equal(v, c0["video"]) else "a paper boat"
         assert np.array_equal(row[row > 0].numpy(), phoneme_ids(words))
+
+
+def test_family_weights_draw_a_family_more_often(latents):
+    from dataclasses import replace
+
+    from duetto.data.errors import DuettoError
+    from duetto.data.latents import load_latents
+    from duetto.joint.config import preset
+    from duetto.joint.model import JointDiT
+    from duetto.joint.text import load_text_encoder
+    from duetto.train.joint_task import JointTask
+    clips = load_latents([str(latents)])
+    assert len(clips) == 3
+    clips[0]["meta"] = dict(clips[0]["meta"] or {}, family="speech")       # the other two stay impacts
+    c0 = clips[0]
+    cfg = replace(preset("micro"), video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0], text_dim=16)
+    enc = load_text_encoder("hashing-16")
+
+    def speech_share(**kw):
+        task = JointTask(JointDiT(cfg), clips, [], enc, batch_size=4, **kw)
+        drawn = [torch.equal(v, c0["video"]) for step in range(150) for v in task.batch(step)["video"]]
+        return sum(drawn) / len(drawn)
+
+    assert abs(speech_share() - 1 / 3) < 0.07                                   # uniform: 1 of 3 clips
+    assert abs(speech_share(family_weights={"speech": 4}) - 4 / 6) < 0.07        # 4 : 1 : 1
+    assert speech_share(family_weights={"impacts": 0}) == 1.0
+    with pytest.raises(DuettoError, match="no training clips of family music"):
+        JointTask(JointDiT(cfg), clips, [], enc, family_weights={"music": 2})
+    with pytest.raises(DuettoError, match="leave no clip"):
+        JointTask(JointDiT(cfg), clips, [], enc, family_weights={"speech": 0, "impacts": 0})
+
+
+@pytest.mark.parametrize("value, message", [("speech", "give FAMILY=W"), ("speech=x", "give FAMILY=W"),
+                                            ("impacts=-1", "finite numbers >= 0"),
+                                            ("music=2", "no training clips of family music")])
+def test_bad_family_weights_exit_2_with_one_line(latents, tmp_path, capsys, value, message):
+    assert main(["joint", "--data", str(latents), "--out", str(tmp_path / "r"), "--steps", "1",
+                 "--family-weight", value] + COMMON) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()                    # nothing written before the weights were checked
+
+
+def test_family_weights_are_recorded_with_the_run(latents, tmp_path):
+    out = tmp_path / "r"
+    assert main(["joint", "--data", str(latents), "--out", str(out), "--steps", "1", "--family-weight", "impacts=2"]
+                + COMMON) == 0
+    assert json.loads((out / "run.json").read_text())["config"]["family_weights"] == {"impacts": 2.0}
+    assert main(["joint", "--data", str(latents), "--out", str(out), "--steps", "2"] + COMMON) == 2   # another run
