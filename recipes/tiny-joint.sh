@@ -70,7 +70,8 @@ duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 
   --seed 3 --no-progress
 # Sixth and seventh legs (the shipped bundle): the same settings at half the peak learning rate, 100 warm-up,
 # 2,000 updates (seed 4) and then 2,500 more (seed 7). An eighth leg (2,500 more at lr 1.2e-4, seed 8) and the mean of
-# legs 7 and 8's weights were tried and not shipped (samples/README.md).
+# legs 7 and 8's weights were tried and not shipped, as was a ninth leg from leg 7 with --family-weight speech=2
+# (1,500 updates, lr 1e-4, seed 9; samples/README.md).
 duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2000 --out "$RUNS/joint-change3" \
   --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/joint-change2/model" --cross-dropout 0.15 --change-weight 3 \

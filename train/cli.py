@@ -157,13 +157,13 @@ def _family_weights(items: list[str] | None) -> dict[str, float]:
     """``["speech=2", ...]`` -> ``{"speech": 2.0}``."""
     out = {}
     for item in items or []:
-        name, sep, value = item.partition("=")
+        name, _, value = item.partition("=")
         try:
+            if not name.strip():
+                raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise DuettoError(f"--family-weight {item!r}: give FAMILY=W, e.g. speech=2")
+            raise DuettoError(f"--family-weight {item!r}: give FAMILY=W, e.g. speech=2") from None
     return out
 
 
@@ -377,7 +377,7 @@ def cmd_eval(a) -> int:
         bank = load_bank(a.clips, fps=lay["fps"], size=pipe.config.size, sample_rate=pipe.audio_vae.sample_rate,
                          channels=pipe.audio_vae.channels, min_seconds=lay["frames"] / lay["fps"],
                          progress=not a.no_progress)
-    prompts = read_prompts(a.prompts) if a.prompts else prompts_from_bank(bank, a.given, None if a.family else a.n)
+    prompts = read_prompts(a.prompts) if a.prompts else prompts_from_bank(bank, a.given)
     if a.family:
         kept = [p for p in prompts if p.family in a.family]
         if not kept:
