@@ -286,3 +286,14 @@ def test_a_sound_on_a_one_frame_flash_measures_zero(fps):
     """Flashes: off by one frame (the fade's frame) this reports 40 ms at 25 fps, which this catches."""
     clip = flashing_patch_clip(fps)
     assert_events_recover(clip, (0, 80))
+
+
+@pytest.mark.parametrize("seed", [90000, 95045])
+def test_a_single_drop_is_measured_on_its_contact(seed):
+    """A scene with one contact (the clapperboard case): the 99th-percentile cap used to flatten the contact's
+    flash to the height of its fading ring, and the in-sync clip read +77 and +89 ms (confidence 0.5 and 10.6)."""
+    clip = render("impacts", seed, CFG)
+    assert len(clip.metadata["events"]) == 1
+    for shift in (-120, 0, 80):
+        r = measure_sync(shift_audio(clip, shift))
+        assert r.verdict != "no-signal" and abs(r.offset_ms - shift) <= 40, (seed, shift, r.offset_ms, r.confidence)
