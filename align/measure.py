@@ -98,11 +98,7 @@ def _signals(clip: LumaClip, y: np.ndarray, method: str, mouth):
     a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
     # an impact sounds when the motion that led to it ends (stops or bounces back)
     yb = F.blur(y, ENDS_BLUR / clip.fps)
-    # the sound's cue is square-rooted: how loud a hit is says little about how much of the picture it moves,
-    # so the correlation should ask whether the hits meet motion ends, not whether the loudest meet the largest
-    # (a loud pair out of place otherwise matches as well as all hits in place). The picture's cue is not: the
-    # same on a knife's many lifts and cuts moved the real chopping clip by 250 ms.
-    a, v = np.sqrt(F.clip_outliers(a)), F.clip_outliers(F.motion_ends(yb, F.frame_change(yb)))
+    a, v = F.clip_outliers(a), F.clip_outliers(F.motion_ends(yb, F.frame_change(yb)))
     return (F.on_grid(sounding(a), F.audio_times(len(a), "onset"), grid)[None],
             F.on_grid(v, F.end_times(len(v), clip.fps), grid)[None])
 

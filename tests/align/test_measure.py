@@ -297,14 +297,3 @@ def test_a_single_drop_is_measured_on_its_contact(seed):
     for shift in (-120, 0, 80):
         r = measure_sync(shift_audio(clip, shift))
         assert r.verdict != "no-signal" and abs(r.offset_ms - shift) <= 40, (seed, shift, r.offset_ms, r.confidence)
-
-
-@pytest.mark.parametrize("seed", [95005, 95046])
-def test_hits_of_unequal_loudness_are_a_confident_match(seed):
-    """Loudness says little about how much of the picture a hit moves. Before the sound's cue was square-rooted,
-    a loud pair of hits rolled onto the two biggest bounces matched about as well as every hit in place, and
-    these in-sync scenes read as no usable signal (confidence 3.3-3.5 at some shifts)."""
-    clip = render("impacts", seed, CFG)
-    for shift in (-120, 0, 80):
-        r = measure_sync(shift_audio(clip, shift))
-        assert r.verdict != "no-signal" and abs(r.offset_ms - shift) <= 40, (seed, shift, r.offset_ms, r.confidence)
