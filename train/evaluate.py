@@ -5,7 +5,9 @@ Four figures, each from the generated media alone (no ground truth exists for a 
 - **sync**: the project's sync checker (`duetto.align.measure_sync`) on each clip; a clip counts as in sync
   when the measured offset is within one frame (a no-signal verdict counts against it). Reported over the
   clips with visual events (``sync_within_1_frame``) and over all clips (``sync_all_clips``: for speech, whose
-  synthetic scenes have no flash or impact, this is the figure; the checker then uses the mouth);
+  synthetic scenes have no flash or impact, this is the figure; the checker then uses the mouth), and over the
+  clips in which the checker found a face and followed the mouth (``with_face``, ``sync_with_face``): the lip
+  timing on its own, apart from whether the picture shows a face at all;
 - **event timing**: audio onsets (`duetto.data.events.audio_onsets`) against visual events
   (`duetto.data.events.visual_events`, frame ``k`` at ``k / fps`` seconds by the time base): precision is
   the share of onsets within one frame of a visual event, recall the share of visual events within one
@@ -158,24 +160,28 @@ def score(clip, family: str) -> dict:
     frame_ms = 1000.0 / clip.fps
     in_sync = rep.verdict != "no-signal" and rep.offset_ms is not None and abs(rep.offset_ms) <= frame_ms + 1e-6
     return {**ev, "offset_ms": rep.offset_ms, "confidence": rep.confidence, "sync_verdict": rep.verdict,
-            "in_sync_1_frame": bool(in_sync), "flicker": round(flicker(clip.video), 3)}
+            "sync_method": rep.method, "in_sync_1_frame": bool(in_sync), "flicker": round(flicker(clip.video), 3)}
 
 
 def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
               reference: dict[str, np.ndarray] | None = None,
               reference_flicker: dict[str, list[float]] | None = None) -> list[dict]:
-    """Per family, then all: clips, clips with visual events, sync within one frame among those, event
+    """Per family, then all: clips, clips with visual events, sync within one frame among those and over all
+    clips, the clips with a face the checker followed and sync among those, event
     precision and recall (pooled over clips), the mean flicker, and where a reference is given the latent
     Fréchet distance and the reference clips' flicker."""
     out = []
     for fam in sorted({r["family"] for r in rows} - {FAMILY_ALL}) + [FAMILY_ALL]:
         rs = [r for r in rows if fam == FAMILY_ALL or r["family"] == fam]
         ev = [r for r in rs if r["visual_events"] > 0]
+        faces = [r for r in rs if r.get("sync_method") == "speech"]      # the checker found a face to follow
         onsets = sum(r["audio_onsets"] for r in rs)
         events = sum(r["visual_events"] for r in rs)
         row = {"family": fam, "clips": len(rs), "with_events": len(ev),
                "sync_within_1_frame": round(float(np.mean([r["in_sync_1_frame"] for r in ev])), 3) if ev else None,
                "sync_all_clips": round(float(np.mean([r["in_sync_1_frame"] for r in rs])), 3),
+               "with_face": len(faces),
+               "sync_with_face": round(float(np.mean([r["in_sync_1_frame"] for r in faces])), 3) if faces else None,
                "no_signal": round(float(np.mean([r["sync_verdict"] == "no-signal" for r in rs])), 3),
                "event_precision": round(sum(r["onsets_on_events"] for r in rs) / onsets, 3) if onsets else None,
                "event_recall": round(sum(r["events_with_onsets"] for r in rs) / events, 3) if events else None,

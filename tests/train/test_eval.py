@@ -29,13 +29,18 @@ def test_summary_counts_sync_over_clips_with_events_and_over_all():
     rows = [dict(row, family="music", visual_events=2, in_sync_1_frame=True, sync_verdict="pass",
                  onsets_on_events=1, events_with_onsets=1),
             dict(row, family="music", visual_events=0, in_sync_1_frame=False, sync_verdict="no-signal"),
-            dict(row, family="speech", visual_events=0, in_sync_1_frame=True, sync_verdict="pass"),
-            dict(row, family="speech", visual_events=0, in_sync_1_frame=False, sync_verdict="fail")]
+            dict(row, family="speech", visual_events=0, in_sync_1_frame=True, sync_verdict="pass", sync_method="speech"),
+            dict(row, family="speech", visual_events=0, in_sync_1_frame=False, sync_verdict="fail", sync_method="speech"),
+            dict(row, family="speech", visual_events=0, in_sync_1_frame=False, sync_verdict="no-signal",
+                 sync_method="events")]
     s = {r["family"]: r for r in summarise(rows)}
     assert (s["music"]["with_events"], s["music"]["sync_within_1_frame"], s["music"]["sync_all_clips"]) == (1, 1.0, 0.5)
-    assert (s["speech"]["sync_within_1_frame"], s["speech"]["sync_all_clips"], s["speech"]["no_signal"]) == (None, 0.5, 0.0)
-    assert (s["all"]["sync_within_1_frame"], s["all"]["sync_all_clips"], s["all"]["no_signal"]) == (1.0, 0.5, 0.25)
-    assert s["all"]["event_precision"] == 1 / 8 and s["all"]["event_recall"] == 0.5
+    assert (s["speech"]["sync_within_1_frame"], s["speech"]["sync_all_clips"], s["speech"]["no_signal"]) == (None, 0.333, 0.333)
+    assert (s["all"]["sync_within_1_frame"], s["all"]["sync_all_clips"], s["all"]["no_signal"]) == (1.0, 0.4, 0.4)
+    assert s["all"]["event_precision"] == 1 / 10 and s["all"]["event_recall"] == 0.5
+    # the lip timing apart from whether a face was drawn: the clip without a face is left out
+    assert (s["speech"]["with_face"], s["speech"]["sync_with_face"]) == (2, 0.5)
+    assert (s["music"]["with_face"], s["music"]["sync_with_face"]) == (0, None)
 
 
 def test_frechet_distance_of_gaussians():
