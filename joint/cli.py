@@ -63,11 +63,15 @@ def add_sampling_arguments(p) -> None:
     p.add_argument("--audio-sync-scale", type=float, default=None,
                    help="cross-modal guidance of the sound, >= 0: how much further to follow the picture's timing "
                         "(default: the model's; 0 = off)")
+    p.add_argument("--guidance-max-t", type=float, default=None,
+                   help="guide (both kinds) only at flow times <= this, in (0, 1]; the noisier steps take one model "
+                        "pass (default: the model's; 1 = every step)")
 
 
 def sampling_settings(a) -> dict:
     return {"steps": a.steps, "sampler": a.sampler, "video_scale": a.video_scale, "audio_scale": a.audio_scale,
-            "shift": a.shift, "video_sync_scale": a.video_sync_scale, "audio_sync_scale": a.audio_sync_scale}
+            "shift": a.shift, "video_sync_scale": a.video_sync_scale, "audio_sync_scale": a.audio_sync_scale,
+            "guidance_max_t": a.guidance_max_t}
 
 
 def cmd_generate(a) -> int:

@@ -43,6 +43,7 @@ class GenerationConfig:
     audio_scale: float = 3.0
     video_sync_scale: float = 0.0       # cross-modal guidance per stream (sampling.guided); 0: off
     audio_sync_scale: float = 0.0
+    guidance_max_t: float = 1.0         # guide only at flow times <= this (sampling.guided); 1: every step
     seconds: float = 4.0                # default clip length
 
     def __post_init__(self):
@@ -55,6 +56,8 @@ class GenerationConfig:
             raise DuettoError("generation config: guidance and sync scales must be finite numbers")
         if not (self.video_sync_scale >= 0 and self.audio_sync_scale >= 0):
             raise DuettoError("generation config: sync scales must be >= 0")
+        if not 0 < self.guidance_max_t <= 1:
+            raise DuettoError("generation config: guidance_max_t must be in (0, 1]")
 
 
 def save_bundle(folder, model, video_vae, audio_vae, config: GenerationConfig, dtype: torch.dtype | None = None) -> Path:
@@ -113,11 +116,11 @@ class Pipeline:
 
     def with_sampling(self, **settings) -> Pipeline:
         """This pipeline with some of its sampling settings (``steps``, ``sampler``, ``shift``, ``video_scale``,
-        ``audio_scale``, ``video_sync_scale``, ``audio_sync_scale``) replaced; ``None`` keeps the bundle's.
+        ``audio_scale``, ``video_sync_scale``, ``audio_sync_scale``, ``guidance_max_t``) replaced; ``None`` keeps the bundle's.
         Checked like the bundle's own."""
         given = {k: v for k, v in settings.items() if v is not None}
         unknown = set(given) - {"steps", "sampler", "shift", "video_scale", "audio_scale", "video_sync_scale",
-                                "audio_sync_scale"}
+                                "audio_sync_scale", "guidance_max_t"}
         if unknown:
             raise DuettoError(f"not a sampling setting: {', '.join(sorted(unknown))}")
         return Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))
@@ -169,7 +172,7 @@ class Pipeline:
         def apart(v, a, tv, ta):
             return m(v, a, tv, ta, vt, at, tokens, mask, **extra, cross_keep=torch.zeros(len(v), dtype=torch.bool))
         sync = (cfg.video_sync_scale, cfg.audio_sync_scale) if len(m.cross) else (0.0, 0.0)  # no blocks: apart == cond
-        fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, *sync)
+        fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, *sync, max_t=cfg.guidance_max_t)
         sampler = SAMPLERS[cfg.sampler]
         zv, za = sampler(fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v, given_audio=given_a,
                          callback=callback)

@@ -78,13 +78,21 @@ SAMPLERS = {"euler": euler, "heun": heun}
 
 
 def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: float, apart: ModelFn | None = None,
-           video_sync: float = 0.0, audio_sync: float = 0.0) -> ModelFn:
+           video_sync: float = 0.0, audio_sync: float = 0.0, max_t: float = 1.0) -> ModelFn:
     """Classifier-free guidance with a scale per stream: ``u + scale * (c - u)``. Scales of 1 call only
     ``cond``. (The calls are independent, so guidance parallelism can run them on different ranks.)
 
     Cross-modal guidance: ``apart`` is ``cond`` with the streams kept apart (no cross-modal attention); a sync
     scale ``w > 0`` adds ``w * (c - apart)`` to that stream, pushing it further along what the other stream
-    changes in it: its timing, most of all."""
+    changes in it: its timing, most of all.
+
+    ``max_t``: guide only at flow times up to ``max_t`` (the larger of the two streams' times; a given stream
+    sits at 0); at noisier times ``cond`` alone (one model pass). Guidance at the noisiest steps, where the
+    layout of the picture is still being chosen, pushes it off the data (Kynkaenniemi et al. 2024, "Applying
+    guidance in a limited interval"): with the shipped tiny model it drew a field of coloured noise instead of a
+    face in most speech clips (samples/README.md)."""
+    if not 0 < max_t <= 1:
+        raise DuettoError(f"guidance max_t must be in (0, 1], not {max_t!r}")
     if not (apart is not None and (video_sync or audio_sync)):
         apart, video_sync, audio_sync = None, 0.0, 0.0
     if video_scale == 1 and audio_scale == 1 and apart is None:
@@ -92,6 +100,8 @@ def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: floa
 
     def fn(v, a, tv, ta):
         cv, ca = cond(v, a, tv, ta)
+        if max(float(tv.max()), float(ta.max())) > max_t + 1e-6:     # (times arrive as float32)
+            return cv, ca
         gv, ga = cv, ca
         if video_scale != 1 or audio_scale != 1:
             uv, ua = uncond(v, a, tv, ta)

@@ -140,6 +140,11 @@ def build_parser():
     x.add_argument("--sample-steps", type=int, default=None, help="joint runs: the bundle's default sampling steps (default 25)")
     x.add_argument("--guidance", type=float, default=None,
                    help="joint runs: the bundle's default guidance scale, both streams (default 3; 1 = none)")
+    x.add_argument("--video-guidance", type=float, default=None,
+                   help="joint runs: the picture's guidance scale instead of --guidance (duetto generate --video-scale)")
+    x.add_argument("--guidance-max-t", type=float, default=None,
+                   help="joint runs: guide only at flow times <= this, in (0, 1] (duetto generate --guidance-max-t; "
+                        "default 1 = every step)")
     x.add_argument("--sync-scale", type=float, default=None,
                    help="joint runs: the bundle's default cross-modal guidance scale, both streams (default 0 = off; "
                         "see duetto generate --audio-sync-scale)")
@@ -395,7 +400,7 @@ def cmd_eval(a) -> int:
     report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "steps": c.steps, "sampler": c.sampler,
                           "video_scale": c.video_scale, "audio_scale": c.audio_scale, "shift": c.shift,
                           "video_sync_scale": c.video_sync_scale, "audio_sync_scale": c.audio_sync_scale,
-                          "seconds": a.seconds or c.seconds, "prompts": len(prompts)}
+                          "guidance_max_t": c.guidance_max_t, "seconds": a.seconds or c.seconds, "prompts": len(prompts)}
     if a.out is not None:
         from duetto.data.media import atomic_write
         atomic_write(a.out / "report.json", (json.dumps(report, indent=1) + "\n").encode())
@@ -412,19 +417,24 @@ def cmd_export(a) -> int:
         raise DuettoError(f"{a.run}: no such run folder")
     kind = run_info(a.run)["command"]
     joint_only = {"--size": a.size, "--sample-steps": a.sample_steps, "--guidance": a.guidance,
+                  "--video-guidance": a.video_guidance, "--guidance-max-t": a.guidance_max_t,
                   "--sync-scale": a.sync_scale, "--video-vae": a.video_vae, "--audio-vae": a.audio_vae}
     if kind == "joint":
         a.size = 64 if a.size is None else a.size
         a.sample_steps = 25 if a.sample_steps is None else a.sample_steps
         a.guidance = 3.0 if a.guidance is None else a.guidance
         a.sync_scale = 0.0 if a.sync_scale is None else a.sync_scale
+        a.video_guidance = a.guidance if a.video_guidance is None else a.video_guidance
+        a.guidance_max_t = 1.0 if a.guidance_max_t is None else a.guidance_max_t
         if a.video_vae is None or a.audio_vae is None:
             raise DuettoError("a joint run needs --video-vae and --audio-vae (the VAEs its latents came from)")
-        if a.size % 8 or a.size < 8 or a.sample_steps < 1 or not a.guidance > 0 or not a.sync_scale >= 0:
-            raise DuettoError("--size must be a positive multiple of 8, --sample-steps at least 1, --guidance positive, "
-                              "--sync-scale >= 0")
+        if a.size % 8 or a.size < 8 or a.sample_steps < 1 or not min(a.guidance, a.video_guidance) > 0 \
+                or not a.sync_scale >= 0:
+            raise DuettoError("--size must be a positive multiple of 8, --sample-steps at least 1, --guidance and "
+                              "--video-guidance positive, --sync-scale >= 0")
         out = export_bundle(a.run, a.out, a.video_vae, a.audio_vae, a.step, size=a.size, steps=a.sample_steps, half=a.half,
-                            guidance=a.guidance, sync_scale=a.sync_scale)
+                            guidance=a.guidance, video_guidance=a.video_guidance, sync_scale=a.sync_scale,
+                            guidance_max_t=a.guidance_max_t)
     else:
         given = [k for k, v in joint_only.items() if v is not None]
         if given:

@@ -70,8 +70,9 @@ def export_vae(run: Path, out: Path, step: int | None = None, *, half: bool = Fa
 
 def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: int | None = None, *,
                   size: int = 64, steps: int = 25, half: bool = False, guidance: float = 3.0,
-                  sync_scale: float = 0.0) -> Path:
-    """A generation bundle from joint run ``run`` and the two VAE folders its latents came from."""
+                  video_guidance: float | None = None, sync_scale: float = 0.0, guidance_max_t: float = 1.0) -> Path:
+    """A generation bundle from joint run ``run`` and the two VAE folders its latents came from. ``guidance``: both
+    streams' classifier-free guidance scale, or the sound's when ``video_guidance`` sets the picture's."""
     from duetto.data.encode import load_vae
     from duetto.data.latent_format import record_mismatch, vae_record
     from duetto.joint.model import JointDiT
@@ -88,8 +89,8 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
         if why:
             raise DuettoError(f"{folder}: not the {name} VAE the run's latents came from ({why})")
     gen = GenerationConfig(size=size, steps=steps, text_encoder=cfg.get("text_encoder") or "minilm",
-                           video_scale=guidance, audio_scale=guidance, video_sync_scale=sync_scale,
-                           audio_sync_scale=sync_scale)
+                           video_scale=guidance if video_guidance is None else video_guidance, audio_scale=guidance,
+                           video_sync_scale=sync_scale, audio_sync_scale=sync_scale, guidance_max_t=guidance_max_t)
     return save_bundle(out, model, vvae, avae, gen, torch.float16 if half else None)
 
 

@@ -69,6 +69,32 @@ def test_cross_modal_guidance_adds_the_difference_the_other_stream_makes():
     assert guided(cond, uncond, 1.0, 1.0, apart, 0.0, 0.0) is cond
 
 
+def test_guidance_is_skipped_at_flow_times_above_max_t():
+    calls = []
+
+    def cond(v, a, tv, ta):
+        calls.append("cond")
+        return torch.full_like(v, 2.0), torch.full_like(a, 2.0)
+
+    def uncond(v, a, tv, ta):
+        calls.append("uncond")
+        return torch.zeros_like(v), torch.zeros_like(a)
+    fn = guided(cond, uncond, 3.0, 3.0, max_t=0.85)
+    x = torch.zeros(1, 2)
+    dv, _ = fn(x, x, torch.full((1,), 0.9), torch.full((1,), 0.9))       # noisier than max_t: cond alone
+    assert torch.allclose(dv, torch.full((1, 2), 2.0)) and calls == ["cond"]
+    dv, _ = fn(x, x, torch.full((1,), 0.85), torch.full((1,), 0.85))     # at max_t: guided
+    assert torch.allclose(dv, torch.full((1, 2), 6.0)) and calls[1:] == ["cond", "uncond"]
+    dv, da = fn(x, x, torch.zeros(1), torch.full((1,), 0.9))             # a given picture (t = 0): the sound's time decides
+    assert torch.allclose(da, torch.full((1, 2), 2.0))
+    # a sampler run: of the flow times 1, 0.9, 0.5 only 0.5 is guided
+    calls.clear()
+    euler(fn, (torch.zeros(1, 2), torch.zeros(1, 2)), [1.0, 0.9, 0.5, 0.0])
+    assert calls == ["cond", "cond", "cond", "uncond"]
+    with pytest.raises(DuettoError, match="max_t"):
+        guided(cond, uncond, 3.0, 3.0, max_t=0.0)
+
+
 def test_flow_times_follow_their_shares():
     cfg = FlowConfig(independent=0.2, video_given=0.1, audio_given=0.1)
     tv, ta = flow_times(20000, cfg, torch.Generator().manual_seed(0))

@@ -155,10 +155,11 @@ def test_sampling_settings_override_the_bundle_per_run(bundle, tmp_path, capsys,
     out = tmp_path / "p.mp4"
     assert main(["generate", "a drum", "-o", str(out), "--checkpoint", str(bundle), "--quiet", "--steps", "2",
                  "--sampler", "heun", "--video-scale", "1", "--audio-scale", "1.5", "--shift", "2",
-                 "--video-sync-scale", "0.5", "--audio-sync-scale", "3"]) == 0
+                 "--video-sync-scale", "0.5", "--audio-sync-scale", "3", "--guidance-max-t", "0.8"]) == 0
     assert used[-1] == replace(pipe.config, sampler="heun", video_scale=1.0, audio_scale=1.5, shift=2.0, steps=2,
-                               video_sync_scale=0.5, audio_sync_scale=3.0)
+                               video_sync_scale=0.5, audio_sync_scale=3.0, guidance_max_t=0.8)
     for bad, word in ((["--shift", "0"], "shift"), (["--audio-sync-scale", "-1"], "sync scales"),
+                      (["--guidance-max-t", "1.5"], "guidance_max_t"),
                       (["--video-sync-scale", "inf"], "must be finite"), (["--audio-scale", "nan"], "must be finite")):
         assert main(["generate", "a drum", "-o", str(tmp_path / "q.mp4"), "--checkpoint", str(bundle)] + bad) == 2
         err = capsys.readouterr().err.strip()

@@ -83,14 +83,16 @@ def test_export_a_bundle_with_the_vaes_of_its_latents(latents, tmp_path, capsys)
     root = latents.parent
     out = tmp_path / "bundle"
     assert main(["export", str(run), "--video-vae", str(root / "v"), "--audio-vae", str(root / "a"),
-                 "--size", str(SIZE), "--sample-steps", "2", "--guidance", "6", "--sync-scale", "2", "--half", "--out", str(out)]) == 0
+                 "--size", str(SIZE), "--sample-steps", "2", "--guidance", "6", "--video-guidance", "3",
+                 "--guidance-max-t", "0.85", "--sync-scale", "2", "--half", "--out", str(out)]) == 0
     from duetto.joint.pipeline import Pipeline
     pipe = Pipeline.load(out)
     trained = load_autoencoder(run / "model")
     for (name, p), q in zip(pipe.model.state_dict().items(), trained.state_dict().values()):
         assert torch.equal(p, q.half().float()), name
     assert pipe.config.size == SIZE and pipe.config.steps == 2 and pipe.config.text_encoder == "hashing-16"
-    assert pipe.config.video_scale == pipe.config.audio_scale == 6.0
+    assert (pipe.config.video_scale, pipe.config.audio_scale) == (3.0, 6.0)    # --video-guidance sets the picture's
+    assert pipe.config.guidance_max_t == 0.85
     assert pipe.config.video_sync_scale == pipe.config.audio_sync_scale == 2.0
     clip = pipe.generate("a ball drops", seconds=0.5, seed=1)[0]
     assert clip.video.shape[1:] == (SIZE, SIZE, 3)
