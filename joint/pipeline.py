@@ -116,8 +116,8 @@ class Pipeline:
 
     def with_sampling(self, **settings) -> Pipeline:
         """This pipeline with some of its sampling settings (``steps``, ``sampler``, ``shift``, ``video_scale``,
-        ``audio_scale``, ``video_sync_scale``, ``audio_sync_scale``, ``guidance_max_t``) replaced; ``None`` keeps the bundle's.
-        Checked like the bundle's own."""
+        ``audio_scale``, ``video_sync_scale``, ``audio_sync_scale``, ``guidance_max_t``) replaced; ``None`` keeps
+        the bundle's. Checked like the bundle's own."""
         given = {k: v for k, v in settings.items() if v is not None}
         unknown = set(given) - {"steps", "sampler", "shift", "video_scale", "audio_scale", "video_sync_scale",
                                 "audio_sync_scale", "guidance_max_t"}

@@ -89,8 +89,8 @@ def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: floa
     ``max_t``: guide only at flow times up to ``max_t`` (the larger of the two streams' times; a given stream
     sits at 0); at noisier times ``cond`` alone (one model pass). Guidance at the noisiest steps, where the
     layout of the picture is still being chosen, pushes it off the data (Kynkaenniemi et al. 2024, "Applying
-    guidance in a limited interval"): with the shipped tiny model it drew a field of coloured noise instead of a
-    face in most speech clips (samples/README.md)."""
+    guidance in a limited interval"). With the tiny model, the picture guided at 6 at every step drew a field of
+    coloured noise instead of a face in most speech clips; at 2 and up to 0.85, in a third (samples/README.md)."""
     if not 0 < max_t <= 1:
         raise DuettoError(f"guidance max_t must be in (0, 1], not {max_t!r}")
     if not (apart is not None and (video_sync or audio_sync)):
