@@ -60,6 +60,10 @@ class GenerationConfig:
             raise DuettoError("generation config: guidance_max_t must be in (0, 1]")
 
 
+SAMPLING_SETTINGS = ("steps", "sampler", "shift", "video_scale", "audio_scale", "video_sync_scale", "audio_sync_scale",
+                     "guidance_max_t")    # the GenerationConfig fields a run may override (Pipeline.with_sampling)
+
+
 def save_bundle(folder, model, video_vae, audio_vae, config: GenerationConfig, dtype: torch.dtype | None = None) -> Path:
     """Write a bundle atomically (a crash leaves the old folder or none); ``dtype`` (e.g. ``torch.float16`` for a
     shipped bundle) stores the weights in that type."""
@@ -119,8 +123,7 @@ class Pipeline:
         ``audio_scale``, ``video_sync_scale``, ``audio_sync_scale``, ``guidance_max_t``) replaced; ``None`` keeps
         the bundle's. Checked like the bundle's own."""
         given = {k: v for k, v in settings.items() if v is not None}
-        unknown = set(given) - {"steps", "sampler", "shift", "video_scale", "audio_scale", "video_sync_scale",
-                                "audio_sync_scale", "guidance_max_t"}
+        unknown = set(given) - set(SAMPLING_SETTINGS)
         if unknown:
             raise DuettoError(f"not a sampling setting: {', '.join(sorted(unknown))}")
         return Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))

@@ -357,7 +357,7 @@ def cmd_joint(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from duetto.joint.pipeline import Pipeline
+    from duetto.joint.pipeline import SAMPLING_SETTINGS, Pipeline
     from duetto.joint.cli import sampling_settings
     from duetto.train.evaluate import evaluate, prompts_from_bank, read_prompts
     if a.prompts and a.given != "none":
@@ -397,10 +397,9 @@ def cmd_eval(a) -> int:
     report = evaluate(pipe, prompts, seconds=a.seconds, reference=bank, clips_dir=clips_dir,
                       progress=not a.no_progress)
     c = pipe.config
-    report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "steps": c.steps, "sampler": c.sampler,
-                          "video_scale": c.video_scale, "audio_scale": c.audio_scale, "shift": c.shift,
-                          "video_sync_scale": c.video_sync_scale, "audio_sync_scale": c.audio_sync_scale,
-                          "guidance_max_t": c.guidance_max_t, "seconds": a.seconds or c.seconds, "prompts": len(prompts)}
+    report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given,
+                          **{k: getattr(c, k) for k in SAMPLING_SETTINGS},
+                          "seconds": a.seconds or c.seconds, "prompts": len(prompts)}
     if a.out is not None:
         from duetto.data.media import atomic_write
         atomic_write(a.out / "report.json", (json.dumps(report, indent=1) + "\n").encode())
