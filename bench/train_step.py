@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--updates", type=int, default=20, help="timed updates after 5 warm-up ones (default 20)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
+    p.add_argument("--compile", action="store_true", help="compile the model (nn.Module.compile, in place)")
     a = p.parse_args(argv)
     if a.batch_size < 1 or a.updates < 1:
         p.error("--batch-size and --updates must be at least 1")
@@ -51,6 +52,8 @@ def main(argv=None) -> int:
     task = JointTask(model, clips, [], HashingEncoder(384), batch_size=a.batch_size, crop_seconds=2, seed=0,
                      flow=FlowConfig(cross_dropout=0.15, change_weight=3))
     model.to(dev)
+    if a.compile:
+        model.compile()
     ema, opt = EMA(model, 0.995), torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def sync():
@@ -75,8 +78,10 @@ def main(argv=None) -> int:
         if parts is not None:
             parts.append(np.diff(t) * 1000)
 
+    t0 = time.perf_counter()
     for s in range(1, 6):
         update(s)
+    warm = time.perf_counter() - t0
     parts = []
     for s in range(6, 6 + a.updates):
         update(s, parts)
@@ -90,7 +95,8 @@ def main(argv=None) -> int:
     m = np.mean(parts, axis=0)
     name = torch.cuda.get_device_name() if cuda else f"cpu, {a.threads} thread(s)"
     print(f"tiny joint model, {sum(x.numel() for x in model.parameters()) / 1e6:.2f} M parameters, batch {a.batch_size} "
-          f"of 2 s windows, {name}, torch {torch.__version__}")
+          f"of 2 s windows, {name}, torch {torch.__version__}{', compiled' if a.compile else ''}; "
+          f"the 5 warm-up updates took {warm:.1f} s")
     print("| batch | forward + loss | backward + clip | optimiser | EMA | total ms/update | updates/s | aten ops/update | kernel launches/update |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("| " + " | ".join(f"{x:.1f}" for x in m) + f" | {m.sum():.1f} | {1000 / m.sum():.2f} | {ops:.0f} | "
