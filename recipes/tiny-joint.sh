@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The recipe for the shipped joint model (samples/duetto-tiny) and its two ablations, after recipes/tiny-vaes.sh.
+# The recipes of the joint models (samples/duetto-tiny, its CPU ablations), after recipes/tiny-vaes.sh; the shipped
+# bundle's own is at the end (a GPU run, then a CPU leg).
 #
 #   recipes/tiny-joint.sh RUNS [STEPS]
 #
@@ -86,4 +87,15 @@ duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 
 duetto-train export "$RUNS/joint-change4" --half --guidance 6 --video-guidance 2 --guidance-max-t 0.85 --sync-scale 2 \
   --video-vae "$VVAE" --audio-vae "$AVAE" --out "$RUNS/bundle-change4"
 duetto-train eval "$RUNS/bundle-change4" --clips "$RUNS"/shards-heldout/* --n 64 --out "$RUNS/eval-change4" --no-progress
-rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-change4" "$HERE/samples/duetto-tiny"
+# Leg 7 shipped until 2026-12-04 (evening). The bundle shipped since then is another lineage: the time-locked run of
+# recipes/gpu/ablation.sh (1,500 updates of batch 32 on a GPU; see recipes/gpu/README.md), its EMA repaired with
+# recipes/gpu/debias.py (that run's EMA had no warm-up yet) and exported by recipes/gpu/unpack.sh into
+# "$RUNS/gpu/bundle-time-locked", then one leg on the CPU:
+duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 3000 --out "$RUNS/joint-gpu-ft" \
+  --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
+  --eval-every 1000 --log-every 50 --init "$RUNS/gpu/bundle-time-locked" --cross-dropout 0.15 --change-weight 3 \
+  --seed 12 --no-progress
+duetto-train export "$RUNS/joint-gpu-ft" --half --guidance 6 --video-guidance 2 --guidance-max-t 0.85 --sync-scale 2 \
+  --video-vae "$VVAE" --audio-vae "$AVAE" --out "$RUNS/bundle-gpu-ft"
+duetto-train eval "$RUNS/bundle-gpu-ft" --clips "$RUNS"/shards-heldout/* --n 64 --out "$RUNS/eval-gpu-ft" --no-progress
+rm -rf "$HERE/samples/duetto-tiny" && cp -r "$RUNS/bundle-gpu-ft" "$HERE/samples/duetto-tiny"
