@@ -6,7 +6,7 @@ channels at 50/s), 2 s windows, the tiny preset with 4 x 4 video patches, change
 
     python bench/train_step.py [--batch-size 8] [--updates 20] [--threads 2] [--device cpu|cuda]
 
-Measured on an H200 (2026-12-04, batch 32): 146 ms per update, of which the GPU was busy about 20 ms; an update
+Measured on an H200 (2026-12-04, batch 32, with this script's first version): 146 ms per update, of which the GPU was busy about 20 ms; an update
 made about 4,900 kernel launches. The tiny model is launch-bound there: fewer, larger operations (fused
 elementwise work, torch.compile, CUDA graphs) are what would speed it up, not a faster GPU.
 """

@@ -52,11 +52,9 @@ class EMA:
         mine, theirs = [], []
         for name, e in self.module.named_parameters():
             p = params[name].detach()
-            if e.is_floating_point() and p.dtype == e.dtype:
+            if e.is_floating_point():
                 mine.append(e)
-                theirs.append(p)
-            elif e.is_floating_point():
-                e.lerp_(p.to(e.dtype), 1.0 - warmed_decay(self.decay, step))
+                theirs.append(p.to(e.dtype))
             else:
                 e.copy_(p)
         if mine:

@@ -1,8 +1,7 @@
 """Pack latent shards for a GPU machine that lacks PyAV, espeak-ng and the MiniLM package and takes a small
 upload: one file (lzma) holding every clip's latents and conditions, each caption's token embeddings and every
-phonemisation training asks for. Video latents are quantised to 8 bits per channel (step: the channel's largest
-|value| / 127 over all clips; rms error 0.009 against latents of rms 1.18) and stored as frame-to-frame
-differences mod 256, which compress well on still backgrounds: the 1,320 shipped-recipe clips (174 MiB) pack
+phonemisation training asks for. Video latents go 8-bit as frame differences (`latent_codec.py`; rms error 0.009 against
+latents of rms 1.18): the 1,320 shipped-recipe clips (174 MiB) pack
 into 40.6 MiB. `train.py` reverses all of it.
 
     python recipes/gpu/pack.py OUT.pt.xz LATENT_SHARDS...
@@ -12,8 +11,8 @@ import json
 import lzma
 import sys
 
-import numpy as np
 import torch
+from latent_codec import decode_video, encode_video
 
 import duetto.joint.conditioning as C
 from duetto.data.latents import load_latents
@@ -42,12 +41,8 @@ def main(out: str, shards: list[str]):
         _phonemes(c["meta"]), C.timed_word_ids(c["meta"])
     C.phonemize = real
     video = torch.stack([c["video"].float() for c in clips])                 # [N, C, L, h, w]
-    scale = video.abs().amax(dim=(0, 2, 3, 4)) / 127                         # [C]
-    q = torch.round(video / scale[None, :, None, None, None]).clamp(-127, 127).to(torch.int16).numpy()
-    q = (q % 256).astype(np.uint8)
-    delta = np.diff(q, axis=2, prepend=np.zeros_like(q[:, :, :1]))           # uint8: wraps mod 256
-    back = np.cumsum(delta, axis=2, dtype=np.uint8).view(np.int8).astype(np.float32)
-    err = (torch.from_numpy(back) * scale[None, :, None, None, None] - video).pow(2).mean().sqrt()
+    delta, scale = encode_video(video)
+    err = (decode_video(delta, scale) - video).pow(2).mean().sqrt()
     rest = []
     for c in clips:
         r = {k: v for k, v in c.items() if k != "video"}
@@ -56,7 +51,7 @@ def main(out: str, shards: list[str]):
             r["music"] = r["music"].to(torch.float16)
         rest.append(r)
     buf = io.BytesIO()
-    torch.save({"video_delta": torch.from_numpy(delta), "video_scale": scale, "clips": rest,
+    torch.save({"video_delta": delta, "video_scale": scale, "clips": rest,
                 "captions": captions, "phonemes": phon}, buf)
     blob = lzma.compress(buf.getvalue(), preset=9 | lzma.PRESET_EXTREME)
     with open(out, "wb") as f:

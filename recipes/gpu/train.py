@@ -14,15 +14,14 @@ try:
     import av  # noqa: F401
 except ImportError:
     sys.modules["av"] = types.ModuleType("av")     # media I/O is imported by duetto.data but not used here
-import numpy as np
 import torch
+from latent_codec import decode_video
 
 
 def load_pack(path: str):
     raw = io.BytesIO(lzma.open(path).read()) if path.endswith(".xz") else path
     pack = torch.load(raw, weights_only=True)
-    q = np.cumsum(pack["video_delta"].numpy(), axis=2, dtype=np.uint8).view(np.int8)
-    video = torch.from_numpy(q.astype(np.float32)) * pack["video_scale"][None, :, None, None, None]
+    video = decode_video(pack["video_delta"], pack["video_scale"])
     clips = pack["clips"]
     for i, c in enumerate(clips):
         c["video"], c["audio"] = video[i].clone(), c["audio"].float()
