@@ -68,9 +68,9 @@ CUES = {"speech": [("loudness change", "mouth motion"), ("loudness", "mouth aper
 SPEECH_BAND = (1.0, 8.0)  # Hz: the syllable rhythm that the aperture cue compares
 
 
-def _signals(clip: LumaClip, y: np.ndarray, method: str, mouth):
+def _signals(clip: LumaClip, y: np.ndarray, times: np.ndarray, method: str, mouth):
     """Cues as (audio features ``[P, n]``, picture features ``[P, n]``) on a common 100 Hz grid; ``y`` is the
-    clip's luma.
+    clip's luma ``[T', H, W]`` without repeated frames and ``times`` ``[T']`` the seconds of each.
 
     events: onset strength against motion ends. speech, two cues whose lag curves are averaged: the change
     of speech loudness against the change inside the mouth box (how much moves), and the speech loudness
@@ -92,15 +92,15 @@ def _signals(clip: LumaClip, y: np.ndarray, method: str, mouth):
         level[(grid < start / F.RATE) | (grid >= stop / F.RATE)] = np.nan   # filtered whole, then cut to the sound
         dark = F.mouth_darkness(y, mouth)
         audio = [F.on_grid(sounding(a, at_boundaries=True), F.audio_times(len(a), "change"), grid), level]
-        picture = [F.on_grid(v, F.change_times(len(v), clip.fps), grid),
-                   F.band_pass(F.on_grid(dark, timebase.frame_time(np.arange(len(dark)), clip.fps), grid), *SPEECH_BAND)]
+        picture = [F.on_grid(v, times[1:], grid), F.band_pass(F.on_grid(dark, times, grid), *SPEECH_BAND)]
         return np.stack(audio), np.stack(picture)
     a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
     # an impact sounds when the motion that led to it ends (stops or bounces back)
-    yb = F.blur(y, ENDS_BLUR / clip.fps)
+    fps = (len(times) - 1) / (times[-1] - times[0])        # the rate of distinct pictures
+    yb = F.blur(y, ENDS_BLUR / fps)
     a, v = F.clip_outliers(a), F.clip_outliers(F.motion_ends(yb, F.frame_change(yb)))
     return (F.on_grid(sounding(a), F.audio_times(len(a), "onset"), grid)[None],
-            F.on_grid(v, F.end_times(len(v), clip.fps), grid)[None])
+            F.on_grid(v, times[1:-1], grid)[None])
 
 
 def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, search: float = 0.6,
@@ -121,8 +121,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     y = np.asarray(clip.luma, dtype=np.float32)
     if np.abs(clip.audio).max() < 1e-3:
         return no_signal("silence: the audio carries no signal")
-    motion = F.frame_change(y)
-    if motion.max() < 0.5:
+    if F.peak_motion(y) < 0.5:
         return no_signal("static picture: nothing moves")
     mouth, face_frac = None, 0.0
     if method != "events":
@@ -132,7 +131,8 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     if method == "speech" and mouth is None:
         return no_signal("no face found for the speech method", method)
     what = "speech" if method == "speech" else "event"
-    a, v = _signals(clip, y, method, mouth)
+    distinct = ~F.repeated_frames(F.frame_change(y))     # a frame-rate conversion's repeats left out
+    a, v = _signals(clip, y[distinct], timebase.frame_time(np.flatnonzero(distinct), clip.fps), method, mouth)
     if not all(np.nanstd(x) > 0 for x in (*a, *v)):
         return no_signal(f"no {'speech' if method == 'speech' else 'events'} to compare", method)
     curve = lag_curve(a, v, search)

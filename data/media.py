@@ -16,6 +16,7 @@ from typing import BinaryIO, Union
 
 import av
 import numpy as np
+from einops import rearrange
 
 from . import timebase
 from .clip import Clip
@@ -481,14 +482,15 @@ _BT601 = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0,
 
 def rgb_to_yuv420p(video: np.ndarray) -> np.ndarray:
     """RGB uint8 ``[T, H, W, 3]`` (even H, W) to planar YUV 4:2:0, BT.601 limited range -- what decoders
-    assume for untagged video -- as PyAV's layout ``[T, H * 3 // 2, W]``."""
+    assume for untagged video -- as PyAV's layout ``[T, H * 3 // 2, W]``: the Y, U and V planes one after
+    the other, flat (a chroma plane of H/2 rows of W/2 fills whole rows of W only when 4 divides H)."""
     t, h, w, _ = video.shape
     ycc = video.astype(np.float32) @ _BT601.T + np.array([16.0, 128.0, 128.0], np.float32)
     y = ycc[..., 0]
     c = ycc[..., 1:].reshape(t, h // 2, 2, w // 2, 2, 2).mean(axis=(2, 4))      # 2x2 chroma average
-    u = c[..., 0].reshape(t, h // 4, w)                                          # planes in PyAV's layout
-    v = c[..., 1].reshape(t, h // 4, w)
-    return np.clip(np.rint(np.concatenate([y, u, v], axis=1)), 0, 255).astype(np.uint8)
+    planes = [rearrange(p, "t h w -> t (h w)") for p in (y, c[..., 0], c[..., 1])]
+    flat = np.clip(np.rint(np.concatenate(planes, axis=1)), 0, 255).astype(np.uint8)
+    return flat.reshape(t, h * 3 // 2, w)
 
 
 def encode_clip(clip: Clip, suffix: str = ".mp4", *, audio_codec: str | None = None, crf: int = 18,

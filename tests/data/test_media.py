@@ -40,6 +40,22 @@ def test_written_mp4_is_in_sync_for_an_independent_decoder(tmp_path, audio_codec
     assert abs(flash_pts - t) < 1e-3
 
 
+@pytest.mark.parametrize("h, w", [(90, 102), (64, 64)])
+def test_mp4_of_any_even_size_keeps_its_colours(tmp_path, h, w):
+    """H.264 takes any even size; 4:2:0 chroma planes of H/2 rows fill whole rows of W only when 4 divides H,
+    and such sizes (90, 170, 270 rows) once failed to write."""
+    video = np.zeros((6, h, w, 3), np.uint8)
+    video[:, : h // 2, :, 0] = 200          # red top half, blue bottom half
+    video[:, h // 2:, :, 2] = 200
+    path = write_clip(tmp_path / "x.mp4", Clip(video=video, audio=np.zeros((1, 3840), np.float32), fps=25,
+                                               sample_rate=16000))
+    _, _, frames = decode_plain(path)
+    rgb = frames[3][1].astype(float)
+    assert rgb.shape == (h, w, 3)
+    top, bottom = rgb[4: h // 2 - 4].mean(axis=(0, 1)), rgb[h // 2 + 4: -4].mean(axis=(0, 1))
+    assert top[0] > 150 and top[2] < 50 and bottom[2] > 150 and bottom[0] < 50, (top, bottom)
+
+
 def test_writer_gives_audio_frames_pts_so_aac_priming_is_signalled(tmp_path):
     """Guard for the measured bug: AAC frames without pts ship 64 ms late at 16 kHz."""
     clip, t = click_flash_clip(sr=16000)
