@@ -1,7 +1,9 @@
 """Sync-check speed: seconds per clip and real-time factor by resolution (decode + analysis), on the
-real clips in ../shared/media and synthetic clips; then recovery of known shifts on synthetic clips.
+real clips in ../shared/media and synthetic clips; then recovery of known shifts on synthetic clips, bounces
+as a camera sees them, the real clips presented otherwise (frame rates, sizes, an inset), fix then check, and
+swapped audio.
 
-    python bench/sync.py [--media ../shared/media]
+    python bench/sync.py [--media ../shared/media] [--seeds 12] [--only TABLE...]
 """
 from __future__ import annotations
 
@@ -47,12 +49,120 @@ def synthetic_recovery(seeds: int, shifts=(-240, -80, 0, 40, 120), rates=(25, 15
     print(console.table(rows, list(rows[0])))
 
 
+def camera_bounces(seeds: int = 8, rates=(15, 25, 30000 / 1001)):
+    """Synthetic drops drawn as a camera sees them: no contact flash or squash, the bodies where the physics
+    puts them at each instant, and an exposure of a whole frame (motion blur) centred on the frame's time or
+    starting at it (a camera whose timestamps mark the start of the exposure). What the events method reads
+    on bounces it was not shaped on; in sync by construction, so every reading is an error."""
+    from duetto.data import timebase
+    from duetto.data.synth import impacts
+    from duetto.data.synth.base import make_clip
+    from duetto.data.synth.canvas import Canvas, background
+
+    def photograph(seed, cfg, exposure, sub=8):
+        rng = np.random.default_rng([seed, 1])
+        scene = impacts._scene(rng, cfg)
+        contacts = [(b, b.bounces(cfg.min_gap)) for b in scene["bodies"]]
+        wall, floor = impacts.BACKGROUNDS[scene["background"]]
+        bg = background(cfg.size, cfg.size, wall, floor, horizon=impacts.FLOOR_Y)
+        canvas, frames = Canvas(cfg.size, cfg.size), []
+        for k in range(cfg.n_frames):
+            t0 = timebase.frame_time(k, cfg.fps) - (0.5 / cfg.fps if exposure == "centred" else 0.0)
+            instants = [timebase.frame_time(k, cfg.fps)] if exposure == "instant" else t0 + (np.arange(sub) + 0.5) / sub / cfg.fps
+            acc = np.zeros((cfg.size, cfg.size, 3), np.float32)
+            for t in instants:
+                canvas.fill(bg)
+                for b, cs in contacts:
+                    r, colour = b.radius, impacts.COLOURS[b.colour]
+                    cy = impacts.FLOOR_Y - b.lift(t, cs) - r
+                    if b.shape in ("ball", "disc"):
+                        canvas.ellipse(b.x, cy, r, r, colour)
+                    else:
+                        canvas.rect(b.x - r, cy - r, b.x + r, cy + r, colour)
+                acc += canvas.frame()
+            frames.append((acc / len(instants)).round().astype(np.uint8))
+        return make_clip(frames, impacts._sound(scene, cfg, rng, contacts), cfg, {"family": "impacts", "events": []})
+
+    print(f"\nbounces photographed (no flash), in sync, {seeds} seeds, 96x96, events method")
+    rows = []
+    for fps in rates:
+        cfg = SynthConfig(seconds=4, fps=fps, size=96)
+        for exposure in ("instant", "centred", "from pts"):
+            e = np.asarray([measure_sync(photograph(s, cfg, exposure), method="events").offset_ms for s in range(seeds)])
+            rows.append({"fps": f"{fps:.2f}", "exposure": exposure, "median ms": f"{np.median(e):+.1f}",
+                         "mean ms": f"{e.mean():+.1f}", "within 1 frame": f"{np.mean(np.abs(e) <= 1000 / fps):.2f}",
+                         "worst |ms|": f"{np.abs(e).max():.0f}"})
+    print(console.table(rows, list(rows[0])))
+
+
+def presentations(real_paths):
+    """Each real clip as analysed, then presented otherwise in memory: shown at 15, 30 and 50 fps by repeating
+    or dropping frames (each output frame shows the source frame nearest its time: a converter that shows the
+    latest one instead delays the picture by half an output frame on average, which the checker then measures),
+    at half size, and as a 240-pixel inset in a 1280x720 frame. A measurement of the clip should not move."""
+    import cv2
+
+    from duetto.data import timebase
+    from duetto.data.media import LumaClip
+
+    def at_rate(c, fps):
+        idx = np.floor(np.arange(int(c.duration * fps)) * c.fps / fps + 0.5 - 1e-9).astype(int)   # nearest
+        idx = np.minimum(idx, len(c.luma) - 1)
+        n = timebase.n_samples_for_frames(len(idx), fps, c.sample_rate)
+        return LumaClip(c.luma[idx], np.pad(c.audio, ((0, 0), (0, max(0, n - c.audio.shape[1]))))[:, :n], fps, c.sample_rate)
+
+    def resized(c, h, w, canvas=None, at=(0, 0)):
+        frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in c.luma])
+        if canvas is not None:
+            out = np.full((len(frames), *canvas), 40, np.uint8)
+            out[:, at[0]: at[0] + h, at[1]: at[1] + w] = frames
+            frames = out
+        return replace(c, luma=frames)
+
+    rows = []
+    for p in real_paths:
+        c = analysis_input(p)[0]
+        h, w = c.luma.shape[1:]
+        s = 48 / max(h, w)        # 240 of 1280 pixels, at the analysis size of a 1280x720 file (256x144)
+        variants = {"as is": c, "15 fps": at_rate(c, 15), "30 fps": at_rate(c, 30), "50 fps": at_rate(c, 50),
+                    "half size": resized(c, h // 2, w // 2),
+                    "inset": resized(c, round(h * s), round(w * s), canvas=(144, 256), at=(20, 140))}
+        row = {"clip": p.name}
+        for k, v in variants.items():
+            r = measure_sync(v)
+            row[k] = "-" if r.offset_ms is None else f"{r.offset_ms:+.0f} ({r.confidence:.1f}{'' if r.verdict != 'no-signal' else ' ns'})"
+        rows.append(row)
+    if rows:
+        print("\nreal clips presented otherwise: offset ms (confidence; ns = no-signal)")
+        print(console.table(rows, list(rows[0])))
+
+
+TABLES = ("speed", "synthetic", "camera", "presentations", "fix", "swapped")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media")
     ap.add_argument("--seeds", type=int, default=12, help="seeds per family for the synthetic table (default 12)")
+    ap.add_argument("--only", nargs="+", choices=TABLES, default=TABLES, help="tables to print (default: all)")
     a = ap.parse_args()
-    paths = sorted(a.media.glob("*.mp4")) if a.media.is_dir() else []
+    real = sorted(a.media.glob("*.mp4")) if a.media.is_dir() else []
+    if "speed" in a.only:
+        speed(list(real))
+    if "synthetic" in a.only:
+        synthetic_recovery(a.seeds)
+    if "camera" in a.only:
+        camera_bounces()
+    if "presentations" in a.only:
+        presentations(real)
+    if "fix" in a.only:
+        fix_then_check(real)
+    if "swapped" in a.only:
+        swapped_audio(real)
+
+
+def speed(paths):
+    """Seconds per `measure_sync` call (decode + analysis) by resolution: the real clips and two synthetic ones."""
     with tempfile.TemporaryDirectory() as d:
         for size in (64, 256):
             paths.append(write_clip(Path(d) / f"synth_{size}.mp4", render("impacts", 0, SynthConfig(seconds=8, size=size))))
@@ -72,9 +182,6 @@ def main():
     hdr = ["clip", "resolution", "seconds", "check s", "real-time factor", "method"]
     rows.sort(key=lambda r: int(r[1].split("x")[1]))
     print(console.table([dict(zip(hdr, r)) for r in rows], hdr))
-    synthetic_recovery(a.seeds)
-    fix_then_check(sorted(a.media.glob("*.mp4")) if a.media.is_dir() else [])
-    swapped_audio(sorted(a.media.glob("*.mp4")) if a.media.is_dir() else [])
 
 
 def fix_then_check(real_paths, shifts=(-400, -120, 40, 240)):
