@@ -112,6 +112,9 @@ def frame_change(y: np.ndarray, box=None) -> np.ndarray:
     return np.abs(np.diff(y, axis=0)).mean(axis=(1, 2))
 
 
+STILL = 0.5   # mean |change| of luma (0-255) under which a picture, or a region of it, has not moved
+
+
 def peak_motion(y: np.ndarray, tiles: int = 8, chunk: int = 256) -> float:
     """The largest mean |change| between consecutive frames of luma ``[T, H, W]`` inside any of ``tiles`` x
     ``tiles`` regions: a picture is static only when no region moves. The mean over the whole frame called a
@@ -140,10 +143,10 @@ def repeated_frames(change: np.ndarray) -> np.ndarray:
     A repeat is a run of one to three frames (15 fps shown at 50) whose change is under `REPEAT_RATIO` of the
     changes into the frame before the run and out of it (a fading flash slows gradually: not a repeat). They
     count only as a conversion's cadence: at least `REPEAT_SHARE` of the frames, `REPEAT_CADENCE` of the
-    spacings between runs within a frame of their mean (every 6th frame for 25 fps shown at 30), and
-    either the runs or the moving stretches between them a single frame. Pauses in the action come at no such rhythm: without
-    these tests synthetic speech (faces rest a few frames between words) lost 17 % of its known shifts, and
-    metronomic music (notes flash between still frames) read 13-19 ms early."""
+    spacings between runs within a frame of their mean (every 6th frame for 25 fps shown at 30), and either
+    the runs or the moving stretches between them a single frame. Pauses in the action come at no such
+    rhythm: without these tests synthetic speech (faces rest a few frames between words) lost 17 % of its
+    known shifts, and metronomic music (notes flash between still frames) read 13-19 ms early."""
     into = np.concatenate([[np.inf], change])               # into[k]: change into frame k
     t = len(into)
     rep = np.zeros(t, bool)
@@ -151,7 +154,7 @@ def repeated_frames(change: np.ndarray) -> np.ndarray:
     while k < t - 1:
         for j in range(k + 1, min(k + 4, t)):               # a still run k..j-1, the shortest first
             edge = min(into[k - 1], into[j])                # the changes into the run and out of it
-            if edge > 0.5 and into[k:j].max() < REPEAT_RATIO * edge:
+            if edge > STILL and into[k:j].max() < REPEAT_RATIO * edge:
                 rep[k:j] = True
                 k = j
                 break
@@ -159,9 +162,8 @@ def repeated_frames(change: np.ndarray) -> np.ndarray:
             k += 1
     starts = np.flatnonzero(rep[1:] & ~rep[:-1]) + 1
     ends = np.flatnonzero(rep[:-1] & ~rep[1:]) + 1
-    if len(starts) < 6 or rep.mean() < REPEAT_SHARE:
+    if len(starts) < 6 or rep.mean() < REPEAT_SHARE:      # (no run touches the first or last frame)
         return np.zeros(t, bool)
-    ends = ends[: len(starts)]
     gaps = np.diff(starts)
     regular = np.mean(np.abs(gaps - gaps.mean()) <= 1) >= REPEAT_CADENCE   # 25 fps at 30: every 5th or 7th
     # a source shown slower than 2x repeats single frames; faster, each source frame moves once and then

@@ -121,7 +121,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     y = np.asarray(clip.luma, dtype=np.float32)
     if np.abs(clip.audio).max() < 1e-3:
         return no_signal("silence: the audio carries no signal")
-    if F.peak_motion(y) < 0.5:
+    if F.peak_motion(y) < F.STILL:
         return no_signal("static picture: nothing moves")
     mouth, face_frac = None, 0.0
     if method != "events":
