@@ -50,45 +50,16 @@ def synthetic_recovery(seeds: int, shifts=(-240, -80, 0, 40, 120), rates=(25, 15
 
 
 def camera_bounces(seeds: int = 8, rates=(15, 25, 30000 / 1001)):
-    """Synthetic drops drawn as a camera sees them: no contact flash or squash, the bodies where the physics
-    puts them at each instant, and an exposure of a whole frame (motion blur) centred on the frame's time or
-    starting at it (a camera whose timestamps mark the start of the exposure). What the events method reads
-    on bounces it was not shaped on; in sync by construction, so every reading is an error."""
-    from duetto.data import timebase
-    from duetto.data.synth import impacts
-    from duetto.data.synth.base import make_clip
-    from duetto.data.synth.canvas import Canvas, background
-
-    def photograph(seed, cfg, exposure, sub=8):
-        rng = np.random.default_rng([seed, 1])
-        scene = impacts._scene(rng, cfg)
-        contacts = [(b, b.bounces(cfg.min_gap)) for b in scene["bodies"]]
-        wall, floor = impacts.BACKGROUNDS[scene["background"]]
-        bg = background(cfg.size, cfg.size, wall, floor, horizon=impacts.FLOOR_Y)
-        canvas, frames = Canvas(cfg.size, cfg.size), []
-        for k in range(cfg.n_frames):
-            t0 = timebase.frame_time(k, cfg.fps) - (0.5 / cfg.fps if exposure == "centred" else 0.0)
-            instants = [timebase.frame_time(k, cfg.fps)] if exposure == "instant" else t0 + (np.arange(sub) + 0.5) / sub / cfg.fps
-            acc = np.zeros((cfg.size, cfg.size, 3), np.float32)
-            for t in instants:
-                canvas.fill(bg)
-                for b, cs in contacts:
-                    r, colour = b.radius, impacts.COLOURS[b.colour]
-                    cy = impacts.FLOOR_Y - b.lift(t, cs) - r
-                    if b.shape in ("ball", "disc"):
-                        canvas.ellipse(b.x, cy, r, r, colour)
-                    else:
-                        canvas.rect(b.x - r, cy - r, b.x + r, cy + r, colour)
-                acc += canvas.frame()
-            frames.append((acc / len(instants)).round().astype(np.uint8))
-        return make_clip(frames, impacts._sound(scene, cfg, rng, contacts), cfg, {"family": "impacts", "events": []})
-
+    """Synthetic drops as a camera films them (`impacts.photographed`: no contact flash or squash, motion blur
+    over a whole-frame exposure centred on the frame's time or starting at it, or one instant): what the
+    events method reads on bounces it was not shaped on. In sync by construction: every reading is an error."""
+    from duetto.data.synth.impacts import photographed
     print(f"\nbounces photographed (no flash), in sync, {seeds} seeds, 96x96, events method")
     rows = []
     for fps in rates:
         cfg = SynthConfig(seconds=4, fps=fps, size=96)
         for exposure in ("instant", "centred", "from pts"):
-            e = np.asarray([measure_sync(photograph(s, cfg, exposure), method="events").offset_ms for s in range(seeds)])
+            e = np.asarray([measure_sync(photographed(s, cfg, exposure), method="events").offset_ms for s in range(seeds)])
             rows.append({"fps": f"{fps:.2f}", "exposure": exposure, "median ms": f"{np.median(e):+.1f}",
                          "mean ms": f"{e.mean():+.1f}", "within 1 frame": f"{np.mean(np.abs(e) <= 1000 / fps):.2f}",
                          "worst |ms|": f"{np.abs(e).max():.0f}"})

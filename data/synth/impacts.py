@@ -180,6 +180,41 @@ def render(seed: int, cfg: SynthConfig):
     return make_clip(frames, audio, cfg, meta)
 
 
+def photographed(seed: int, cfg: SynthConfig, exposure: str = "centred", sub: int = 8):
+    """``render``'s scene as a camera would film it, for checking the sync checker on footage it was not shaped
+    on: no contact flash or squash, the bodies where the physics puts them, and each frame the mean of ``sub``
+    instants over an exposure of a whole frame (motion blur) centred on the frame's time (``"centred"``) or
+    starting at it (``"from pts"``: a camera whose timestamps mark the start of the exposure), or one instant
+    at the frame's time (``"instant"``). The sound is ``render``'s."""
+    if exposure not in ("instant", "centred", "from pts"):
+        raise ValueError(f"exposure {exposure!r}: instant, centred or from pts")
+    rng = np.random.default_rng([seed, 1])
+    scene = _scene(rng, cfg)
+    contacts = [(b, b.bounces(cfg.min_gap)) for b in scene["bodies"]]
+    wall, floor = BACKGROUNDS[scene["background"]]
+    bg = background(cfg.size, cfg.size, wall, floor, horizon=FLOOR_Y)
+    canvas, frames = Canvas(cfg.size, cfg.size), []
+    for k in range(cfg.n_frames):
+        tk = timebase.frame_time(k, cfg.fps)
+        start = tk - (0.5 / cfg.fps if exposure == "centred" else 0.0)
+        instants = [tk] if exposure == "instant" else start + (np.arange(sub) + 0.5) / (sub * cfg.fps)
+        acc = np.zeros((cfg.size, cfg.size, 3), np.float32)
+        for t in instants:
+            canvas.fill(bg)
+            for b, cs in contacts:
+                r, colour = b.radius, COLOURS[b.colour]
+                cy = FLOOR_Y - b.lift(t, cs) - r
+                if b.shape in ("ball", "disc"):
+                    canvas.ellipse(b.x, cy, r, r, colour)
+                else:
+                    canvas.rect(b.x - r, cy - r, b.x + r, cy + r, colour)
+            acc += canvas.frame()
+        frames.append((acc / len(instants)).round().astype(np.uint8))
+    meta = {"family": "impacts", "caption": caption(scene), "events": [
+        event(t, cfg, "impact", speed=round(v, 3)) for _, cs in contacts for t, v in cs]}
+    return make_clip(frames, _sound(scene, cfg, rng, contacts), cfg, meta)
+
+
 def sample_caption(seed: int, cfg: SynthConfig) -> str:
     """The caption of ``render(seed, cfg)`` without rendering it."""
     return caption(_scene(np.random.default_rng([seed, 1]), cfg))

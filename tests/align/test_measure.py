@@ -297,3 +297,25 @@ def test_a_single_drop_is_measured_on_its_contact(seed):
     for shift in (-120, 0, 80):
         r = measure_sync(shift_audio(clip, shift))
         assert r.verdict != "no-signal" and abs(r.offset_ms - shift) <= 40, (seed, shift, r.offset_ms, r.confidence)
+
+
+@pytest.mark.parametrize("fps", [15.0, 30000 / 1001])
+def test_photographed_bounces_read_within_a_third_of_a_frame(fps):
+    """Drops filmed as a camera would (no flash or squash to mark the contact, motion blur over a frame centred
+    on each frame's time): the events method reads them in sync. A one-frame error (33-67 ms) fails this."""
+    from duetto.data.synth.impacts import photographed
+    cfg = SynthConfig(seconds=4.0, fps=fps, size=64)
+    for seed in (0, 1):
+        r = measure_sync(photographed(seed, cfg), method="events")
+        assert abs(r.offset_ms) <= 1000 / fps / 3, (seed, r.offset_ms)
+
+
+def test_a_camera_stamping_the_start_of_its_exposure_reads_early():
+    """The same drops with each frame exposed from its timestamp on: the picture shows each instant half a
+    frame before its timestamp says, and the checker reads the sound late by about that much (on average over
+    scenes: one scene's bounces can fall anywhere within a frame)."""
+    from duetto.data.synth.impacts import photographed
+    cfg = SynthConfig(seconds=4.0, fps=25.0, size=64)
+    e = [measure_sync(photographed(s, cfg, "from pts"), method="events").offset_ms
+         - measure_sync(photographed(s, cfg), method="events").offset_ms for s in range(4)]
+    assert -0.8 * 40 <= np.mean(e) <= -0.3 * 40, e
