@@ -19,6 +19,7 @@ from .tolerance import DEFAULT_PRESET, tolerance
 
 ANALYSIS_SIDE = 256       # the picture is analysed with its longer side at this many pixels
 MIN_CONFIDENCE = 3.5      # z-score of the peak against unrelated audio (see correlate.py); below: no signal
+MIN_FPS = 5.0             # below this a frame lasts longer than a third of the default search (a slideshow)
 FACE_SHARE = 0.5          # auto: the speech method when a face is in at least this share of sampled frames
 SMOOTH_S = 0.04           # audio features are smoothed to about a video frame's bandwidth
 ENDS_BLUR = 0.6           # motion ends are found on luma blurred by this / fps of the shorter side (features.blur):
@@ -118,6 +119,8 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
 
     if clip.duration < 1.0:
         return no_signal("clip shorter than 1 s")
+    if clip.fps < MIN_FPS:
+        return no_signal(f"{clip.fps:g} frames a second are too few to time sound against (at least {MIN_FPS:g})")
     y = np.asarray(clip.luma, dtype=np.float32)
     if np.abs(clip.audio).max() < 1e-3:
         return no_signal("silence: the audio carries no signal")
@@ -133,7 +136,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     what = "speech" if method == "speech" else "event"
     distinct = ~F.repeated_frames(F.frame_change(y))     # a frame-rate conversion's repeats left out
     a, v = _signals(clip, y[distinct], timebase.frame_time(np.flatnonzero(distinct), clip.fps), method, mouth)
-    if not all(np.nanstd(x) > 0 for x in (*a, *v)):
+    if not all(np.isfinite(x).sum() > 1 and np.nanstd(x) > 0 for x in (*a, *v)):
         return no_signal(f"no {'speech' if method == 'speech' else 'events'} to compare", method)
     curve = lag_curve(a, v, search)
     windows = _windows(a, v, search, window)

@@ -80,3 +80,14 @@ def test_15fps_synthetic_clip_with_known_offset(tmp_path):
     from duetto.align.shift import shift_audio
     base, r = measure_sync(clip), measure_sync(shift_audio(clip, 100))
     assert abs(r.offset_ms - base.offset_ms - 100) <= 1000 / 15
+
+
+def test_a_slideshow_is_no_signal_with_a_reason():
+    """Two frames in two seconds (a still image track at 1 fps): once a crash deep in the events method."""
+    from duetto.align import measure_sync
+    from duetto.data import Clip
+    rng = np.random.default_rng(0)
+    clip = Clip(video=rng.integers(0, 255, (2, 32, 32, 3)).astype(np.uint8),
+                audio=(0.3 * rng.standard_normal((1, 32000))).astype(np.float32), fps=1.0, sample_rate=16000)
+    r = measure_sync(clip)
+    assert r.verdict == "no-signal" and "too few to time sound against" in r.reason, r.reason
