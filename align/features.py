@@ -115,19 +115,20 @@ def frame_change(y: np.ndarray, box=None) -> np.ndarray:
 STILL = 0.5   # mean |change| of luma (0-255) under which a picture, or a region of it, has not moved
 
 
-def peak_motion(y: np.ndarray, tiles: int = 8, chunk: int = 256) -> float:
-    """The largest mean |change| between consecutive frames of luma ``[T, H, W]`` inside any of ``tiles`` x
-    ``tiles`` regions: a picture is static only when no region moves. The mean over the whole frame called a
-    speaker in a wide shot static (a 240-pixel picture inset in a 1280x720 frame: every real clip so placed)."""
+def frame_motion(y: np.ndarray, tiles: int = 8, chunk: int = 256) -> tuple[np.ndarray, float]:
+    """`frame_change` of luma ``[T, H, W]`` (``[T - 1]``) and, from the same differences, the largest mean
+    |change| inside any of ``tiles`` x ``tiles`` regions: a picture is static only when no region moves. The
+    mean over the whole frame called a speaker in a wide shot static (a 240-pixel picture inset in a 1280x720
+    frame: every real clip so placed)."""
     t, h, w = y.shape
     a, b = min(tiles, h), min(tiles, w)
-    y = y[:, : h // a * a, : w // b * b]
-    peak = 0.0
-    for s in range(0, t - 1, chunk):
+    change, peak = np.empty(max(t - 1, 0)), 0.0
+    for s in range(0, t - 1, chunk):                 # chunks bound the float temporaries
         d = np.abs(np.diff(y[s: s + chunk + 1], axis=0))
-        if len(d):
-            peak = max(peak, float(reduce(d, "t (a h) (b w) -> t a b", "mean", a=a, b=b).max()))
-    return peak
+        change[s: s + len(d)] = d.mean(axis=(1, 2))
+        part = reduce(d[:, : h // a * a, : w // b * b], "t h (b w) -> t h b", "sum", b=b)   # rows first: fast
+        peak = max(peak, float(reduce(part, "t (a h) b -> t a b", "sum", a=a).max()) / ((h // a) * (w // b)))
+    return change, peak
 
 
 REPEAT_RATIO = 0.1   # a change this small against the motion around it is a repeated frame...

@@ -124,7 +124,8 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     y = np.asarray(clip.luma, dtype=np.float32)
     if np.abs(clip.audio).max() < 1e-3:
         return no_signal("silence: the audio carries no signal")
-    if F.peak_motion(y) < F.STILL:
+    change, peak = F.frame_motion(y)
+    if peak < F.STILL:
         return no_signal("static picture: nothing moves")
     mouth, face_frac = None, 0.0
     if method != "events":
@@ -134,7 +135,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     if method == "speech" and mouth is None:
         return no_signal("no face found for the speech method", method)
     what = "speech" if method == "speech" else "event"
-    distinct = ~F.repeated_frames(F.frame_change(y))     # a frame-rate conversion's repeats left out
+    distinct = ~F.repeated_frames(change)                # a frame-rate conversion's repeats left out
     a, v = _signals(clip, y[distinct], timebase.frame_time(np.flatnonzero(distinct), clip.fps), method, mouth)
     if not all(np.isfinite(x).sum() > 1 and np.nanstd(x) > 0 for x in (*a, *v)):
         return no_signal(f"no {'speech' if method == 'speech' else 'events'} to compare", method)

@@ -77,7 +77,9 @@ def presentations(real_paths):
     from duetto.data.media import LumaClip
 
     def at_rate(c, fps):
-        idx = np.floor(np.arange(int(c.duration * fps)) * c.fps / fps + 0.5 - 1e-9).astype(int)   # nearest
+        # the nearest source frame, ties to the earlier one as read_clip does (not timebase.frame_of: its ties
+        # go to the later frame, which then shows half an output frame early and is measured so)
+        idx = np.floor(np.arange(int(c.duration * fps)) * c.fps / fps + 0.5 - 1e-9).astype(int)
         idx = np.minimum(idx, len(c.luma) - 1)
         n = timebase.n_samples_for_frames(len(idx), fps, c.sample_rate)
         return LumaClip(c.luma[idx], np.pad(c.audio, ((0, 0), (0, max(0, n - c.audio.shape[1]))))[:, :n], fps, c.sample_rate)

@@ -137,6 +137,17 @@ def _sound(scene, cfg: SynthConfig, rng: np.random.Generator, contacts) -> np.nd
     return sound.normalise(buf)
 
 
+def _draw_body(canvas: Canvas, b: Body, lift: float, squash=(1.0, 1.0)):
+    """``b`` with its bottom ``lift`` above the floor, stretched by ``squash`` (x, y) on a contact."""
+    sx, sy = squash
+    r = b.radius
+    cy = FLOOR_Y - lift - r * sy
+    if b.shape in ("ball", "disc"):
+        canvas.ellipse(b.x, cy, r * sx, r * sy, COLOURS[b.colour])
+    else:
+        canvas.rect(b.x - r * sx, cy - r * sy, b.x + r * sx, cy + r * sy, COLOURS[b.colour])
+
+
 def render(seed: int, cfg: SynthConfig):
     """One impacts scene, deterministic in ``seed``: a `Clip` whose metadata lists every contact."""
     rng = np.random.default_rng([seed, 1])
@@ -161,14 +172,7 @@ def render(seed: int, cfg: SynthConfig):
         for b, cs in contacts:
             on_contact = any(kf == k for bb, kf, _ in hits if bb is b)
             lift = 0.0 if on_contact else b.lift(tk, cs)
-            sx, sy = (1.3, 0.7) if on_contact else (1.0, 1.0)
-            r = b.radius
-            cy = FLOOR_Y - lift - r * sy
-            colour = COLOURS[b.colour]
-            if b.shape in ("ball", "disc"):
-                canvas.ellipse(b.x, cy, r * sx, r * sy, colour)
-            else:
-                canvas.rect(b.x - r * sx, cy - r * sy, b.x + r * sx, cy + r * sy, colour)
+            _draw_body(canvas, b, lift, (1.3, 0.7) if on_contact else (1.0, 1.0))
         frames.append(canvas.frame())
     audio = _sound(scene, cfg, rng, contacts)
     events = [event(t, cfg, "impact", object=f"{b.colour} {b.material} {b.shape}", speed=round(v, 3))
@@ -202,12 +206,7 @@ def photographed(seed: int, cfg: SynthConfig, exposure: str = "centred", sub: in
         for t in instants:
             canvas.fill(bg)
             for b, cs in contacts:
-                r, colour = b.radius, COLOURS[b.colour]
-                cy = FLOOR_Y - b.lift(t, cs) - r
-                if b.shape in ("ball", "disc"):
-                    canvas.ellipse(b.x, cy, r, r, colour)
-                else:
-                    canvas.rect(b.x - r, cy - r, b.x + r, cy + r, colour)
+                _draw_body(canvas, b, b.lift(t, cs))
             acc += canvas.frame()
         frames.append((acc / len(instants)).round().astype(np.uint8))
     meta = {"family": "impacts", "caption": caption(scene), "events": [
