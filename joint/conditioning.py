@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from functools import lru_cache
@@ -42,10 +43,19 @@ def phonemize(text: str, voice: str = "en-us") -> str:
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise DuettoError("espeak-ng is not installed: speech conditioning needs it (`apt-get install espeak-ng`)")
-    out = subprocess.run([exe, "-q", "--ipa", "-v", voice, text], capture_output=True, text=True, check=False)
+    check_voice(voice)
+    # "--" ends espeak-ng's options: words such as "-f/etc/hostname" are spoken, never read as an option
+    out = subprocess.run([exe, "-q", "--ipa", "-v", voice, "--", text], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise DuettoError(f"espeak-ng failed for voice {voice!r}: {out.stderr.strip()}")
     return " ".join(out.stdout.split())
+
+
+def check_voice(voice: str) -> str:
+    """``voice`` if it is an espeak-ng voice name (``en-us``, ``en-gb-x-rp+f3``), else a one-line `DuettoError`."""
+    if not isinstance(voice, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,40}", voice):
+        raise DuettoError(f"{voice!r} is not an espeak-ng voice name (e.g. en-us, en-gb+f3)")
+    return voice
 
 
 def phoneme_ids(text: str, voice: str = "en-us") -> np.ndarray:
@@ -62,6 +72,15 @@ def clip_words(meta: dict | None) -> tuple[str, str]:
     speech = (meta or {}).get("speech") or {}
     words = speech.get("transcript")
     return (words.strip() if isinstance(words, str) else ""), str(speech.get("voice") or "en-us").split("+")[0]
+
+
+def caption_without_words(caption: str, words: str) -> str:
+    """``caption`` without its quoted spoken ``words`` (``... says "hello there" in ...`` -> ``... speaks in ...``):
+    what training shows with the phonemes alone carrying the words. Unchanged when the words are not quoted."""
+    quoted = f'"{words}"'
+    if not words or quoted not in caption:
+        return caption
+    return " ".join(caption.replace(f"says {quoted}", "speaks").replace(quoted, "").split())
 
 
 def _ids(ipa: str) -> np.ndarray:

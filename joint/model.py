@@ -83,10 +83,11 @@ class JointDiT(Pretrained):
 
     def text_context(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, b: int):
         """Caption tokens ``[B, Lt, text_dim]`` (or ``None``: dropped) -> ``(tokens [B, 1+Lt, dim], mask
-        [B, 1, 1, 1+Lt], pooled [B, dim])``; a learned null token leads, so no mask row is empty."""
+        [B, 1, 1, 1+Lt], pooled [B, dim])``; a learned null token leads, so no mask row is empty. A caption whose
+        mask is all False and ``None`` give the same pooled vector, ``text_pool(0)``."""
         null = self.null_text.expand(b, -1, -1)
-        if text is None:
-            return null, None, null.new_zeros(b, self.config.dim)
+        if text is None:         # as a caption masked out in training (`joint.conditions.drop`): text_pool of zeros
+            return null, None, self.text_pool(null.new_zeros(b, self.config.text_dim))
         keep = torch.ones(text.shape[:2], dtype=torch.bool, device=text.device) if text_mask is None else text_mask.bool()
         pooled = (text * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp_min(1)
         tokens = torch.cat([null, self.text_in(text)], dim=1)

@@ -27,6 +27,7 @@ from duetto.data.clip import Clip
 from duetto.data.errors import DuettoError
 from duetto.data.schema import load_json
 
+from .conditions import unconditional
 from .sampling import SAMPLERS, guided, schedule
 
 GENERATION_NAME = "generation.json"
@@ -162,18 +163,18 @@ class Pipeline:
                  torch.randn(n, m.config.audio_channels, lay["n_audio"], generator=g))
         given_v = None if video is None else vvae.encode(_video_tensor(video, lay["frames"], cfg.size)).expand(n, -1, -1, -1, -1)
         given_a = None if audio is None else avae.encode(_audio_tensor(audio, lay["samples"], avae.channels)).expand(n, -1, -1)
-        tokens, mask = self.text_encoder([prompt] * n)
         vt, at = lay["video_times"], lay["audio_times"]
-        extra = self.conditions(n, at.numpy(), speech, speech_voice, voice, music)
+        given = self.condition_inputs(prompt, n, at.numpy(), speech, speech_voice, voice, music)
+        free = unconditional(given)                        # every condition absent, as training drops them
 
         def cond(v, a, tv, ta):
-            return m(v, a, tv, ta, vt, at, tokens, mask, **extra)
+            return m(v, a, tv, ta, vt, at, **given)
 
         def uncond(v, a, tv, ta):
-            return m(v, a, tv, ta, vt, at, None, None)
+            return m(v, a, tv, ta, vt, at, **free)
 
         def apart(v, a, tv, ta):
-            return m(v, a, tv, ta, vt, at, tokens, mask, **extra, cross_keep=torch.zeros(len(v), dtype=torch.bool))
+            return m(v, a, tv, ta, vt, at, **given, cross_keep=torch.zeros(len(v), dtype=torch.bool))
         sync = (cfg.video_sync_scale, cfg.audio_sync_scale) if len(m.cross) else (0.0, 0.0)  # no blocks: apart == cond
         fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, *sync, max_t=cfg.guidance_max_t)
         sampler = SAMPLERS[cfg.sampler]
@@ -191,10 +192,13 @@ class Pipeline:
                 for i in range(n)]
 
 
-    def conditions(self, n: int, audio_times: np.ndarray, speech, speech_voice, voice, music) -> dict:
-        """Model inputs for the speech, voice and music conditions that are given (see `joint.conditioning`)."""
+    def condition_inputs(self, prompt: str, n: int, audio_times: np.ndarray, speech=None, speech_voice: str = "en-us",
+                         voice=None, music=None) -> dict:
+        """`JointDiT.forward`'s keyword inputs for ``n`` clips of ``prompt``: the caption's ``text``/``text_mask`` and
+        the speech, voice and music conditions that are given (see `joint.conditioning`)."""
         from . import conditioning as C
-        cfg, sr, out = self.model.config, self.audio_vae.sample_rate, {}
+        tokens, mask = self.text_encoder([prompt] * n)
+        cfg, sr, out = self.model.config, self.audio_vae.sample_rate, {"text": tokens, "text_mask": mask}
         for name, given, dim in (("speech", speech, cfg.speech_vocab), ("voice", voice, cfg.voice_dim),
                                  ("music", music, cfg.music_dim)):
             if given is not None and not dim:

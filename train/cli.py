@@ -80,6 +80,13 @@ def build_parser():
     j.add_argument("--caption-dropout", type=float, default=0.1, help="share of captions dropped (default 0.1)")
     j.add_argument("--condition-dropout", type=float, default=0.3,
                    help="share of clips whose speech, voice and music conditions are each dropped (default 0.3)")
+    j.add_argument("--drop-all", type=float, default=0.0,
+                   help="share of clips with every condition dropped at once (caption, speech, voice, music): the "
+                        "pass classifier-free guidance subtracts, which independent dropouts alone rarely draw "
+                        "(default 0; 0.1 suggested)")
+    j.add_argument("--caption-words-dropout", type=float, default=0.0,
+                   help="share of speech clips whose caption loses its quoted words (says \"...\" -> speaks), so "
+                        "the phonemes alone carry them (default 0)")
     j.add_argument("--crop-seconds", type=float, default=None,
                    help="train on windows of about this many seconds at random places in the clips (whole video "
                         "latents; cheaper updates, the model still samples any length; default: whole clips)")
@@ -298,6 +305,8 @@ def cmd_joint(a) -> int:
         raise DuettoError("--held-out must be in [0, 1), --caption-dropout and --condition-dropout in [0, 1]")
     if not 0 <= a.cross_dropout < 1:
         raise DuettoError("--cross-dropout must be in [0, 1)")
+    if not (0 <= a.drop_all <= 1 and 0 <= a.caption_words_dropout <= 1):
+        raise DuettoError("--drop-all and --caption-words-dropout must be in [0, 1]")
     if a.cross_dropout and a.cross == "none":
         raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
     if not 0 <= a.change_weight < float("inf"):
@@ -329,7 +338,8 @@ def cmd_joint(a) -> int:
     resolved = {"command": "joint", "preset": a.preset, "model": _asdict(cfg), "data": [str(d) for d in a.data],
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
-    for name in ("cross_dropout", "change_weight"):   # recorded only when used, so older runs resume as they were
+    # recorded only when used, so older runs resume as they were
+    for name in ("cross_dropout", "change_weight", "drop_all", "caption_words_dropout"):
         if getattr(a, name):
             resolved[name] = getattr(a, name)
     for name in ("video_given", "audio_given"):
@@ -349,7 +359,8 @@ def cmd_joint(a) -> int:
                       audio_given=a.audio_given)
     task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=flow,
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
-                     crop_seconds=a.crop_seconds, family_weights=family_weights)
+                     crop_seconds=a.crop_seconds, family_weights=family_weights, drop_all=a.drop_all,
+                     caption_words_dropout=a.caption_words_dropout)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())

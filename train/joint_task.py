@@ -28,13 +28,18 @@ from duetto.joint.flow import FlowConfig, add_noise, flow_loss
 class JointTask:
     def __init__(self, model, clips: list[dict], held_out: list[dict], text_encoder, *, batch_size: int = 8,
                  flow: FlowConfig = FlowConfig(), caption_dropout: float = 0.1, condition_dropout: float = 0.3,
-                 seed: int = 0, crop_seconds: float | None = None, family_weights: dict[str, float] | None = None):
+                 seed: int = 0, crop_seconds: float | None = None, family_weights: dict[str, float] | None = None,
+                 drop_all: float = 0.0, caption_words_dropout: float = 0.0):
         if not clips:
             raise DuettoError("no latent clips to train on")
+        for name, p in (("drop_all", drop_all), ("caption_words_dropout", caption_words_dropout)):
+            if not 0 <= p <= 1:
+                raise DuettoError(f"{name} must be in [0, 1], not {p}")
         self.draw = _draw_probabilities(clips, family_weights) if family_weights else None
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
         self.caption_dropout, self.condition_dropout = caption_dropout, condition_dropout
-        self.train = _stack(clips, text_encoder)
+        self.drop_all, self.caption_words_dropout = drop_all, caption_words_dropout
+        self.train = _stack(clips, text_encoder, without_words=caption_words_dropout > 0)
         self.held = _stack(held_out, text_encoder) if held_out else None
         self.items_per_batch = batch_size
         self.crop = None if crop_seconds is None else self._latents(crop_seconds)
@@ -87,19 +92,33 @@ class JointTask:
         return torch.from_numpy(pad_ids([r[r > 0] for r in rows]))
 
     def batch(self, step: int) -> dict:
+        """The clips, windows, dropped conditions and noise seed of update ``step`` (a function of seed and step).
+        Conditions are dropped per clip by `joint.conditions.drop`, as guidance's unconditional pass drops them:
+        the caption with ``caption_dropout``, speech, voice and music each with ``condition_dropout``, all of them
+        together with ``drop_all`` (the pass guidance subtracts, which independent dropouts rarely draw); with
+        ``caption_words_dropout`` a speech clip's caption loses its quoted words, so only the phonemes say them."""
+        from duetto.joint.conditions import drop
         rng = np.random.default_rng([self.seed, step])
-        n = len(self.train["video"])
-        idx = torch.from_numpy(rng.integers(0, n, self.batch_size) if self.draw is None
-                               else rng.choice(n, self.batch_size, p=self.draw))
-        keep = torch.from_numpy(rng.random(self.batch_size) >= self.caption_dropout)
-        k_speech, k_voice, k_music = torch.from_numpy(rng.random((3, self.batch_size)) >= self.condition_dropout)
+        n, b = len(self.train["video"]), self.batch_size
+        idx = torch.from_numpy(rng.integers(0, n, b) if self.draw is None else rng.choice(n, b, p=self.draw))
+        keep = torch.from_numpy(rng.random(b) >= self.caption_dropout)
+        k_speech, k_voice, k_music = torch.from_numpy(rng.random((3, b)) >= self.condition_dropout)
         d = self.train
         sv, sa = self.window(rng)
+        noise_seed = int(rng.integers(0, 2 ** 62))
+        everything = torch.from_numpy(rng.random(b) < self.drop_all)   # drawn after the rest: older runs keep theirs
+        no_words = torch.from_numpy(rng.random(b) < self.caption_words_dropout)
+        text, mask = d["text"][idx], d["text_mask"][idx]
+        if "text_no_words" in d:
+            text = torch.where(no_words[:, None, None], d["text_no_words"][idx], text)
+            mask = torch.where(no_words[:, None], d["text_no_words_mask"][idx], mask)
+        cond = drop({"text": text, "text_mask": mask, "speech": self.speech(idx, sv), "voice": d["voice"][idx],
+                     "music": d["music"][idx][:, sa]},
+                    {"caption": keep & ~everything, "speech": k_speech & ~everything, "voice": k_voice & ~everything,
+                     "music": k_music & ~everything})
         return {"video": d["video"][idx][:, :, sv], "audio": d["audio"][idx][:, :, sa],
-                "video_times": d["video_times"][sv], "audio_times": d["audio_times"][sa],
-                "text": d["text"][idx], "text_mask": d["text_mask"][idx] & keep[:, None],
-                "speech": self.speech(idx, sv) * k_speech[:, None], "voice": d["voice"][idx] * k_voice[:, None],
-                "music": d["music"][idx][:, sa] * k_music[:, None, None], "noise_seed": int(rng.integers(0, 2 ** 62))}
+                "video_times": d["video_times"][sv], "audio_times": d["audio_times"][sa], **cond,
+                "noise_seed": noise_seed}
 
     def loss(self, model, batch, step):
         return flow_loss(model, batch["video"], batch["audio"], batch["video_times"].to(batch["video"].device),
@@ -145,8 +164,9 @@ def _draw_probabilities(clips: list[dict], weights: dict[str, float]) -> np.ndar
     return w / w.sum()
 
 
-def _stack(clips: list[dict], text_encoder) -> dict:
-    """Clips of one shape -> stacked tensors, shared token times and embedded captions."""
+def _stack(clips: list[dict], text_encoder, without_words: bool = False) -> dict:
+    """Clips of one shape -> stacked tensors, shared token times and embedded captions (with ``without_words``
+    also each caption without its quoted spoken words, `joint.conditioning.caption_without_words`, padded alike)."""
     first = clips[0]
     for c in clips[1:]:
         if c["video"].shape != first["video"].shape or c["audio"].shape != first["audio"].shape:
@@ -155,10 +175,16 @@ def _stack(clips: list[dict], text_encoder) -> dict:
                               "encode clips of one length")
         if not (torch.equal(c["video_times"], first["video_times"]) and torch.equal(c["audio_times"], first["audio_times"])):
             raise DuettoError(f"{c['key']}: latent timestamps differ from {first['key']}'s")
-    from duetto.joint.conditioning import MUSIC_DIM, VOICE_DIM, pad_ids
-    text, mask = text_encoder([c["caption"] for c in clips])
+    from duetto.joint.conditioning import MUSIC_DIM, VOICE_DIM, caption_without_words, clip_words, pad_ids
+    captions = [c["caption"] for c in clips]
+    plain = [caption_without_words(c["caption"], clip_words(c["meta"])[0]) for c in clips] if without_words else []
+    text, mask = text_encoder(captions + plain if plain != captions else captions)
     n_audio = first["audio"].shape[1]
-    return {"video": torch.stack([c["video"] for c in clips]), "audio": torch.stack([c["audio"] for c in clips]),
+    extra = {}
+    if len(text) > len(clips):
+        extra = {"text_no_words": text[len(clips):].float(), "text_no_words_mask": mask[len(clips):].bool()}
+        text, mask = text[: len(clips)], mask[: len(clips)]
+    return {**extra, "video": torch.stack([c["video"] for c in clips]), "audio": torch.stack([c["audio"] for c in clips]),
             "video_times": first["video_times"].double(), "audio_times": first["audio_times"].double(),
             "text": text.float(), "text_mask": mask.bool(),
             "speech": torch.from_numpy(pad_ids([_phonemes(c["meta"]) for c in clips])),

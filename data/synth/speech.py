@@ -52,7 +52,7 @@ def _espeak() -> str:
 def speak_word(word: str, voice: str, speed: int, pitch: int, sample_rate: int) -> np.ndarray:
     """One word from espeak-ng at ``sample_rate``, trimmed so that it starts on its first audible
     sample (above 3% of its peak) with nothing before it, float ``[n]``."""
-    out = subprocess.run([_espeak(), "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word],
+    out = subprocess.run([_espeak(), "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), "--stdout", "--", word],
                          capture_output=True, check=False)
     if out.returncode != 0 or len(out.stdout) < 100:
         raise DuettoError(f"espeak-ng failed for voice {voice!r}: {out.stderr.decode(errors='replace').strip()}")

@@ -157,9 +157,10 @@ def test_ingest_skips_with_reasons(tmp_path):
 def test_ingest_real_footage(media, tmp_path):
     r = run("duetto-data", "ingest", media, "--out", tmp_path / "real", "--size", 32, "--segment", 0,
             "--allow-uncaptioned", "--quiet", check=0)
-    assert "ingested 7 clip(s) as 7 piece(s)" in r.stdout
+    n = len([f for f in media.iterdir() if f.suffix in (".mp4", ".mkv", ".avi")])
+    assert n >= 7 and f"ingested {n} clip(s) as {n} piece(s)" in r.stdout
     r = run("duetto-data", "inspect", tmp_path / "real", check=0)
-    assert "7 sample(s), 0 with problems" in r.stdout
+    assert f"{n} sample(s), 0 with problems" in r.stdout
 
 
 def test_killed_synth_leaves_only_whole_shards(tmp_path):

@@ -101,3 +101,17 @@ def test_model_takes_the_conditions_and_starts_without_them():
         m(v, a, t, t, vt, at, music=music[..., :5])
     with pytest.raises(DuettoError, match="voice must be"):
         m(v, a, t, t, vt, at, voice=voice[:1])
+
+
+def test_words_that_look_like_options_are_spoken_not_obeyed(tmp_path):
+    """``--speech=-f/some/file`` once made espeak-ng read that file as the words; now the words are spoken."""
+    from duetto.data.errors import DuettoError
+    from duetto.joint.conditioning import check_voice, phonemize
+    secret = tmp_path / "words.txt"
+    secret.write_text("banana\n")
+    said = phonemize(f"-f{secret}")
+    assert phonemize("banana") not in said and phonemize("slash") in said
+    for bad in ("-f/etc/hostname", "en-us --stdin", ""):
+        with pytest.raises(DuettoError, match="not an espeak-ng voice name"):
+            check_voice(bad)
+    assert check_voice("en-gb-x-rp+f3") == "en-gb-x-rp+f3"

@@ -1,0 +1,145 @@
+"""One unconditional pass: what training drops to (`JointTask.batch`) is exactly what guidance subtracts
+(`Pipeline.generate`'s unconditional pass), condition by condition; a "drop everything" share; captions without
+their spoken words."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from duetto.joint.conditioning import MUSIC_DIM, VOICE_DIM, caption_without_words, phoneme_ids
+from duetto.joint.conditions import CONDITIONS, drop, unconditional
+from duetto.joint.config import preset
+from duetto.joint.model import JointDiT
+from duetto.joint.pipeline import GenerationConfig, Pipeline
+from duetto.train.joint_task import JointTask
+
+CAPTION = 'a man with red hair and a blue shirt says "hello there" in front of a navy background'
+SPEECH = "hello there"
+
+
+def _pipe():
+    torch.manual_seed(0)
+    pipe = Pipeline.untrained(preset("micro"), GenerationConfig(size=32, text_encoder="hashing-16", steps=2, seconds=1.0))
+    with torch.no_grad():                          # every projection off zero, so each condition moves the output
+        for p in pipe.model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return pipe
+
+
+def _clip(pipe, key: str, caption: str, words: str | None):
+    lay = pipe.layout(1.0)
+    cfg = pipe.model.config
+    g = torch.Generator().manual_seed(len(key))
+    meta = {"family": "speech", "speech": {"transcript": words, "voice": "en-us"}} if words else {"family": "impacts"}
+    return {"key": key, "caption": caption, "meta": meta,
+            "video": torch.randn(cfg.video_channels, lay["n_video"], 4, 4, generator=g),
+            "audio": torch.randn(cfg.audio_channels, lay["n_audio"], generator=g),
+            "video_times": lay["video_times"], "audio_times": lay["audio_times"],
+            "voice": torch.randn(VOICE_DIM, generator=g), "music": torch.randn(lay["n_audio"], MUSIC_DIM, generator=g)}
+
+
+def test_drop_removes_each_condition_per_clip():
+    cond = {"text": torch.randn(2, 3, 4), "text_mask": torch.tensor([[1, 1, 0], [1, 0, 0]], dtype=torch.bool),
+            "speech": torch.tensor([[5, 6], [7, 0]]), "voice": torch.ones(2, 3), "music": torch.ones(2, 5, 2)}
+    out = drop(cond, {"caption": torch.tensor([False, True]), "speech": torch.tensor([True, False]),
+                      "voice": torch.tensor([False, True]), "music": torch.tensor([True, False])})
+    assert out["text_mask"].tolist() == [[False, False, False], [True, False, False]]
+    assert torch.equal(out["text"], cond["text"])                # tokens stay: only the mask says absent
+    assert out["speech"].tolist() == [[5, 6], [0, 0]] and out["voice"].tolist() == [[0, 0, 0], [1, 1, 1]]
+    assert out["music"][0].eq(1).all() and out["music"][1].eq(0).all()
+    free = unconditional(cond)
+    assert not free["text_mask"].any() and not free["speech"].any() and not free["voice"].any() and not free["music"].any()
+    with pytest.raises(ValueError, match="unknown conditions"):
+        drop(cond, {"colour": torch.ones(2, dtype=torch.bool)})
+
+
+def test_a_missing_caption_is_the_masked_caption_training_drops_to():
+    """``text=None`` (what sampling passed before) and a caption masked out (what training drops to) give the
+    same pooled caption, ``text_pool(0)``: before, ``None`` pooled to zeros, a pass the model never saw."""
+    pipe = _pipe()
+    m = pipe.model
+    text = torch.randn(2, 5, m.config.text_dim)
+    _, _, pooled_none = m.text_context(None, None, 2)
+    _, _, pooled_masked = m.text_context(text, torch.zeros(2, 5, dtype=torch.bool), 2)
+    assert torch.equal(pooled_none, pooled_masked) and pooled_none.abs().sum() > 0
+    lay = pipe.layout(1.0)
+    v, a = torch.randn(2, m.config.video_channels, lay["n_video"], 4, 4), torch.randn(2, m.config.audio_channels, lay["n_audio"])
+    t = torch.full((2,), 0.5)
+    with torch.no_grad():
+        x = m(v, a, t, t, lay["video_times"], lay["audio_times"], None, None)
+        y = m(v, a, t, t, lay["video_times"], lay["audio_times"], text, torch.zeros(2, 5, dtype=torch.bool))
+    assert all(torch.allclose(p, q, atol=1e-6, rtol=0) for p, q in zip(x, y))
+
+
+def test_guidance_subtracts_the_pass_training_drops_to_bit_for_bit():
+    """The pipeline's unconditional inputs for a prompt with words, a voice and a music reference are exactly a
+    training batch's inputs for that clip with every condition dropped, and the model gives identical numbers."""
+    pipe = _pipe()
+    clip = _clip(pipe, "c0", CAPTION, SPEECH)
+    task = JointTask(pipe.model, [clip], [], pipe.text_encoder, batch_size=3, caption_dropout=1.0, condition_dropout=1.0)
+    b = task.batch(0)
+    lay = pipe.layout(1.0)
+    given = pipe.condition_inputs(CAPTION, 3, lay["audio_times"].numpy(), SPEECH,
+                                  voice=np.random.default_rng(0).standard_normal((1, 16000)).astype(np.float32) * 0.1,
+                                  music=np.random.default_rng(1).standard_normal((1, 16000)).astype(np.float32) * 0.1)
+    free = unconditional(given)
+    assert given["text_mask"].any() and given["voice"].abs().sum() > 0        # the conditional pass has them all
+    for k in ("text", "text_mask", "speech", "voice"):
+        assert torch.equal(free[k], b[k]), k
+    assert not free["music"].any() and not b["music"].any() and free["music"].shape == b["music"].shape
+    v, a = b["video"], b["audio"]
+    t = torch.full((3,), 0.4)
+    with torch.no_grad():
+        ours = pipe.model(v, a, t, t, lay["video_times"], lay["audio_times"], **free)
+        trained = pipe.model(v, a, t, t, b["video_times"], b["audio_times"],
+                             **{k: b[k] for k in ("text", "text_mask", "speech", "voice", "music")})
+        cond = pipe.model(v, a, t, t, lay["video_times"], lay["audio_times"], **given)
+    assert all(torch.equal(p, q) for p, q in zip(ours, trained))
+    assert not torch.allclose(cond[1], ours[1])                    # and the conditions do move the output
+
+
+def test_drop_all_drops_every_condition_together():
+    pipe = _pipe()
+    clips = [_clip(pipe, f"c{i}", CAPTION, SPEECH) for i in range(3)]
+    task = JointTask(pipe.model, clips, [], pipe.text_encoder, batch_size=8, caption_dropout=0.0,
+                     condition_dropout=0.0, drop_all=0.25)
+    rows = together = 0
+    for step in range(60):
+        b = task.batch(step)
+        gone = [~b["text_mask"].any(1), b["speech"].eq(0).all(1), b["voice"].eq(0).all(1), b["music"].eq(0).flatten(1).all(1)]
+        assert all(torch.equal(g, gone[0]) for g in gone)          # all four go together, or none
+        rows, together = rows + len(gone[0]), together + int(gone[0].sum())
+    assert 0.18 < together / rows < 0.32
+    plain = JointTask(pipe.model, clips, [], pipe.text_encoder, batch_size=8, caption_dropout=0.0, condition_dropout=0.0)
+    assert plain.batch(3)["text_mask"].any(1).all()
+    with pytest.raises(Exception, match="drop_all"):
+        JointTask(pipe.model, clips, [], pipe.text_encoder, drop_all=1.5)
+
+
+def test_captions_lose_their_spoken_words_in_a_share_of_clips():
+    assert caption_without_words(CAPTION, SPEECH) == \
+        "a man with red hair and a blue shirt speaks in front of a navy background"
+    assert caption_without_words("a ball bounces", "") == "a ball bounces"
+    assert caption_without_words("she says hi", "hello") == "she says hi"        # not quoted: unchanged
+    pipe = _pipe()
+    clips = [_clip(pipe, "s", CAPTION, SPEECH), _clip(pipe, "i", "a red ball bounces on a wooden floor", None)]
+    task = JointTask(pipe.model, clips, [], pipe.text_encoder, batch_size=8, caption_dropout=0.0,
+                     condition_dropout=0.0, caption_words_dropout=0.5)
+    enc = pipe.text_encoder
+    with_words, without = enc([CAPTION]), enc([caption_without_words(CAPTION, SPEECH)])
+    seen = set()
+    for step in range(20):
+        b = task.batch(step)
+        for text, mask, speech in zip(b["text"], b["text_mask"], b["speech"]):
+            if speech.any():                                        # the speech clip: its phonemes always
+                assert torch.equal(speech[speech > 0], torch.from_numpy(phoneme_ids(SPEECH)))
+                n = int(mask.sum())
+                which = "with" if torch.equal(text[:n], with_words[0][0]) else "without"
+                if which == "without":
+                    assert torch.equal(text[:n], without[0][0, :n]) and n == int(without[1].sum())
+                seen.add(which)
+    assert seen == {"with", "without"}
+    assert set(CONDITIONS) == {"caption", "speech", "voice", "music"}
