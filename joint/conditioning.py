@@ -116,6 +116,46 @@ def window_ids(words: list[tuple[float, float, np.ndarray]], start: float, end: 
     return np.asarray(out, dtype=np.int64)
 
 
+_SILENT = {_ID[" "], _ID["ˈ"], _ID["ˌ"]}          # word gaps and stress marks take no time of their own
+LEAD, GAP = 0.3, 0.18                             # seconds before the first word and between words (`planned_words`)
+
+
+def phoneme_track(words: list[tuple[float, float, np.ndarray]], times) -> np.ndarray:
+    """``[len(times)]`` int64: at each time (seconds, e.g. the audio latents' timestamps) the id of the phoneme
+    symbol being said, 0 between words. ``words`` are `timed_word_ids`; each word's sounding symbols (stress marks
+    and gaps left out) share its span ``[start, end)`` evenly, in order."""
+    times = np.asarray(times, dtype=np.float64)
+    out = np.zeros(len(times), dtype=np.int64)
+    for a, b, ids in words:
+        ids = np.asarray([i for i in ids.tolist() if i not in _SILENT], dtype=np.int64)
+        inside = (times >= a) & (times < b)
+        if b <= a or not len(ids) or not inside.any():
+            continue
+        k = np.floor((times[inside] - a) / (b - a) * len(ids)).astype(np.int64)
+        out[inside] = ids[np.clip(k, 0, len(ids) - 1)]
+    return out
+
+
+def planned_words(text: str, language: str = "en-us", *, lead: float = LEAD, gap: float = GAP, speed: int = 160,
+                  pitch: int = 50) -> list[tuple[float, float, np.ndarray]]:
+    """When each word of ``text`` would be said, as `timed_word_ids`: from ``lead`` seconds, ``gap`` between words,
+    each word as long as espeak-ng takes to say it alone (``language``, ``speed`` words a minute, ``pitch``) -- the
+    way the synthetic speech scenes lay out their lines (`duetto.data.synth.speech`), so a model trained on their
+    word times is told a plausible timing for words it is only given as text."""
+    from duetto.data.synth.speech import speak_word
+    t, timed = lead, []
+    for w in " ".join(text.split()).split(" "):
+        try:
+            d = len(speak_word(w, check_voice(language), speed, pitch, 16000)) / 16000
+        except DuettoError:
+            if not shutil.which("espeak-ng"):
+                raise
+            d = 0.1                                  # a "word" espeak-ng says nothing for (punctuation)
+        timed.append({"word": w, "start": t, "end": t + d})
+        t += d + gap
+    return timed_word_ids({"speech": {"transcript": text, "voice": language, "words": timed}})
+
+
 def pad_ids(seqs: list[np.ndarray]) -> np.ndarray:
     """Id sequences -> ``[B, max L]`` padded with ``PAD`` (at least one column)."""
     out = np.zeros((len(seqs), max([1] + [len(s) for s in seqs])), dtype=np.int64)

@@ -3,11 +3,12 @@
 A batch's conditions travel as a dict of the `JointDiT.forward` keyword arguments::
 
     text [B, Lt, text_dim], text_mask [B, Lt] bool, speech [B, Ls] ids (0 pads), voice [B, voice_dim],
-    music [B, L, music_dim]
+    music [B, L, music_dim], speech_track [B, L] ids on the audio clock (0: none)
 
 (any but ``text``/``text_mask`` may be missing). `drop` removes conditions per clip: the caption is masked (its
-tokens stay, unattended; the pooled caption becomes ``text_pool`` of zeros), the phoneme ids become padding, and
-the voice and music rows become zeros (their projections have no bias, so zeros add nothing). Training drops
+tokens stay, unattended; the pooled caption becomes ``text_pool`` of zeros), the phoneme ids and their track on
+the audio clock become padding, and the voice and music rows become zeros (their projections have no bias, so
+zeros add nothing). Training drops
 with it (`duetto.train.joint_task`) and guidance's unconditional pass is `unconditional` (`joint.pipeline`), so the
 pass that sampling guides against is exactly a pass the model was trained on.
 """
@@ -30,11 +31,11 @@ def drop(cond: dict, keep: dict[str, torch.Tensor]) -> dict:
         mask = out.get("text_mask")
         mask = torch.ones(out["text"].shape[:2], dtype=torch.bool, device=k.device) if mask is None else mask.bool()
         out["text_mask"] = mask & k[:, None]
-    for name in ("speech", "voice", "music"):
-        x = out.get(name)
+    for name, key in (("speech", "speech"), ("speech", "speech_track"), ("voice", "voice"), ("music", "music")):
+        x = out.get(key)
         if name in keep and x is not None:
             k = keep[name].to(x.device)
-            out[name] = x * k.view(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+            out[key] = x * k.view(-1, *([1] * (x.ndim - 1))).to(x.dtype)
     return out
 
 

@@ -4,12 +4,16 @@
     v_video, v_audio = model(video [B, Cv, T, h, w], audio [B, Ca, L], t_video [B], t_audio [B],
                              video_times [T] or [B, T], audio_times [L] or [B, L], text [B, Lt, text_dim],
                              text_mask [B, Lt], speech=[B, Ls] phoneme ids (0 pads), voice=[B, voice_dim],
-                             music=[B, L, music_dim], cross_keep=[B] bool)
+                             music=[B, L, music_dim], speech_track=[B, L] phoneme ids on the audio clock,
+                             cross_keep=[B] bool)
 
 Every condition is optional and droppable (``None``) for guidance. The caption and the phonemes are tokens
 both streams attend to (the phonemes carry their order as sinusoids; the model learns where they fall in
 time); the voice joins the audio stream's conditioning vector and the music features are added to the audio
 tokens at their own times, both through zero-initialised projections, so a model starts as if they were absent.
+With ``speech_track`` (config), the phonemes are also given on the audio latents' clock (which one sounds at each
+latent, 0 between words; `joint.conditioning.phoneme_track`): their embeddings, averaged over an audio patch, are
+added to the audio tokens through another zero-initialised projection, so the sound knows when each one falls.
 
 ``cross_keep`` says per clip whether the streams meet in the cross-modal blocks (``None``: all do). A clip with
 ``False`` is denoised as two separate streams: the pass that cross-modal guidance (`joint.sampling.guided`)
@@ -51,6 +55,7 @@ class JointDiT(Pretrained):
         # no bias: an all-zero voice or music row (a dropped condition in a batch) adds exactly nothing, as None does
         self.voice_in = zero_linear(cfg.voice_dim, d, bias=False) if cfg.voice_dim else None
         self.music_in = zero_linear(cfg.music_dim, d, bias=False) if cfg.music_dim else None
+        self.track_in = zero_linear(d, d, bias=False) if cfg.speech_track else None
         self.video_blocks = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
         self.audio_blocks = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
         self.cross = nn.ModuleDict({str(i): CrossModalBlock(cfg) for i in range(cfg.depth) if cfg.has_cross(i)})
@@ -109,9 +114,21 @@ class JointDiT(Pretrained):
         mask = ctx_mask if ctx_mask is not None else keep.new_ones(ctx.shape[0], 1, 1, ctx.shape[1])
         return torch.cat([ctx, tokens], dim=1), torch.cat([mask, keep[:, None, None, :]], dim=-1)
 
+    def track_tokens(self, track: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        """Phoneme ids on the audio clock ``[B, L]`` (0: none) -> ``[B, L / audio_patch, dim]`` to add to the audio
+        tokens (embeddings averaged over each patch, through ``track_in``)."""
+        cfg = self.config
+        if self.track_in is None:
+            raise DuettoError("this model was built without the timed speech track (speech_track=False)")
+        if track.ndim != 2 or track.shape[1] != n_tokens * cfg.audio_patch or int(track.max()) >= cfg.speech_vocab:
+            raise DuettoError(f"speech_track must be [B, {n_tokens * cfg.audio_patch}] ids below {cfg.speech_vocab}, "
+                              f"got {tuple(track.shape)}")
+        e = rearrange(self.phone_embed(track.long()), "b (l p) d -> b l p d", p=cfg.audio_patch).mean(2)
+        return self.track_in(e)
+
     # -- the pass -------------------------------------------------------------------------------------------
     def forward(self, video, audio, t_video, t_audio, video_times, audio_times, text=None, text_mask=None,
-                speech=None, voice=None, music=None, cross_keep=None):
+                speech=None, voice=None, music=None, speech_track=None, cross_keep=None):
         cfg, b = self.config, video.shape[0]
         _, _, t, h, w = video.shape
         v, v_times, rows, cols = self.video_tokens(video, video_times)
@@ -131,6 +148,8 @@ class JointDiT(Pretrained):
             if m.shape[1] != a.shape[1]:
                 raise DuettoError(f"music features must have one row per audio latent ({a.shape[1] * cfg.audio_patch})")
             a = a + self.music_in(m)
+        if speech_track is not None:
+            a = a + self.track_tokens(speech_track, a.shape[1])
         if cross_keep is not None:
             cross_keep = torch.as_tensor(cross_keep, dtype=torch.bool, device=v.device)
             if cross_keep.shape != (b,):

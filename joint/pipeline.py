@@ -205,6 +205,9 @@ class Pipeline:
                 raise DuettoError(f"this model was trained without {name} conditioning")
         if speech is not None:
             out["speech"] = torch.from_numpy(C.phoneme_ids(speech, speech_voice))[None].expand(n, -1)
+            if cfg.speech_track:                 # when each phoneme falls: espeak-ng's timing of the words
+                track = C.phoneme_track(C.planned_words(speech, speech_voice), audio_times)
+                out["speech_track"] = torch.from_numpy(track)[None].expand(n, -1)
         if voice is not None:
             out["voice"] = torch.from_numpy(C.voice_embedding(voice, sr))[None].expand(n, -1)
         if music is not None:

@@ -39,8 +39,9 @@ class JointTask:
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
         self.caption_dropout, self.condition_dropout = caption_dropout, condition_dropout
         self.drop_all, self.caption_words_dropout = drop_all, caption_words_dropout
-        self.train = _stack(clips, text_encoder, without_words=caption_words_dropout > 0)
-        self.held = _stack(held_out, text_encoder) if held_out else None
+        track = bool(getattr(model.config, "speech_track", False))
+        self.train = _stack(clips, text_encoder, without_words=caption_words_dropout > 0, track=track)
+        self.held = _stack(held_out, text_encoder, track=track) if held_out else None
         self.items_per_batch = batch_size
         self.crop = None if crop_seconds is None else self._latents(crop_seconds)
         if self.crop is not None:
@@ -112,8 +113,11 @@ class JointTask:
         if "text_no_words" in d:
             text = torch.where(no_words[:, None, None], d["text_no_words"][idx], text)
             mask = torch.where(no_words[:, None], d["text_no_words_mask"][idx], mask)
-        cond = drop({"text": text, "text_mask": mask, "speech": self.speech(idx, sv), "voice": d["voice"][idx],
-                     "music": d["music"][idx][:, sa]},
+        cond = {"text": text, "text_mask": mask, "speech": self.speech(idx, sv), "voice": d["voice"][idx],
+                "music": d["music"][idx][:, sa]}
+        if "speech_track" in d:
+            cond["speech_track"] = d["speech_track"][idx][:, sa]
+        cond = drop(cond,
                     {"caption": keep & ~everything, "speech": k_speech & ~everything, "voice": k_voice & ~everything,
                      "music": k_music & ~everything})
         return {"video": d["video"][idx][:, :, sv], "audio": d["audio"][idx][:, :, sa],
@@ -140,7 +144,8 @@ class JointTask:
                 v, a = d["video"][i:i + 8].to(device), d["audio"][i:i + 8].to(device)
                 nv, na = torch.randn(v.shape, generator=g).to(v), torch.randn(a.shape, generator=g).to(a)
                 tt = torch.full((len(v),), t, device=device)
-                cond = _conditions(model, {k: d[k][i:i + 8].to(device) for k in ("speech", "voice", "music")})
+                cond = _conditions(model, {k: d[k][i:i + 8].to(device) for k in ("speech", "voice", "music", "speech_track")
+                                           if k in d})
                 pv, pa = model(add_noise(v, nv, tt), add_noise(a, na, tt), tt, tt, d["video_times"].to(device),
                                d["audio_times"].to(device), d["text"][i:i + 8].to(device), d["text_mask"][i:i + 8].to(device),
                                **cond)
@@ -164,9 +169,10 @@ def _draw_probabilities(clips: list[dict], weights: dict[str, float]) -> np.ndar
     return w / w.sum()
 
 
-def _stack(clips: list[dict], text_encoder, without_words: bool = False) -> dict:
+def _stack(clips: list[dict], text_encoder, without_words: bool = False, track: bool = False) -> dict:
     """Clips of one shape -> stacked tensors, shared token times and embedded captions (with ``without_words``
-    also each caption without its quoted spoken words, `joint.conditioning.caption_without_words`, padded alike)."""
+    also each caption without its quoted spoken words, `joint.conditioning.caption_without_words`, padded alike;
+    with ``track`` each clip's phonemes on the audio latents' clock from its word times, `phoneme_track`)."""
     first = clips[0]
     for c in clips[1:]:
         if c["video"].shape != first["video"].shape or c["audio"].shape != first["audio"].shape:
@@ -184,6 +190,10 @@ def _stack(clips: list[dict], text_encoder, without_words: bool = False) -> dict
     if len(text) > len(clips):
         extra = {"text_no_words": text[len(clips):].float(), "text_no_words_mask": mask[len(clips):].bool()}
         text, mask = text[: len(clips)], mask[: len(clips)]
+    if track:
+        from duetto.joint.conditioning import phoneme_track, timed_word_ids
+        at = first["audio_times"].double().numpy()
+        extra["speech_track"] = torch.from_numpy(np.stack([phoneme_track(timed_word_ids(c["meta"]), at) for c in clips]))
     return {**extra, "video": torch.stack([c["video"] for c in clips]), "audio": torch.stack([c["audio"] for c in clips]),
             "video_times": first["video_times"].double(), "audio_times": first["audio_times"].double(),
             "text": text.float(), "text_mask": mask.bool(),
@@ -210,4 +220,6 @@ def _conditions(model, batch: dict) -> dict:
         out["voice"] = batch["voice"]
     if cfg.music_dim:
         out["music"] = batch["music"]
+    if getattr(cfg, "speech_track", False) and "speech_track" in batch:
+        out["speech_track"] = batch["speech_track"]
     return out

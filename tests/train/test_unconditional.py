@@ -143,3 +143,35 @@ def test_captions_lose_their_spoken_words_in_a_share_of_clips():
                 seen.add(which)
     assert seen == {"with", "without"}
     assert set(CONDITIONS) == {"caption", "speech", "voice", "music"}
+
+
+def test_training_places_the_phonemes_by_the_clips_word_times():
+    from duetto.joint.conditioning import phoneme_track, timed_word_ids
+    pipe = _pipe()
+    model = JointDiT(replace(pipe.model.config, speech_track=True))
+    clip = _clip(pipe, "s", CAPTION, SPEECH)
+    clip["meta"]["speech"]["words"] = [{"word": "hello", "start": 0.2, "end": 0.5}, {"word": "there", "start": 0.7, "end": 0.9}]
+    task = JointTask(model, [clip], [], pipe.text_encoder, batch_size=6, caption_dropout=0.0, condition_dropout=0.5)
+    b = task.batch(1)
+    expected = torch.from_numpy(phoneme_track(timed_word_ids(clip["meta"]), clip["audio_times"].double().numpy()))
+    kept = b["speech"].any(1)
+    assert 0 < int(kept.sum()) < 6                               # some rows keep their words, some drop them
+    for row, k in zip(b["speech_track"], kept):
+        assert torch.equal(row, expected if k else torch.zeros_like(expected))
+    assert expected[clip["audio_times"] < 0.2].eq(0).all() and expected[(clip["audio_times"] > 0.21) & (clip["audio_times"] < 0.5)].all()
+    loss, parts = task.loss(model, b, 1)
+    assert torch.isfinite(loss)
+
+
+def test_a_model_may_gain_the_speech_track_over_its_init(tmp_path):
+    from duetto.train.cli import _init_from
+    pipe = _pipe()
+    pipe.model.save_pretrained(tmp_path / "old")
+    grown = JointDiT(replace(pipe.model.config, speech_track=True))
+    _init_from(grown, tmp_path / "old", tmp_path / "run")
+    old = pipe.model.state_dict()
+    for k, v in grown.state_dict().items():
+        assert torch.equal(v, old[k]) if k in old else (k.startswith("track_in.") and not v.any()), k
+    other = JointDiT(replace(pipe.model.config, depth=3, speech_track=True))
+    with pytest.raises(Exception, match="a different model: depth"):
+        _init_from(other, tmp_path / "old", tmp_path / "run2")
