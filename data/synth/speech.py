@@ -74,7 +74,7 @@ def _phrase(rng) -> str:
 def _scene(rng, cfg: SynthConfig):
     gender = pick(rng, VOICES)
     return {"gender": gender, "accent": pick(rng, ACCENTS), "variant": pick(rng, VOICES[gender]),
-            "speed": int(rng.integers(140, 186)), "pitch": int(rng.integers(35, 66)),
+            "speed": int(rng.integers(140, 186)), "pitch": int(rng.integers(10, 91)),
             "skin": pick(rng, SKIN), "hair": pick(rng, HAIR), "shirt": pick(rng, COLOURS),
             "background": pick(rng, BACKGROUNDS), "phrases": [_phrase(rng) for _ in range(6)],
             "x": float(rng.uniform(0.44, 0.56)), "lead": float(rng.uniform(0.15, 0.5)),
