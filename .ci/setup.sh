@@ -38,6 +38,10 @@ if ! "$PY" -c "import torchaudio" 2>/dev/null; then
   "${PIP[@]}" -c "$CONSTRAINTS" "$CPU_TORCHAUDIO"
 fi
 "${PIP[@]}" -c "$CONSTRAINTS" -e ".[test]"
+# The voice metric (duetto.audio.speaker) reads resemblyzer's shipped speaker-encoder weights; its code (which needs
+# webrtcvad, librosa and a scipy module recent scipy removed) is never imported, so none of its dependencies.
+"$PY" -c "import importlib.util as u; assert u.find_spec('resemblyzer')" 2>/dev/null || \
+  "${PIP[@]}" --no-deps resemblyzer==0.1.4
 
 # 3. torchaudio's compiled extension is built against CUDA and fails to load on a CPU-only
 #    torch. Its pure-Python parts (transforms, functional, resample) work once the shared

@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     from duetto.data import console
     from duetto.data.bank import load_bank
     from duetto.data.clip import Clip
+    from duetto.joint.conditioning import clip_words
     from duetto.joint.pipeline import Pipeline
     from duetto.train.evaluate import score, summarise
     pipe = Pipeline.load(a.checkpoint)
@@ -58,7 +59,10 @@ def main(argv=None) -> int:
         fam = (bank.metas[i] or {}).get("family", "all")
         clip = Clip(bank.videos[i][: lay["frames"]], bank.audios[i][:, : lay["samples"]], bank.fps, bank.sample_rate)
         for name, c in (("held-out clips", clip), ("through the VAEs", round_trip(pipe, clip))):
-            rows[name].append({"key": bank.keys[i], "family": fam, **score(c, fam)})
+            meta = bank.metas[i] or {}
+            words, language = clip_words(meta)
+            rows[name].append({"key": bank.keys[i], "family": fam,
+                               **score(c, fam, meta.get("caption"), words or None, language=language)})
     if not bank.keys:
         print("no clips of the bundle's length in --clips", file=sys.stderr)
         return 2

@@ -127,6 +127,10 @@ def build_parser():
     e.add_argument("--family", action="append", default=None,
                    help="keep only prompts of this family (repeatable; each keeps its seed, so the clips match those "
                         "of a full eval); --n counts the kept ones")
+    e.add_argument("--voices", nargs=2, type=Path, default=None, metavar=("A", "B"),
+                   help="two voice references (audio or video files), far apart: speech prompts take A and B in "
+                        "turn as --voice, and the report says how often the voice is closer to its own reference "
+                        "than to the other, and its median F0 within 15 %% of it")
     e.add_argument("--steps", type=int, default=None, help="sampling steps (default: the bundle's)")
     from duetto.joint.cli import add_sampling_arguments
     add_sampling_arguments(e)
@@ -411,6 +415,18 @@ def cmd_eval(a) -> int:
                               f"{', '.join(sorted({p.family for p in prompts}))})")
         prompts = kept
     prompts = prompts[: a.n]
+    if a.voices:
+        import dataclasses
+
+        from duetto.joint.conditioning import read_reference
+        if not pipe.model.config.voice_dim:
+            raise DuettoError(f"{a.checkpoint}: this model takes no voice reference (--voices)")
+        refs = [read_reference(v, pipe.audio_vae.sample_rate) for v in a.voices]
+        speech = [i for i, p in enumerate(prompts) if p.speech]
+        if not speech:
+            raise DuettoError("--voices: no prompt has words to speak")
+        for k, i in enumerate(speech):
+            prompts[i] = dataclasses.replace(prompts[i], voice=refs[k % 2], voice_other=refs[(k + 1) % 2])
     clips_dir = None
     if a.out is not None:
         clips_dir = a.out / "clips"
@@ -420,7 +436,8 @@ def cmd_eval(a) -> int:
     c = pipe.config
     report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given,
                           **{k: getattr(c, k) for k in SAMPLING_SETTINGS},
-                          "seconds": a.seconds or c.seconds, "prompts": len(prompts)}
+                          "seconds": a.seconds or c.seconds, "prompts": len(prompts),
+                          **({"voices": [str(v) for v in a.voices]} if a.voices else {})}
     if a.out is not None:
         from duetto.data.media import atomic_write
         atomic_write(a.out / "report.json", (json.dumps(report, indent=1) + "\n").encode())

@@ -20,6 +20,20 @@ Four figures, each from the generated media alone (no ground truth exists for a 
   moves or flashes, so a picture that shimmers all over (speckle redrawn every frame) shows here even when
   its latent statistics look right.
 
+Two more say whether the clip does what it was told (each has its ceiling on ground-truth clips, as they are and
+through the bundle's VAEs: ``python bench/eval_ceiling.py --clips HELD_OUT/*``):
+
+- **caption colour** (``colour_right``): the colour the caption gives the main subject (a speaker's shirt, an
+  instrument, the objects that fall), read where the synthetic scenes draw it, beside ``colour_chance``, what a
+  uniform guess among the 12 colours scores;
+- **words** (``phone_error``): the phonemes spoken, as a small recognizer trained on the synthetic speech
+  (`duetto.train.phones`) hears them, against those of the words asked for (phoneme error rate, pooled over the
+  clips asked to speak), and ``speech_length_ratio``: how long the clip speaks over how long espeak-ng takes to
+  say the words (median; a clip that babbles for its whole length reads far above 1);
+- **voice** (``voice_closer``, ``f0_within_15``; prompts with a voice reference, e.g. ``--voices LOW HIGH``): the
+  share of clips whose voice is closer (speaker embedding) to their own reference than to the other, and whose
+  median F0 is within 15 % of their reference's.
+
 With ``given="video"`` (``"audio"``) the picture (sound) of reference clips is kept and the other stream
 generated to match it: the video-to-audio and audio-to-video figures.
 """
@@ -48,6 +62,8 @@ class Prompt:
     key: str = ""
     speech: str | None = None            # words to speak (duetto generate --speech)
     speech_voice: str = "en-us"          # their espeak-ng language
+    voice: np.ndarray | None = None      # float32 [C, N]: a voice reference (duetto generate --voice)
+    voice_other: np.ndarray | None = None  # another voice, far from it: is the output closer to its own?
 
 
 def read_prompts(path) -> list[Prompt]:
@@ -152,15 +168,82 @@ def flicker(video: np.ndarray) -> float:
     return float(np.median(np.abs(np.diff(luma(video), axis=0))))
 
 
-def score(clip, family: str) -> dict:
-    """Sync and event timing of one generated clip."""
+def score(clip, family: str, caption: str | None = None, speech: str | None = None, voice: np.ndarray | None = None,
+          voice_other: np.ndarray | None = None, language: str = "en-us") -> dict:
+    """Sync and event timing of one generated clip; with its ``caption``, whether the picture shows the subject's
+    colour the caption asks for (`caption_attributes`); with the ``speech`` it was asked to say, the words
+    recognised in its sound and their errors (`spoken_words`); with a ``voice`` reference, how close its voice
+    is to it (`voice_match`)."""
     from duetto.align import measure_sync
     ev = event_timing(clip, family)
     rep = measure_sync(clip)
     frame_ms = 1000.0 / clip.fps
     in_sync = rep.verdict != "no-signal" and rep.offset_ms is not None and abs(rep.offset_ms) <= frame_ms + 1e-6
-    return {**ev, "offset_ms": rep.offset_ms, "confidence": rep.confidence, "sync_verdict": rep.verdict,
-            "sync_method": rep.method, "in_sync_1_frame": bool(in_sync), "flicker": round(flicker(clip.video), 3)}
+    row = {**ev, "offset_ms": rep.offset_ms, "confidence": rep.confidence, "sync_verdict": rep.verdict,
+           "sync_method": rep.method, "in_sync_1_frame": bool(in_sync), "flicker": round(flicker(clip.video), 3)}
+    if caption:
+        row.update(caption_attributes(clip, caption))
+    if speech:
+        row.update(spoken_words(clip, speech, language))
+    if voice is not None:
+        row.update(voice_match(clip, voice, voice_other))
+    return row
+
+
+def voice_match(clip, voice: np.ndarray, other: np.ndarray | None = None) -> dict:
+    """How close the clip's voice is to the reference ``voice`` (``[C, N]`` at the clip's rate): the cosine of
+    speaker embeddings (`duetto.audio.speaker`, resemblyzer's encoder), whether it is closer to its own reference
+    than to ``other`` (another voice), and the ratio of median F0s (clip / reference)."""
+    from duetto.audio import speaker
+    sr = clip.sample_rate
+    out_e, ref_e = speaker.embed(clip.audio, sr), speaker.embed(voice, sr)
+    f0_out, f0_ref = speaker.median_f0(clip.audio, sr), speaker.median_f0(voice, sr)
+    row = {"voice_similarity": round(speaker.similarity(out_e, ref_e), 4),
+           "f0_ratio": round(f0_out / f0_ref, 4) if np.isfinite(f0_out) and np.isfinite(f0_ref) else None}
+    if other is not None:
+        sim_other = speaker.similarity(out_e, speaker.embed(other, sr))
+        row["voice_other_similarity"] = round(sim_other, 4)
+        row["voice_closer"] = bool(row["voice_similarity"] > sim_other)
+    return row
+
+
+def caption_attributes(clip, caption: str) -> dict:
+    """The colour the caption asks of its main subject, the colour read where the scenes draw it
+    (`duetto.data.synth.attributes`), whether it is right and what guessing would score; ``{}`` for a caption
+    that names no colour the reader knows."""
+    from duetto.data.synth.attributes import caption_subject, chance, colour_right, subject_colour
+    subject = caption_subject(caption)
+    if subject is None:
+        return {}
+    got = subject_colour(clip.video, subject)
+    return {"colour_asked": subject["colour"], "colour_seen": got, "colour_right": colour_right(got, subject),
+            "colour_chance": chance(subject)}
+
+
+def spoken_words(clip, words: str, language: str = "en-us") -> dict:
+    """The phoneme symbols the shipped recognizer (`duetto.train.phones`, trained on the synthetic speech) hears in
+    the clip's sound, and their errors against those of ``words`` as espeak-ng says them in ``language``; and how
+    long the clip's speech lasts (`speech_seconds`) against how long espeak-ng takes to say the words."""
+    from duetto.joint.conditioning import planned_words
+    from duetto.train.phones import default_recognizer, phoneme_error, reference_symbols
+    asked = reference_symbols(words, language)
+    heard = default_recognizer().transcribe(clip.audio, clip.sample_rate)
+    errors, n = phoneme_error(asked, heard)
+    planned = planned_words(words, language)
+    return {"phones_asked": n, "phones_heard": heard, "phone_errors": errors,
+            "speech_seconds": speech_seconds(clip.audio, clip.sample_rate),
+            "words_seconds": round(planned[-1][1] - planned[0][0], 3)}
+
+
+def speech_seconds(audio: np.ndarray, sample_rate: int) -> float:
+    """Seconds from the first to the last 10 ms block within 30 dB of the loudest (``audio [C, N]``): how long
+    the clip speaks (the scenes' room tone sits about 50 dB down)."""
+    x = np.asarray(audio, np.float64).mean(0)
+    n = sample_rate // 100
+    blocks = (x[: len(x) // n * n].reshape(-1, n) ** 2).mean(1)
+    db = 10 * np.log10(blocks + 1e-12)
+    loud = np.flatnonzero(db >= db.max() - 30)
+    return round(float((loud[-1] - loud[0] + 1) * n / sample_rate), 3) if len(loud) else 0.0
 
 
 def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
@@ -186,6 +269,20 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
                "event_precision": round(sum(r["onsets_on_events"] for r in rs) / onsets, 3) if onsets else None,
                "event_recall": round(sum(r["events_with_onsets"] for r in rs) / events, 3) if events else None,
                "flicker": round(float(np.mean([r["flicker"] for r in rs])), 3) if "flicker" in rs[0] else None}
+        coloured = [r for r in rs if "colour_right" in r]
+        if coloured:             # the subject's colour right, and what a uniform guess would score
+            row["colour_right"] = round(float(np.mean([r["colour_right"] for r in coloured])), 3)
+            row["colour_chance"] = round(float(np.mean([r["colour_chance"] for r in coloured])), 3)
+        voiced = [r for r in rs if "voice_closer" in r]
+        if voiced:               # closer to its own voice reference than to the other one; median F0 within 15 %
+            row["voice_closer"] = round(float(np.mean([r["voice_closer"] for r in voiced])), 3)
+            row["f0_within_15"] = round(float(np.mean([r["f0_ratio"] is not None and abs(r["f0_ratio"] - 1) <= 0.15
+                                                      for r in voiced])), 3)
+        spoken = [r for r in rs if r.get("phones_asked")]
+        if spoken:               # phoneme error rate, pooled over the clips asked to speak; speech length / the words'
+            row["phone_error"] = round(sum(r["phone_errors"] for r in spoken) / sum(r["phones_asked"] for r in spoken), 3)
+            row["speech_length_ratio"] = round(float(np.median([r["speech_seconds"] / r["words_seconds"]
+                                                                for r in spoken])), 3)
         if reference_flicker is not None:
             ref_f = [f for k, v in reference_flicker.items() if fam == FAMILY_ALL or k == fam for f in v]
             row["reference_flicker"] = round(float(np.mean(ref_f)), 3) if ref_f else None
@@ -207,11 +304,13 @@ def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: 
     rows, feats = [], {}
     for i, p in enumerate(tqdm(prompts, desc="eval", unit="clip", disable=not progress)):
         speech = p.speech if pipe.model.config.speech_vocab else None
+        voice = p.voice if pipe.model.config.voice_dim else None
         clip = pipe.generate(p.text, seconds=seconds, seed=p.seed, steps=steps, video=p.video, audio=p.audio,
-                             speech=speech, speech_voice=p.speech_voice)[0]
+                             speech=speech, speech_voice=p.speech_voice, voice=voice)[0]
         key = p.key or f"{i:04d}"
         row = {"key": key, "prompt": p.text, "family": p.family, "seed": p.seed, "speech": speech,
-               **score(clip, p.family)}
+               **score(clip, p.family, p.text, speech, voice, p.voice_other if voice is not None else None,
+                       p.speech_voice)}
         if reference is not None:
             feats[key] = latent_features(pipe, clip)
         if clips_dir is not None:
