@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         print("no clips of the bundle's length in --clips", file=sys.stderr)
         return 2
     table = [{"set": name, **row} for name, rs in rows.items() for row in summarise(rs)]
-    print(console.table(table, list(table[0])))
+    print(console.table(table, console.columns(table)))
     return 0
 
 

@@ -38,6 +38,11 @@ def run(prog: str, main, argv=None) -> int:
         return 130
 
 
+def columns(rows: list[dict]) -> list[str]:
+    """Every key of ``rows``, in the order first seen (rows of a report need not all have the same fields)."""
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
 def table(rows: list[dict], columns: list[str], widths: dict[str, int] | None = None) -> str:
     """A plain-text table; long cells are cut with an ellipsis to ``widths[col]``."""
     widths = widths or {}

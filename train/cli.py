@@ -444,7 +444,7 @@ def cmd_eval(a) -> int:
     if a.json:
         print(json.dumps(report))
     else:
-        print(console.table(report["summary"], list(report["summary"][0])))
+        print(console.table(report["summary"], console.columns(report["summary"])))
     return console.EXIT_OK
 
 
