@@ -35,6 +35,7 @@ OMP_NUM_THREADS=1 duetto-train joint --data "$RUNS"/latents/{speech,music,impact
   --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$HERE/samples/duetto-tiny" --cross-dropout 0.15 --change-weight 3 \
   --speech-track --drop-all 0.1 --caption-words-dropout 0.5 --video-given 0.1 --seed 13 --no-progress
+# The leg measured on 2026-12-06 was exported at step 1,750 of its 2,500 (the session's time ran out; add --step 1750).
 duetto-train export "$RUNS/joint-cond" --half --guidance 6 --video-guidance 2 --guidance-max-t 0.85 --sync-scale 2 \
   --video-vae "$VVAE" --audio-vae "$AVAE" --out "$RUNS/bundle-cond"
 for b in "$HERE/samples/duetto-tiny" "$RUNS/bundle-cond"; do
