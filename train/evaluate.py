@@ -196,15 +196,30 @@ def voice_match(clip, voice: np.ndarray, other: np.ndarray | None = None) -> dic
     than to ``other`` (another voice), and the ratio of median F0s (clip / reference)."""
     from duetto.audio import speaker
     sr = clip.sample_rate
-    out_e, ref_e = speaker.embed(clip.audio, sr), speaker.embed(voice, sr)
-    f0_out, f0_ref = speaker.median_f0(clip.audio, sr), speaker.median_f0(voice, sr)
+    out_e, f0_out = speaker.embed(clip.audio, sr), speaker.median_f0(clip.audio, sr)
+    ref_e, f0_ref = _reference_voice(voice, sr)
     row = {"voice_similarity": round(speaker.similarity(out_e, ref_e), 4),
            "f0_ratio": round(f0_out / f0_ref, 4) if np.isfinite(f0_out) and np.isfinite(f0_ref) else None}
     if other is not None:
-        sim_other = speaker.similarity(out_e, speaker.embed(other, sr))
+        sim_other = speaker.similarity(out_e, _reference_voice(other, sr)[0])
         row["voice_other_similarity"] = round(sim_other, 4)
         row["voice_closer"] = bool(row["voice_similarity"] > sim_other)
     return row
+
+
+_REFERENCES: dict[tuple[bytes, int], tuple[np.ndarray, float]] = {}
+
+
+def _reference_voice(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
+    """A voice reference's speaker embedding and median F0, computed once per reference (every speech prompt of an
+    eval shares the same two)."""
+    import hashlib
+
+    from duetto.audio import speaker
+    key = (hashlib.sha256(np.ascontiguousarray(audio, np.float32).tobytes()).digest(), sample_rate)
+    if key not in _REFERENCES:
+        _REFERENCES[key] = (speaker.embed(audio, sample_rate), speaker.median_f0(audio, sample_rate))
+    return _REFERENCES[key]
 
 
 def caption_attributes(clip, caption: str) -> dict:

@@ -39,7 +39,7 @@ class JointTask:
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
         self.caption_dropout, self.condition_dropout = caption_dropout, condition_dropout
         self.drop_all, self.caption_words_dropout = drop_all, caption_words_dropout
-        track = bool(getattr(model.config, "speech_track", False))
+        track = model.config.speech_track
         self.train = _stack(clips, text_encoder, without_words=caption_words_dropout > 0, track=track)
         self.held = _stack(held_out, text_encoder, track=track) if held_out else None
         self.items_per_batch = batch_size
@@ -220,6 +220,6 @@ def _conditions(model, batch: dict) -> dict:
         out["voice"] = batch["voice"]
     if cfg.music_dim:
         out["music"] = batch["music"]
-    if getattr(cfg, "speech_track", False) and "speech_track" in batch:
+    if cfg.speech_track and "speech_track" in batch:
         out["speech_track"] = batch["speech_track"]
     return out

@@ -20,13 +20,13 @@ import re
 
 import numpy as np
 
+from .impacts import FLOOR_Y                   # the floor line of the impacts scenes, a fraction of the height
 from .vocab import COLOURS
 
 _NAMES = list(COLOURS)
 _RGB = np.asarray([COLOURS[c] for c in _NAMES], np.float32)              # [K, 3]
 _WORD = "|".join(sorted(_NAMES, key=len, reverse=True))
 _INSTRUMENT = {"drum kit": "drums", "piano": "piano", "xylophone": "xylophone", "harp": "harp"}
-FLOOR_Y = 0.84                                # impacts.FLOOR_Y: the floor line, as a fraction of the height
 
 
 def caption_subject(caption: str) -> dict | None:
