@@ -19,9 +19,7 @@ import json, time, torch
 torch.set_num_threads({threads})
 from duetto.joint.pipeline import Pipeline
 dev = "cuda" if torch.cuda.is_available() else "cpu"
-pipe = Pipeline.load({bundle!r})
-for m in (pipe.model, pipe.video_vae, pipe.audio_vae):
-    m.to(dev)
+pipe = Pipeline.load({bundle!r}).to(dev)
 pipe.generate("warm-up", seconds=1.0, steps=1)
 if dev == "cuda":
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()

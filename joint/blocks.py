@@ -36,8 +36,8 @@ class FlowTimeEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(2 * freqs, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        a = 1000 * t.float()[:, None] * self.freqs
-        return self.mlp(torch.cat([a.cos(), a.sin()], dim=-1))
+        a = 1000 * t.float()[:, None] * self.freqs.float()
+        return self.mlp(torch.cat([a.cos(), a.sin()], dim=-1).to(self.mlp[0].weight.dtype))
 
 
 class StreamBlock(nn.Module):

@@ -41,6 +41,8 @@ def build_parser():
     g.add_argument("--music", type=Path, default=None,
                    help="music reference: an audio or video file whose beats, onsets and harmony the sound follows")
     add_sampling_arguments(g)
+    from duetto.joint.device import add_device_arguments
+    add_device_arguments(g)
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -88,11 +90,13 @@ def cmd_generate(a) -> int:
     bundle = a.checkpoint or DEFAULT_BUNDLE
     if not bundle.is_dir():
         raise DuettoError(f"{bundle}: no such model bundle" + ("" if a.checkpoint else " (give --checkpoint)"))
+    from duetto.joint.device import from_arguments
+    device, dtype = from_arguments(a)                  # before anything loads
     from tqdm import tqdm
 
     from duetto.data.media import read_clip, write_clip
     from duetto.joint.pipeline import Pipeline
-    pipe = Pipeline.load(bundle).with_sampling(**sampling_settings(a))
+    pipe = Pipeline.load(bundle).to(device, dtype).with_sampling(**sampling_settings(a))
     video = audio = None
     if a.video is not None:
         video = read_clip(a.video, fps=pipe.video_vae.config.fps, size=pipe.config.size,

@@ -81,6 +81,20 @@ class Pipeline:
     def __init__(self, model, video_vae, audio_vae, text_encoder, config: GenerationConfig):
         self.model, self.video_vae, self.audio_vae = model.eval(), video_vae.eval(), audio_vae.eval()
         self.text_encoder, self.config = text_encoder, config
+        self.device, self.dtype = torch.device("cpu"), torch.float32
+
+    def to(self, device=None, dtype: torch.dtype | None = None) -> Pipeline:
+        """Run on ``device`` (the model and both VAEs move there) with the joint model's weights in ``dtype``
+        (the sampler's latents and the VAEs stay float32). Noise is still drawn on the CPU, so a seed gives the
+        same starting point on every device."""
+        if device is not None:
+            self.device = torch.device(device)
+        if dtype is not None:
+            self.dtype = dtype
+        self.model.to(self.device, self.dtype)
+        self.video_vae.to(self.device)
+        self.audio_vae.to(self.device)
+        return self
 
     @classmethod
     def load(cls, folder, text_encoder=None) -> Pipeline:
@@ -127,7 +141,9 @@ class Pipeline:
         unknown = set(given) - set(SAMPLING_SETTINGS)
         if unknown:
             raise DuettoError(f"not a sampling setting: {', '.join(sorted(unknown))}")
-        return Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))
+        out = Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))
+        out.device, out.dtype = self.device, self.dtype
+        return out
 
     def save(self, folder, dtype: torch.dtype | None = None) -> Path:
         return save_bundle(folder, self.model, self.video_vae, self.audio_vae, self.config, dtype)
@@ -156,27 +172,17 @@ class Pipeline:
         to speak (phonemes in espeak-ng's ``speech_voice`` language); ``voice`` and ``music``: reference
         recordings ``[C, N]`` at the audio VAE's rate. Guidance drops every condition in its unconditional pass."""
         cfg, lay = self.config, self.layout(seconds or self.config.seconds)
-        m, vvae, avae = self.model, self.video_vae, self.audio_vae
+        m, vvae, avae, dev = self.model, self.video_vae, self.audio_vae, self.device
         h = cfg.size // 8
         g = torch.Generator().manual_seed(seed)
-        noise = (torch.randn(n, m.config.video_channels, lay["n_video"], h, h, generator=g),
-                 torch.randn(n, m.config.audio_channels, lay["n_audio"], generator=g))
-        given_v = None if video is None else vvae.encode(_video_tensor(video, lay["frames"], cfg.size)).expand(n, -1, -1, -1, -1)
-        given_a = None if audio is None else avae.encode(_audio_tensor(audio, lay["samples"], avae.channels)).expand(n, -1, -1)
-        vt, at = lay["video_times"], lay["audio_times"]
-        given = self.condition_inputs(prompt, n, at.numpy(), speech, speech_voice, voice, music)
-        free = unconditional(given)                        # every condition absent, as training drops them
-
-        def cond(v, a, tv, ta):
-            return m(v, a, tv, ta, vt, at, **given)
-
-        def uncond(v, a, tv, ta):
-            return m(v, a, tv, ta, vt, at, **free)
-
-        def apart(v, a, tv, ta):
-            return m(v, a, tv, ta, vt, at, **given, cross_keep=torch.zeros(len(v), dtype=torch.bool))
-        sync = (cfg.video_sync_scale, cfg.audio_sync_scale) if len(m.cross) else (0.0, 0.0)  # no blocks: apart == cond
-        fn = guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, *sync, max_t=cfg.guidance_max_t)
+        noise = (torch.randn(n, m.config.video_channels, lay["n_video"], h, h, generator=g).to(dev),
+                 torch.randn(n, m.config.audio_channels, lay["n_audio"], generator=g).to(dev))
+        given_v = None if video is None else \
+            vvae.encode(_video_tensor(video, lay["frames"], cfg.size).to(dev)).expand(n, -1, -1, -1, -1)
+        given_a = None if audio is None else \
+            avae.encode(_audio_tensor(audio, lay["samples"], avae.channels).to(dev)).expand(n, -1, -1)
+        given = self.condition_inputs(prompt, n, lay["audio_times"].numpy(), speech, speech_voice, voice, music)
+        fn = self.velocity(given, lay["video_times"], lay["audio_times"])
         sampler = SAMPLERS[cfg.sampler]
         zv, za = sampler(fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v, given_audio=given_a,
                          callback=callback)
@@ -187,10 +193,37 @@ class Pipeline:
             frames = torch.from_numpy(np.ascontiguousarray(video[: lay["frames"]]))[None].expand(n, -1, -1, -1, -1)
         if audio is not None:
             sound = torch.from_numpy(np.ascontiguousarray(audio[:, : lay["samples"]]))[None].expand(n, -1, -1)
+        frames, sound = frames.cpu(), sound.cpu()
         return [Clip(np.ascontiguousarray(frames[i].numpy()), np.ascontiguousarray(sound[i].numpy(), dtype=np.float32),
                      lay["fps"], avae.sample_rate, metadata={"caption": prompt, "seed": seed, "index": i})
                 for i in range(n)]
 
+    def velocity(self, given: dict, video_times: torch.Tensor, audio_times: torch.Tensor):
+        """The bundle's sampling velocity (`sampling.ModelFn`) for conditions ``given`` (`condition_inputs`): the
+        model's, guided as ``generation.json`` says (classifier-free against every condition dropped, cross-modal
+        against the streams apart, only at flow times up to ``guidance_max_t``). Latents in and velocities out are
+        float32 on the pipeline's device; the model runs in its dtype."""
+        cfg, m, dev, dt = self.config, self.model, self.device, self.dtype
+        vt, at = video_times.to(dev), audio_times.to(dev)
+
+        def place(cond: dict) -> dict:
+            return {k: (x.to(dev, dt) if x.is_floating_point() else x.to(dev)) for k, x in cond.items()}
+        on, free = place(given), place(unconditional(given))     # every condition absent, as training drops them
+
+        def call(v, a, tv, ta, cond, **kw):
+            pv, pa = m(v.to(dt), a.to(dt), tv, ta, vt, at, **cond, **kw)
+            return pv.float(), pa.float()
+
+        def cond(v, a, tv, ta):
+            return call(v, a, tv, ta, on)
+
+        def uncond(v, a, tv, ta):
+            return call(v, a, tv, ta, free)
+
+        def apart(v, a, tv, ta):
+            return call(v, a, tv, ta, on, cross_keep=torch.zeros(len(v), dtype=torch.bool, device=dev))
+        sync = (cfg.video_sync_scale, cfg.audio_sync_scale) if len(m.cross) else (0.0, 0.0)  # no blocks: apart == cond
+        return guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, *sync, max_t=cfg.guidance_max_t)
 
     def condition_inputs(self, prompt: str, n: int, audio_times: np.ndarray, speech=None, speech_voice: str = "en-us",
                          voice=None, music=None) -> dict:

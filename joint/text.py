@@ -90,7 +90,9 @@ class MiniLMEncoder:
 def load_text_encoder(name: str = "minilm", device: str = "cpu") -> TextEncoder:
     """``"minilm"`` (the packaged default), ``"hashing"`` or ``"hashing-DIM"``, or a local folder."""
     if name == "minilm":
-        return MiniLMEncoder(device=device)
+        from .bert import BertEncoder, is_bert_folder
+        folder = minilm_folder()
+        return BertEncoder(folder, MAX_TOKENS, device) if is_bert_folder(folder) else MiniLMEncoder(folder, device)
     if name.startswith("hashing"):
         dim = int(name.split("-", 1)[1]) if "-" in name else 384
         return HashingEncoder(dim)

@@ -1,5 +1,6 @@
 """`duetto-train`: train the autoencoders (``vae``) and the joint model (``joint``), and evaluate a generation
-bundle (``eval``), and export a model from a run at any checkpoint (``export``); distillation arrives later.
+bundle (``eval``), distil a bundle into a few-step student (``distil``), and export a model from a run at any
+checkpoint (``export``).
 
     duetto-train vae --modality video --data shards/impacts --preset tiny --steps 2000 --out runs/vvae
     duetto-train vae --modality audio --data 'shards/*/*.tar' --preset tiny --steps 2000 --out runs/avae
@@ -7,6 +8,7 @@ bundle (``eval``), and export a model from a run at any checkpoint (``export``);
     duetto-train export runs/vvae --step 4000 --half --out models/vvae
     duetto-train export runs/joint --video-vae models/vvae --audio-vae models/avae --half --out samples/duetto-tiny
     duetto-train eval samples/duetto-tiny --clips shards-eval/ --n 64 --out runs/eval
+    duetto-train distil --teacher samples/duetto-tiny --data latents/ --student-steps 4 --out runs/student
 
 A run folder that already holds checkpoints of the same run is resumed; one that holds another run is
 refused. The trained model (EMA weights) ends in ``OUT/model``.
@@ -21,11 +23,11 @@ from duetto.data import console
 from duetto.data.errors import DuettoError
 
 PROG = "duetto-train"
-PLANNED = ["distil"]
+PLANNED: list[str] = []
 
 
 def build_parser():
-    p = console.parser(PROG, __doc__.split("\n\n")[0], f"planned: {', '.join(PLANNED)}")
+    p = console.parser(PROG, __doc__.split("\n\n")[0], f"planned: {', '.join(PLANNED)}" if PLANNED else None)
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     v = sub.add_parser("vae", help="train the video or the audio autoencoder",
                        description="Train a video or audio VAE on shards (and/or media files); resumes a run folder.")
@@ -134,6 +136,8 @@ def build_parser():
     e.add_argument("--steps", type=int, default=None, help="sampling steps (default: the bundle's)")
     from duetto.joint.cli import add_sampling_arguments
     add_sampling_arguments(e)
+    from duetto.joint.device import add_device_arguments
+    add_device_arguments(e)
     e.add_argument("--seconds", type=float, default=None, help="clip length (default: the bundle's)")
     e.add_argument("--out", type=Path, default=None, help="folder for report.json and the generated clips")
     e.add_argument("--text-encoder", default=None, help="caption encoder instead of the bundle's (a local folder)")
@@ -166,6 +170,8 @@ def build_parser():
                    help="store weights in float16 (half the bytes; export VAEs with --half before encoding latents, "
                         "so the shipped VAEs are the ones the latents came from)")
     x.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .distil import add_parser as add_distil
+    add_distil(sub, _run_args)
     for name in PLANNED:
         sub.add_parser(name, help=f"{name} (arrives with a later release)",
                        description=f"'{name}' is not available in this release.")
@@ -395,11 +401,13 @@ def cmd_eval(a) -> int:
         raise DuettoError("--n and --steps must be at least 1 and --seconds positive")
     if not a.checkpoint.is_dir():
         raise DuettoError(f"{a.checkpoint}: no such bundle folder")
+    from duetto.joint.device import from_arguments
+    device, dtype = from_arguments(a)                  # before anything loads
     text = None
     if a.text_encoder:
         from duetto.joint.text import load_text_encoder
         text = load_text_encoder(a.text_encoder)
-    pipe = Pipeline.load(a.checkpoint, text).with_sampling(**sampling_settings(a))
+    pipe = Pipeline.load(a.checkpoint, text).to(device, dtype).with_sampling(**sampling_settings(a))
     bank = None
     if a.clips:
         from duetto.data.bank import load_bank
@@ -434,7 +442,8 @@ def cmd_eval(a) -> int:
     report = evaluate(pipe, prompts, seconds=a.seconds, reference=bank, clips_dir=clips_dir,
                       progress=not a.no_progress)
     c = pipe.config
-    report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given,
+    report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "device": str(device),
+                          "dtype": str(dtype).removeprefix("torch."),
                           **{k: getattr(c, k) for k in SAMPLING_SETTINGS},
                           "seconds": a.seconds or c.seconds, "prompts": len(prompts),
                           **({"voices": [str(v) for v in a.voices]} if a.voices else {})}
@@ -449,10 +458,15 @@ def cmd_eval(a) -> int:
 
 
 def cmd_export(a) -> int:
-    from duetto.train.export import describe, export_bundle, export_vae, run_info
+    from duetto.train.export import describe, export_bundle, export_student, export_vae, run_info
     if not a.run.is_dir():
         raise DuettoError(f"{a.run}: no such run folder")
     kind = run_info(a.run)["command"]
+    if kind == "distil":
+        out = export_student(a.run, a.out, a.step, half=a.half)
+        print(f"{PROG}: wrote {out} ({describe(out)})", file=sys.stderr)
+        print(out)
+        return console.EXIT_OK
     joint_only = {"--size": a.size, "--sample-steps": a.sample_steps, "--guidance": a.guidance,
                   "--video-guidance": a.video_guidance, "--guidance-max-t": a.guidance_max_t,
                   "--sync-scale": a.sync_scale, "--video-vae": a.video_vae, "--audio-vae": a.audio_vae}
@@ -483,7 +497,12 @@ def cmd_export(a) -> int:
     return console.EXIT_OK
 
 
-COMMANDS = {"vae": cmd_vae, "joint": cmd_joint, "eval": cmd_eval, "export": cmd_export}
+def cmd_distil(a) -> int:
+    from .distil import cmd_distil as run
+    return run(a)
+
+
+COMMANDS = {"vae": cmd_vae, "joint": cmd_joint, "eval": cmd_eval, "export": cmd_export, "distil": cmd_distil}
 
 
 def _main(argv=None) -> int:

@@ -137,11 +137,11 @@ def event_timing(clip, family: str) -> dict:
 def latent_features(pipe, clip) -> np.ndarray:
     """``[2 * (Cv + Ca)]``: per latent channel of the bundle's VAEs, the mean and std over time (and space)."""
     from duetto.joint.pipeline import _audio_tensor, _video_tensor
-    vvae = pipe.video_vae
+    vvae, dev = pipe.video_vae, getattr(pipe, "device", "cpu")
     frames = vvae.frame_count((len(clip.video) - 1) // vvae.temporal_factor + 1)                # whole latents
-    zv = vvae.encode(_video_tensor(clip.video, frames, pipe.config.size))[0]          # [C, T, h, w]
-    za = pipe.audio_vae.encode(_audio_tensor(clip.audio, clip.audio.shape[1], pipe.audio_vae.channels))[0]  # [C, L]
-    zv = zv.flatten(1)
+    zv = vvae.encode(_video_tensor(clip.video, frames, pipe.config.size).to(dev))[0]          # [C, T, h, w]
+    za = pipe.audio_vae.encode(_audio_tensor(clip.audio, clip.audio.shape[1], pipe.audio_vae.channels).to(dev))[0]
+    zv, za = zv.flatten(1).cpu(), za.cpu()                                                 # [C, L]
     return torch.cat([zv.mean(1), zv.std(1), za.mean(1), za.std(1)]).double().numpy()
 
 

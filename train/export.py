@@ -4,6 +4,8 @@
   calibrated on the run's own training clips (what ``duetto-train vae`` does at its end).
 - A joint run gives a generation bundle (`duetto.joint.pipeline`): the checkpoint's EMA model with the two
   VAEs whose latents it was trained on, checked against the weights hashes the latent shards recorded.
+- A distillation run gives a student bundle: the student's EMA model with its teacher's VAEs and caption encoder,
+  and a ``generation.json`` that samples the student's schedule with no guidance (one model pass a step).
 
 The source is ``checkpoints/step-N/ema`` (``--step N``), else the run's finished ``model/``, else its newest
 checkpoint.
@@ -27,8 +29,8 @@ def run_info(run: Path) -> dict:
         raise DuettoError(f"{run}: not a run folder (no run.json)")
     info = load_json(path.read_bytes(), str(path))
     cfg = info.get("config") if isinstance(info, dict) else None
-    if not isinstance(cfg, dict) or cfg.get("command") not in ("vae", "joint"):
-        raise DuettoError(f"{path}: not written by duetto-train vae or joint")
+    if not isinstance(cfg, dict) or cfg.get("command") not in ("vae", "joint", "distil"):
+        raise DuettoError(f"{path}: not written by duetto-train vae, joint or distil")
     return cfg
 
 
@@ -92,6 +94,28 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
                            video_scale=guidance if video_guidance is None else video_guidance, audio_scale=guidance,
                            video_sync_scale=sync_scale, audio_sync_scale=sync_scale, guidance_max_t=guidance_max_t)
     return save_bundle(out, model, vvae, avae, gen, torch.float16 if half else None)
+
+
+def export_student(run: Path, out: Path, step: int | None = None, *, half: bool = False) -> Path:
+    """A student bundle from distillation run ``run``: the teacher bundle's VAEs and settings, the student's
+    weights, and sampling at the student's steps without guidance (``steps`` may still be set lower per run)."""
+    import dataclasses
+
+    from duetto.joint.model import JointDiT
+    from duetto.joint.pipeline import Pipeline
+    cfg = run_info(run)
+    if cfg["command"] != "distil":
+        raise DuettoError(f"{run}: not a distillation run")
+    src, _ = source_weights(run, step)
+    teacher = Path(cfg["teacher"])
+    if not teacher.is_dir():
+        raise DuettoError(f"{run}: its teacher bundle {teacher} is gone (the student takes its VAEs)")
+    pipe = Pipeline.load(teacher)
+    pipe.model = JointDiT.from_pretrained(src)
+    pipe.config = dataclasses.replace(pipe.config, steps=int(cfg["student_steps"]), sampler="euler",
+                                      shift=float(cfg["shift"]), video_scale=1.0, audio_scale=1.0,
+                                      video_sync_scale=0.0, audio_sync_scale=0.0, guidance_max_t=1.0)
+    return pipe.save(out, torch.float16 if half else None)
 
 
 def describe(folder: Path) -> str:

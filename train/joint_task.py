@@ -40,8 +40,8 @@ class JointTask:
         self.caption_dropout, self.condition_dropout = caption_dropout, condition_dropout
         self.drop_all, self.caption_words_dropout = drop_all, caption_words_dropout
         track = model.config.speech_track
-        self.train = _stack(clips, text_encoder, without_words=caption_words_dropout > 0, track=track)
-        self.held = _stack(held_out, text_encoder, track=track) if held_out else None
+        self.train = stack_clips(clips, text_encoder, without_words=caption_words_dropout > 0, track=track)
+        self.held = stack_clips(held_out, text_encoder, track=track) if held_out else None
         self.items_per_batch = batch_size
         self.crop = None if crop_seconds is None else self._latents(crop_seconds)
         if self.crop is not None:
@@ -169,7 +169,7 @@ def _draw_probabilities(clips: list[dict], weights: dict[str, float]) -> np.ndar
     return w / w.sum()
 
 
-def _stack(clips: list[dict], text_encoder, without_words: bool = False, track: bool = False) -> dict:
+def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, track: bool = False) -> dict:
     """Clips of one shape -> stacked tensors, shared token times and embedded captions (with ``without_words``
     also each caption without its quoted spoken words, `joint.conditioning.caption_without_words`, padded alike;
     with ``track`` each clip's phonemes on the audio latents' clock from its word times, `phoneme_track`)."""

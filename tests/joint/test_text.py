@@ -48,3 +48,26 @@ def test_any_local_transformers_folder_is_an_encoder(tmp_path):
     enc = load_text_encoder(str(tmp_path / "bert"))
     tokens, mask = enc(["one two", "one two three four"])
     assert enc.dim == 32 and tokens.shape[:2] == mask.shape and mask.sum(1).tolist() == [4, 6]   # [CLS] … [SEP]
+
+
+def test_the_plain_torch_bert_gives_transformers_token_states(tmp_path):
+    """The packaged MiniLM runs without importing transformers (`joint.bert`), to the same numbers; a damaged
+    weights file is a one-line error."""
+    import shutil
+
+    from duetto.data.errors import DuettoError
+    from duetto.joint.bert import BertEncoder, is_bert_folder
+    from duetto.joint.text import MAX_TOKENS, MiniLMEncoder, load_text_encoder, minilm_folder
+    folder = minilm_folder()
+    assert is_bert_folder(folder)
+    fast, reference = load_text_encoder("minilm"), MiniLMEncoder(folder)
+    assert isinstance(fast, BertEncoder) and fast.dim == reference.dim == 384
+    caps = ['a man in a blue shirt says "hello there"', "a red ball drops onto a wooden floor " * 20, "x"]
+    (a, ma), (b, mb) = fast(caps), reference(caps)
+    assert a.shape == b.shape and a.shape[1] == MAX_TOKENS and torch.equal(ma, mb)
+    assert float(((a - b).abs() * mb[..., None]).max()) < 1e-4
+    broken = tmp_path / "bert"
+    shutil.copytree(folder, broken)
+    (broken / "model.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(DuettoError, match="model.safetensors"):
+        BertEncoder(broken, MAX_TOKENS)

@@ -1,0 +1,105 @@
+"""`duetto-train distil`: a few-step student of a generation bundle (method: `train.distil_task`).
+
+    duetto-train distil --teacher samples/duetto-tiny --data latents/ --student-steps 4 --out runs/student
+    duetto-train export runs/student --out models/duetto-tiny-student
+
+Two phases in one run folder: the teacher's rollouts on the training clips' conditions (``rollouts/``, resumable
+part by part, split across processes), then the student's training on the trainer every model uses (checkpoints,
+exact resume, EMA, ``accelerate``). ``export`` writes a bundle whose ``generation.json`` holds the student's
+schedule and no guidance, so ``duetto generate --checkpoint STUDENT`` needs no flags.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from duetto.data import console
+from duetto.data.errors import DuettoError
+
+
+def add_parser(sub, run_args) -> None:
+    d = sub.add_parser("distil", help="distil a bundle into a few-step student (one model pass a step)",
+                       description=__doc__.split("\n\n")[0] + " Example: duetto-train distil --teacher "
+                       "samples/duetto-tiny --data latents/ --student-steps 4 --rollouts 512 --out runs/student")
+    d.add_argument("--teacher", type=Path, default=None, help="the teacher bundle (default: the shipped duetto-tiny)")
+    d.add_argument("--data", required=True, nargs="+",
+                   help="latent shards of the teacher's VAEs: their captions, words, voices and music (and, for "
+                        "the given-stream modes, their latents) condition the rollouts")
+    d.add_argument("--student-steps", type=int, default=4, help="the student's steps (it also learns half, ... 1; default 4)")
+    d.add_argument("--rollouts", type=int, default=512, help="teacher trajectories to distil from (default 512)")
+    d.add_argument("--rollouts-only", action="store_true", help="stop after the rollouts (e.g. to train elsewhere)")
+    d.add_argument("--steps", type=int, default=2000, help="student updates in total (default 2000)")
+    d.add_argument("--out", required=True, type=Path, help="run folder (created; resumed when it holds this run)")
+    d.add_argument("--batch-size", type=int, default=8, help="segments per update (default 8)")
+    d.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default 5e-5)")
+    d.add_argument("--warmup", type=int, default=100, help="linear warm-up updates (default 100)")
+    d.add_argument("--ema-decay", type=float, default=0.995, help="EMA of the student's weights (default 0.995)")
+    from duetto.joint.device import add_device_arguments
+    add_device_arguments(d)
+    run_args(d, ckpt=250, evaluate=250, log=25)
+
+
+def cmd_distil(a) -> int:
+    from accelerate import PartialState
+
+    from duetto.data.latents import load_latents
+    from duetto.joint.cli import DEFAULT_BUNDLE
+    from duetto.joint.device import from_arguments
+    from duetto.joint.model import JointDiT
+    from duetto.joint.pipeline import Pipeline
+
+    from .cli import PROG, _check_same_run
+    from .config import TrainConfig
+    from .distil_task import DistilTask, segments
+    from .joint_task import stack_clips
+    from .rollouts import make_plan, read_rollouts, student_points, write_plan, write_rollouts
+    from .trainer import Trainer
+    if not 1 <= a.student_steps <= 64 or a.steps < 1 or a.batch_size < 1:
+        raise DuettoError("--student-steps must be in [1, 64], --steps and --batch-size at least 1")
+    teacher = (a.teacher or DEFAULT_BUNDLE).resolve()
+    if not teacher.is_dir():
+        raise DuettoError(f"--teacher {teacher}: no such bundle folder")
+    device, dtype = from_arguments(a)
+    pipe = Pipeline.load(teacher).to(device, dtype)
+    if a.student_steps >= pipe.config.steps:
+        raise DuettoError(f"--student-steps {a.student_steps}: the teacher itself takes {pipe.config.steps}")
+    clips = load_latents(a.data, video_vae=pipe.video_vae, audio_vae=pipe.audio_vae)
+    if not clips:
+        raise DuettoError(f"no latent clips in {' '.join(map(str, a.data))}")
+    state = PartialState()
+    points = student_points(a.student_steps, pipe.config.shift)
+    plan = make_plan(len(clips), a.rollouts, a.seed)
+    train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, decay="cosine", ema_decay=a.ema_decay,
+                            ckpt_every=a.ckpt_every, eval_every=a.eval_every, log_every=a.log_every,
+                            seed=a.seed).check()
+    rollout_info = {"teacher": str(teacher), "generation": dataclasses.asdict(pipe.config),
+                    "data": [str(d) for d in a.data], "clips": [c["key"] for c in clips], "rollouts": a.rollouts,
+                    "seed": a.seed, "points": points, "part": plan.part}
+    resolved = {"command": "distil", "teacher": str(teacher), "data": [str(d) for d in a.data],
+                "student_steps": a.student_steps, "rollouts": a.rollouts, "batch_size": a.batch_size,
+                "shift": pipe.config.shift, "text_encoder": pipe.config.text_encoder, "train": train_cfg.to_dict()}
+    _check_same_run(a.out, resolved)
+    folder = a.out / "rollouts"
+    if state.is_main_process:
+        write_plan(folder, rollout_info)
+    state.wait_for_everyone()
+    model_cfg = pipe.model.config
+    stack = stack_clips(clips, pipe.text_encoder, track=model_cfg.speech_track)
+    made = write_rollouts(pipe, stack, plan, points, folder, rank=state.process_index, world=state.num_processes,
+                          progress=not a.no_progress)
+    state.wait_for_everyone()
+    print(f"{PROG}: {len(plan.rows)} teacher rollouts in {folder} ({made} part(s) made now)", file=sys.stderr)
+    if a.rollouts_only:
+        return console.EXIT_OK
+    rollouts = read_rollouts(folder, plan, len(points))
+    student = JointDiT(model_cfg)
+    student.load_state_dict(pipe.model.float().cpu().state_dict())
+    del pipe
+    pairs = segments(points, a.student_steps, resolved["shift"])
+    task = DistilTask(student, stack, rollouts, plan.rows, points, pairs, batch_size=a.batch_size, seed=a.seed)
+    print(f"{PROG}: student of {teacher.name} for {a.student_steps} step(s): {len(pairs)} segment kinds, "
+          f"{len(task.train_idx)} rollouts to train on, {len(task.held_idx)} held out; run folder {a.out}",
+          file=sys.stderr)
+    print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())
+    return console.EXIT_OK
