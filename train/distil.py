@@ -28,6 +28,9 @@ def add_parser(sub, run_args) -> None:
                         "the given-stream modes, their latents) condition the rollouts")
     d.add_argument("--student-steps", type=int, default=4, help="the student's steps (it also learns half, ... 1; default 4)")
     d.add_argument("--rollouts", type=int, default=512, help="teacher trajectories to distil from (default 512)")
+    d.add_argument("--target", default="segment", choices=("segment", "endpoint"),
+                   help="where a student step aims: the teacher's state at the step's end (segment) or the teacher's "
+                        "final sample (endpoint) (default segment, the one measured better; see train/distil_task.py)")
     d.add_argument("--rollouts-only", action="store_true", help="stop after the rollouts (e.g. to train elsewhere)")
     d.add_argument("--steps", type=int, default=2000, help="student updates in total (default 2000)")
     d.add_argument("--out", required=True, type=Path, help="run folder (created; resumed when it holds this run)")
@@ -79,6 +82,8 @@ def cmd_distil(a) -> int:
     resolved = {"command": "distil", "teacher": str(teacher), "data": [str(d) for d in a.data],
                 "student_steps": a.student_steps, "rollouts": a.rollouts, "batch_size": a.batch_size,
                 "shift": pipe.config.shift, "text_encoder": pipe.config.text_encoder, "train": train_cfg.to_dict()}
+    if a.target != "segment":                        # recorded only when used, so older runs resume as they were
+        resolved["target"] = a.target
     _check_same_run(a.out, resolved)
     folder = a.out / "rollouts"
     if state.is_main_process:
@@ -97,7 +102,18 @@ def cmd_distil(a) -> int:
     student.load_state_dict(pipe.model.float().cpu().state_dict())
     del pipe
     pairs = segments(points, a.student_steps, resolved["shift"])
-    task = DistilTask(student, stack, rollouts, plan.rows, points, pairs, batch_size=a.batch_size, seed=a.seed)
+    task = DistilTask(student, stack, rollouts, plan.rows, points, pairs, batch_size=a.batch_size, seed=a.seed,
+                      held_out=16, target=a.target)
+    baseline = a.out / "baseline.json"
+    if state.is_main_process and not baseline.is_file():      # the teacher's weights, unguided, at the student's steps
+        import json
+
+        import torch
+
+        from duetto.data.media import atomic_write
+        with torch.no_grad():
+            base = task.evaluate(student.eval(), 0)
+        atomic_write(baseline, (json.dumps(base) + "\n").encode())
     print(f"{PROG}: student of {teacher.name} for {a.student_steps} step(s): {len(pairs)} segment kinds, "
           f"{len(task.train_idx)} rollouts to train on, {len(task.held_idx)} held out; run folder {a.out}",
           file=sys.stderr)

@@ -7,7 +7,8 @@ teacher's many guided steps (three model passes each) landed::
 
     loss = || student(x(t_a), t_a) - (x(t_b) - x(t_a)) / (t_b - t_a) ||^2        (per stream, mean per clip)
 
-so a student step is one model pass with no guidance. Segments come from the schedules of ``student_steps``,
+so a student step is one model pass with no guidance. (``target="endpoint"``, the alternative measured against it:
+the step is aimed at the teacher's final sample, ``t_b = 0``, from every point.) Segments come from the schedules of ``student_steps``,
 half of it, ... 1 step (`rollouts.student_points`), drawn uniformly, so the same student samples at 4, 2 or 1
 steps. A stream the rollout was given clean (video-to-audio, audio-to-video) sits at flow time 0 and is left out of
 the loss, as in training: the student still does both.
@@ -39,12 +40,19 @@ def segments(points: list[float], student_steps: int, shift: float) -> list[tupl
     return out
 
 
+TARGETS = ("segment", "endpoint")
+
+
 class DistilTask:
     """The `trainer.Task` of ``duetto-train distil``: ``model`` is the student (initialised from the teacher)."""
 
     def __init__(self, student, stack: dict, rollouts: dict, plan_rows, points: list[float],
-                 pairs: list[tuple[int, int]], *, batch_size: int = 8, seed: int = 0, held_out: int = 8):
+                 pairs: list[tuple[int, int]], *, batch_size: int = 8, seed: int = 0, held_out: int = 8,
+                 target: str = "segment"):
         n = len(rollouts["rows"])
+        if target not in TARGETS:
+            raise DuettoError(f"distillation target {target!r}: {', '.join(TARGETS)}")
+        self.target = target
         if n < 2:
             raise DuettoError("distillation needs at least two teacher rollouts")
         self.model, self.stack, self.ro, self.points, self.pairs = student, stack, rollouts, points, pairs
@@ -62,6 +70,8 @@ class DistilTask:
         mode = [MODES[row[1]] for row in rows]
         given_v = torch.tensor([m == "video_given" for m in mode])
         given_a = torch.tensor([m == "audio_given" for m in mode])
+        if self.target == "endpoint":     # jump to the teacher's sample from anywhere
+            b = torch.full_like(b, len(self.points) - 1)
         t_a, t_b = pts[a], pts[b]
         cond = clip_conditions(self.stack, [row[0] for row in rows], [row[2:5] for row in rows])
         return {"video_a": self.ro["video"][r, a].float(), "video_b": self.ro["video"][r, b].float(),
@@ -94,7 +104,9 @@ class DistilTask:
 
     @torch.no_grad()
     def evaluate(self, model, step: int) -> dict:
-        """The segment loss on held-out rollouts, every segment of every schedule once."""
+        """On held-out rollouts: the segment loss (every segment of every schedule once), and ``sample_*``: how far
+        the student's own samples at each step count land from the teacher's (mean squared latent difference, from
+        the same noise and conditions; ``step`` 0 of a run is the teacher's weights without guidance)."""
         if not len(self.held_idx):
             return {}
         device = next(model.parameters()).device
@@ -105,4 +117,42 @@ class DistilTask:
             _, logs = self.loss(model, b, 0)
             for k in out:
                 out[k].append(logs[k])
-        return {f"segment_{k}": float(np.mean(v)) for k, v in out.items()}
+        res = {f"segment_{k}": float(np.mean(v)) for k, v in out.items()}
+        for steps, err in self.sample_error(model).items():
+            res.update({f"sample{steps}_{k}": v for k, v in err.items()})
+        return res
+
+    def sample_error(self, model) -> dict[int, dict[str, float]]:
+        """Per step count of the schedules learnt: the held-out rollouts sampled by ``model`` from the teacher's
+        starting noise, mean squared difference to the teacher's samples per stream (given streams left out)."""
+        from duetto.joint.sampling import euler
+        device = next(model.parameters()).device
+        cfg = getattr(model, "config", None) or model.module.config
+        scheds: list[list[int]] = []
+        for i, (a, _) in enumerate(self.pairs):  # schedule after schedule, each from point 0 to the last
+            if a == self.pairs[0][0]:
+                scheds.append([])
+            scheds[-1].append(i)
+        out = {}
+        for sched in scheds:
+            sigmas = [self.points[self.pairs[sched[0]][0]]] + [self.points[self.pairs[i][1]] for i in sched]
+            n = len(self.held_idx)
+            batch = {k: v.to(device) for k, v in self._gather(self.held_idx, np.full(n, sched[0])).items()}
+            end = self._gather(self.held_idx, np.full(n, sched[-1]))
+            cond = model_conditions(cfg, batch)
+            gv = batch["given_video"][:, None, None, None, None]
+            ga = batch["given_audio"][:, None, None]
+
+            def fn(v, a, tv, ta):
+                tv = torch.where(batch["given_video"], torch.zeros_like(tv), tv)
+                ta = torch.where(batch["given_audio"], torch.zeros_like(ta), ta)
+                pv, pa = model(v, a, tv, ta, batch["video_times"], batch["audio_times"], **cond)
+                return torch.where(gv, torch.zeros_like(pv), pv.float()), torch.where(ga, torch.zeros_like(pa), pa.float())
+            v, a = euler(fn, (batch["video_a"], batch["audio_a"]), sigmas)
+            tv, ta = end["video_b"].to(device), end["audio_b"].to(device)
+            wv, wa = (~batch["given_video"]).float(), (~batch["given_audio"]).float()
+            ev = ((v - tv) ** 2).flatten(1).mean(1)
+            ea = ((a - ta) ** 2).flatten(1).mean(1)
+            out[len(sched)] = {"video": float((ev * wv).sum() / wv.sum().clamp_min(1)),
+                               "audio": float((ea * wa).sum() / wa.sum().clamp_min(1))}
+        return out
