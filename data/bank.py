@@ -52,24 +52,24 @@ class Bank:
                                 self.fps, self.sample_rate, dict(self.skipped))
         return pick(order[: len(self) - len(out)]), pick(order[len(self) - len(out):])
 
-    def video_batch(self, seed: int, step: int, batch: int, frames: int) -> torch.Tensor:
-        """uint8 ``[B, frames, H, W, 3]``: random clips and start frames drawn from ``(seed, step)``."""
-        rng = np.random.default_rng([seed, step])
-        out = []
-        for i in rng.integers(0, len(self), batch):
-            v = self.videos[i]
-            f = int(rng.integers(0, len(v) - frames + 1))
-            out.append(v[f: f + frames])
-        return torch.from_numpy(np.stack(out))
+    def video_batch(self, seed: int, step: int, batch: int, frames: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        """uint8 ``[B, frames, H, W, 3]``: process ``rank``'s share of the job's clips and start frames for
+        ``(seed, step)`` (`duetto.data.draw`: ``batch`` distinct clips a process, none shared between processes)."""
+        return self._batch(self.videos, seed, step, batch, frames, rank, world, axis=0)
 
-    def audio_batch(self, seed: int, step: int, batch: int, samples: int) -> torch.Tensor:
-        """float32 ``[B, C, samples]``, drawn from ``(seed, step)``."""
+    def audio_batch(self, seed: int, step: int, batch: int, samples: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        """float32 ``[B, C, samples]``, drawn as `video_batch` draws."""
+        return self._batch(self.audios, seed, step, batch, samples, rank, world, axis=1)
+
+    def _batch(self, items: list, seed: int, step: int, batch: int, length: int, rank: int, world: int,
+               axis: int) -> torch.Tensor:
+        """``batch`` windows of ``length`` along ``axis`` (time) of this process's clips."""
+        from .draw import draw_clips, mine
         rng = np.random.default_rng([seed, step])
-        out = []
-        for i in rng.integers(0, len(self), batch):
-            a = self.audios[i]
-            s = int(rng.integers(0, a.shape[1] - samples + 1))
-            out.append(a[:, s: s + samples])
+        idx = draw_clips(rng, len(self), batch * world)
+        starts = [int(rng.integers(0, items[i].shape[axis] - length + 1)) for i in idx]
+        out = [items[i][(slice(None),) * axis + (slice(s, s + length),)]
+               for i, s in zip(mine(idx, batch, rank), mine(starts, batch, rank))]
         return torch.from_numpy(np.stack(out))
 
 

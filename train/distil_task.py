@@ -80,12 +80,15 @@ class DistilTask:
                 "video_times": self.stack["video_times"], "audio_times": self.stack["audio_times"], **cond}
 
     def batch(self, step: int) -> dict:
-        """Update ``step``'s rollouts and segments: a function of the seed, the step and the process index, so
-        processes draw different items and a resumed run sees the same ones."""
-        from accelerate import PartialState
-        rng = np.random.default_rng([self.seed, step, PartialState().process_index])
-        ro = rng.choice(self.train_idx, self.batch_size)
-        return self._gather(ro, rng.integers(0, len(self.pairs), self.batch_size))
+        """Update ``step``'s rollouts and segments: this process's slice of the job's draw for the seed and step
+        (`duetto.data.draw`), so processes train on different rollouts and a resumed run sees the same ones."""
+        from duetto.data.draw import draw_clips, mine, process
+        rank, world = process()
+        rng = np.random.default_rng([self.seed, step])
+        b = self.batch_size
+        ro = self.train_idx[draw_clips(rng, len(self.train_idx), b * world)]
+        pairs = rng.integers(0, len(self.pairs), b * world)
+        return self._gather(mine(ro, b, rank), mine(pairs, b, rank))
 
     def loss(self, model, batch: dict, step: int):
         cfg = getattr(model, "config", None) or model.module.config

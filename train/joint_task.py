@@ -5,7 +5,7 @@ come from the shards (the VAEs' ``timestamps``), never from indices. Captions ar
 encoder; each is dropped with ``caption_dropout`` (for guidance). The other conditions: the words of speech
 clips (their transcript as phoneme ids, `joint.conditioning`), and the voice embedding and music features that
 `duetto-data encode` stores beside the latents; each is dropped per clip with ``condition_dropout`` (a dropped
-or missing condition is zeros, which the model takes as absent). A batch depends only on ``(seed, step)``.
+or missing condition is zeros, which the model takes as absent). A batch depends only on ``(seed, step)`` and the process's place in the job.
 
 With ``crop_seconds``, each batch is one window of that many seconds' worth of whole video latents at a random
 place, with the audio latents whose times fall inside it: shorter sequences, cheaper updates. The window never
@@ -97,18 +97,26 @@ class JointTask:
         Conditions are dropped per clip by `joint.conditions.drop`, as guidance's unconditional pass drops them:
         the caption with ``caption_dropout``, speech, voice and music each with ``condition_dropout``, all of them
         together with ``drop_all`` (the pass guidance subtracts, which independent dropouts rarely draw); with
-        ``caption_words_dropout`` a speech clip's caption loses its quoted words, so only the phonemes say them."""
+        ``caption_words_dropout`` a speech clip's caption loses its quoted words, so only the phonemes say them.
+        Under several processes each takes its slice of the job's draws (`duetto.data.draw`): distinct clips; the
+        crop window is the job's; the noise seed is offset by the process index."""
+        from duetto.data.draw import draw_clips, mine, process
         from duetto.joint.conditions import drop
+        rank, world = process()
         rng = np.random.default_rng([self.seed, step])
         n, b = len(self.train["video"]), self.batch_size
-        idx = torch.from_numpy(rng.integers(0, n, b) if self.draw is None else rng.choice(n, b, p=self.draw))
-        keep = torch.from_numpy(rng.random(b) >= self.caption_dropout)
-        k_speech, k_voice, k_music = torch.from_numpy(rng.random((3, b)) >= self.condition_dropout)
+        total = b * world                          # the whole job's draws; this process takes its slice
+        idx = draw_clips(rng, n, total, self.draw)
+        keep = rng.random(total) >= self.caption_dropout
+        k_speech, k_voice, k_music = rng.random((3, total)) >= self.condition_dropout
         d = self.train
         sv, sa = self.window(rng)
-        noise_seed = int(rng.integers(0, 2 ** 62))
-        everything = torch.from_numpy(rng.random(b) < self.drop_all)   # drawn after the rest: older runs keep theirs
-        no_words = torch.from_numpy(rng.random(b) < self.caption_words_dropout)
+        noise_seed = int(rng.integers(0, 2 ** 62)) + rank
+        everything = rng.random(total) < self.drop_all   # drawn after the rest: older runs keep theirs
+        no_words = rng.random(total) < self.caption_words_dropout
+        idx, keep, k_speech, k_voice, k_music, everything, no_words = (
+            torch.from_numpy(np.ascontiguousarray(mine(x, b, rank)))
+            for x in (idx, keep, k_speech, k_voice, k_music, everything, no_words))
         text, mask = d["text"][idx], d["text_mask"][idx]
         if "text_no_words" in d:
             text = torch.where(no_words[:, None, None], d["text_no_words"][idx], text)

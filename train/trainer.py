@@ -8,7 +8,8 @@ TensorBoard, and writes checkpoints that resume exactly (`duetto.train.checkpoin
 A run folder::
 
     run.json          resolved config, train config, git commit, versions; one entry per resume
-    log.jsonl         one JSON object per logged step: step, loss, lr, grad_norm, items_per_s, task logs,
+    log.jsonl         one JSON object per logged step: step, loss, lr, grad_norm, items_per_s (the whole job's; each
+                      process draws its own items, `duetto.data.draw`), items_per_s_process, global_batch, task logs,
                       eval/* metrics on evaluation steps, aux_loss / aux_grad_norm when the aux module stepped
     tb/               TensorBoard scalars (when tensorboard imports)
     checkpoints/      see `duetto.train.checkpoint`
@@ -43,7 +44,7 @@ class Task:
       ``model/`` folder are loadable with `load_autoencoder`).
     - ``batch(step)``: a dict of tensors for update ``step`` (1-based). It MUST depend only on ``step`` (and
       the task's own settings), so that a resumed run sees the same data. Under several processes every
-      process calls it with the same step; a task shards by ``accelerate.PartialState().process_index``.
+      process calls it with the same step and takes its own slice of the job's draw (`duetto.data.draw`).
     - ``loss(model, batch, step)``: ``(scalar loss, {name: float})``. ``model`` is the prepared module
       (a DDP wrapper under several processes): call it; reach methods through ``accelerator.unwrap_model``.
       It may stash tensors in ``batch`` (e.g. a detached reconstruction) for ``aux_loss``.
@@ -185,7 +186,9 @@ class Trainer:
                             rec.update({f"eval/{k}": float(v) for k, v in evaluate(ema.module, step).items()})
                     acc.wait_for_everyone()
                 if step % cfg.log_every == 0 or last or any(k.startswith("eval/") for k in rec):
-                    rec["items_per_s"] = items / busy if busy > 0 else 0.0
+                    rec["items_per_s"] = items / busy if busy > 0 else 0.0      # the whole job's
+                    rec["items_per_s_process"] = rec["items_per_s"] / acc.num_processes
+                    rec["global_batch"] = _items(task, batch) * acc.num_processes
                     log.write(rec)
                     bar.set_postfix(loss=f"{value:.4g}", items_s=f"{rec['items_per_s']:.3g}")
                     busy, items = 0.0, 0

@@ -24,7 +24,9 @@ class VideoVAETask:
         self._to_model = to_model_range
 
     def batch(self, step: int) -> dict:
-        return {"video": self._to_model(self.train.video_batch(self.seed, step, self.batch_size, self.frames))}
+        from duetto.data.draw import process
+        rank, world = process()
+        return {"video": self._to_model(self.train.video_batch(self.seed, step, self.batch_size, self.frames, rank, world))}
 
     def loss(self, model, batch, step):
         from duetto.video.losses import vae_loss
@@ -79,7 +81,9 @@ class AudioVAETask:
         self.aux = make_discriminator(cfg.sample_rate, cfg.channels)
 
     def batch(self, step: int) -> dict:
-        return {"audio": self.train.audio_batch(self.seed, step, self.batch_size, self.samples)}
+        from duetto.data.draw import process
+        rank, world = process()
+        return {"audio": self.train.audio_batch(self.seed, step, self.batch_size, self.samples, rank, world)}
 
     def loss(self, model, batch, step):
         from duetto.audio.losses import generator_losses, vae_loss

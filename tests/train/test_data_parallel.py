@@ -1,0 +1,61 @@
+"""Data-parallel training divides the data: each process of a job takes its own slice of the step's draw, so
+processes never train on the same clip in a step and 2 processes of B/2 draw what 1 process of B draws."""
+import numpy as np
+import pytest
+import torch
+
+from duetto.data.bank import Bank
+from duetto.data.draw import draw_clips, mine
+
+
+def _as(monkeypatch, rank, world):
+    monkeypatch.setattr("duetto.data.draw.process", lambda: (rank, world))
+
+
+def test_a_step_draws_distinct_clips_and_each_process_takes_its_slice():
+    rng = np.random.default_rng([0, 5])
+    idx = draw_clips(rng, 10, 8)
+    assert len(set(idx.tolist())) == 8                           # no clip twice in a step while there are enough
+    assert list(mine(idx, 4, 0)) + list(mine(idx, 4, 1)) == idx.tolist()
+    assert len(draw_clips(np.random.default_rng(1), 3, 8)) == 8  # more than there are: repeats, no error
+    p = np.array([0, 0, 1, 1, 1], float) / 3
+    assert set(draw_clips(np.random.default_rng(2), 5, 3, p).tolist()) == {2, 3, 4}
+
+
+def test_bank_batches_of_two_processes_are_disjoint_and_make_the_single_process_batch():
+    videos = [np.full((6, 2, 2, 3), i, np.uint8) for i in range(12)]
+    audios = [np.full((1, 40), i, np.float32) for i in range(12)]
+    bank = Bank(videos, audios, [str(i) for i in range(12)], [{}] * 12, 25.0, 16000, {})
+    whole = bank.video_batch(0, 3, 4, 2)
+    halves = [bank.video_batch(0, 3, 2, 2, rank=r, world=2) for r in (0, 1)]
+    assert torch.equal(torch.cat(halves), whole)
+    ids = [set(h[:, 0, 0, 0, 0].tolist()) for h in halves]
+    assert not ids[0] & ids[1]
+    a = [bank.audio_batch(1, 3, 3, 10, rank=r, world=2) for r in (0, 1)]
+    assert torch.equal(torch.cat(a), bank.audio_batch(1, 3, 6, 10))
+
+
+def test_joint_batches_of_two_processes_are_disjoint_and_make_the_single_process_batch(monkeypatch):
+    from duetto.joint.config import preset
+    from duetto.joint.model import JointDiT
+    from duetto.joint.text import load_text_encoder
+    from duetto.train.joint_task import JointTask
+    from dataclasses import replace
+    clips = [{"key": f"c{i}", "video": torch.full((4, 3, 4, 4), float(i)), "audio": torch.full((4, 12), float(i)),
+              "video_times": torch.arange(3, dtype=torch.float64) * 0.16 + 0.02,
+              "audio_times": torch.arange(12, dtype=torch.float64) * 0.04 + 0.02,
+              "caption": f"clip {i}", "meta": {}, "voice": None, "music": None} for i in range(16)]
+    enc = load_text_encoder("hashing-16")
+    cfg = replace(preset("micro"), video_channels=4, audio_channels=4, video_patch=2, text_dim=16)
+
+    def batch(per_process, rank, world):
+        _as(monkeypatch, rank, world)
+        task = JointTask(JointDiT(cfg), clips, [], enc, batch_size=per_process, seed=3, caption_dropout=0.5)
+        return task.batch(7)
+    whole = batch(6, 0, 1)
+    parts = [batch(3, r, 2) for r in (0, 1)]
+    for k in ("video", "audio", "text_mask", "voice"):
+        assert torch.equal(torch.cat([p[k] for p in parts]), whole[k]), k
+    ids = [set(p["video"][:, 0, 0, 0, 0].tolist()) for p in parts]
+    assert not ids[0] & ids[1] and len(ids[0]) == 3
+    assert parts[0]["noise_seed"] == whole["noise_seed"] != parts[1]["noise_seed"]
