@@ -43,6 +43,11 @@ def build_parser():
     add_sampling_arguments(g)
     from duetto.joint.device import add_device_arguments
     add_device_arguments(g)
+    g.add_argument("--parallel", default="auto", choices=("auto", "guidance", "prompts"),
+                   help="under torchrun with several processes: run a guided step's passes on different ranks "
+                        "(guidance), or split the -n clips across ranks (prompts); auto: prompts when -n is at least "
+                        "the process count (see duetto/joint/parallel.py; e.g. torchrun --nproc_per_node 3 -m "
+                        "duetto.joint.cli generate ...)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -90,13 +95,26 @@ def cmd_generate(a) -> int:
     bundle = a.checkpoint or DEFAULT_BUNDLE
     if not bundle.is_dir():
         raise DuettoError(f"{bundle}: no such model bundle" + ("" if a.checkpoint else " (give --checkpoint)"))
+    from duetto.joint import parallel
     from duetto.joint.device import from_arguments
     device, dtype = from_arguments(a)                  # before anything loads
+    rank, world, device = parallel.start(device)
+    try:
+        return _generate(a, bundle, device, dtype, rank, world)
+    finally:
+        parallel.stop()
+
+
+def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
     from tqdm import tqdm
 
     from duetto.data.media import read_clip, write_clip
+    from duetto.joint import parallel
     from duetto.joint.pipeline import Pipeline
+    mode = parallel.choose(a.parallel, a.n, world)
     pipe = Pipeline.load(bundle).to(device, dtype).with_sampling(**sampling_settings(a))
+    if world > 1 and mode == "guidance":
+        pipe.passes = parallel.across_ranks()
     video = audio = None
     if a.video is not None:
         video = read_clip(a.video, fps=pipe.video_vae.config.fps, size=pipe.config.size,
@@ -110,15 +128,20 @@ def cmd_generate(a) -> int:
     seconds = a.seconds
     if seconds is None and (video is not None or audio is not None):
         seconds = (len(video) / pipe.video_vae.config.fps) if video is not None else audio.shape[1] / pipe.audio_vae.sample_rate
-    bar = tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet)
-    clips = pipe.generate(a.prompt, seconds=seconds, seed=a.seed, steps=a.steps, n=a.n, video=video, audio=audio,
-                          speech=a.speech, speech_voice=a.language, voice=voice, music=music,
+    outs = [a.out] if a.n == 1 else [a.out.with_name(f"{a.out.stem}-{i}{a.out.suffix}") for i in range(a.n)]
+    mine = parallel.my_clips(a.n, rank, world) if mode == "prompts" else list(range(a.n))
+    if not mine:
+        return console.EXIT_OK
+    bar = tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet or rank > 0)
+    clips = pipe.generate(a.prompt, seconds=seconds, seeds=[a.seed + i for i in mine], steps=a.steps, video=video,
+                          audio=audio, speech=a.speech, speech_voice=a.language, voice=voice, music=music,
                           callback=lambda i, total: bar.update(1))
     bar.close()
-    outs = [a.out] if a.n == 1 else [a.out.with_name(f"{a.out.stem}-{i}{a.out.suffix}") for i in range(a.n)]
-    for clip, out in zip(clips, outs):
-        write_clip(out, clip)                      # atomic: a failure leaves no partial file
-        print(out)
+    if mode == "guidance" and rank > 0:                # every rank holds the same clips; the first writes them
+        return console.EXIT_OK
+    for i, clip in zip(mine, clips):
+        write_clip(outs[i], clip)                  # atomic: a failure leaves no partial file
+        print(outs[i])
     return console.EXIT_OK
 
 

@@ -82,6 +82,7 @@ class Pipeline:
         self.model, self.video_vae, self.audio_vae = model.eval(), video_vae.eval(), audio_vae.eval()
         self.text_encoder, self.config = text_encoder, config
         self.device, self.dtype = torch.device("cpu"), torch.float32
+        self.passes = None          # how a guided step's model passes run: in turn, or across ranks (joint.parallel)
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> Pipeline:
         """Run on ``device`` (the model and both VAEs move there) with the joint model's weights in ``dtype``
@@ -142,7 +143,7 @@ class Pipeline:
         if unknown:
             raise DuettoError(f"not a sampling setting: {', '.join(sorted(unknown))}")
         out = Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))
-        out.device, out.dtype = self.device, self.dtype
+        out.device, out.dtype, out.passes = self.device, self.dtype, self.passes
         return out
 
     def save(self, folder, dtype: torch.dtype | None = None) -> Path:
@@ -166,28 +167,19 @@ class Pipeline:
     def generate(self, prompt: str, *, seconds: float | None = None, seed: int = 0, steps: int | None = None, n: int = 1,
                  video: np.ndarray | None = None, audio: np.ndarray | None = None, speech: str | None = None,
                  speech_voice: str = "en-us", voice: np.ndarray | None = None, music: np.ndarray | None = None,
-                 callback=None) -> list[Clip]:
-        """``n`` clips for ``prompt``; ``video`` (uint8 ``[T, H, W, 3]`` at the VAE's fps and size) or ``audio``
+                 callback=None, seeds: list[int] | None = None) -> list[Clip]:
+        """``n`` clips for ``prompt``, clip ``i`` from seed ``seed + i`` (or from ``seeds[i]``: the clip a run of
+        ``n = 1`` with that seed gives); ``video`` (uint8 ``[T, H, W, 3]`` at the VAE's fps and size) or ``audio``
         (float32 ``[C, N]`` at its rate) is kept and the other stream generated to match it. ``speech``: words
         to speak (phonemes in espeak-ng's ``speech_voice`` language); ``voice`` and ``music``: reference
         recordings ``[C, N]`` at the audio VAE's rate. Guidance drops every condition in its unconditional pass."""
-        cfg, lay = self.config, self.layout(seconds or self.config.seconds)
-        m, vvae, avae, dev = self.model, self.video_vae, self.audio_vae, self.device
-        h = cfg.size // 8
-        g = torch.Generator().manual_seed(seed)
-        noise = (torch.randn(n, m.config.video_channels, lay["n_video"], h, h, generator=g).to(dev),
-                 torch.randn(n, m.config.audio_channels, lay["n_audio"], generator=g).to(dev))
-        given_v = None if video is None else \
-            vvae.encode(_video_tensor(video, lay["frames"], cfg.size).to(dev)).expand(n, -1, -1, -1, -1)
-        given_a = None if audio is None else \
-            avae.encode(_audio_tensor(audio, lay["samples"], avae.channels).to(dev)).expand(n, -1, -1)
-        given = self.condition_inputs(prompt, n, lay["audio_times"].numpy(), speech, speech_voice, voice, music)
-        fn = self.velocity(given, lay["video_times"], lay["audio_times"])
-        sampler = SAMPLERS[cfg.sampler]
-        zv, za = sampler(fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v, given_audio=given_a,
-                         callback=callback)
+        seeds = list(seeds) if seeds is not None else [seed + i for i in range(n)]
+        lay = self.layout(seconds or self.config.seconds)
+        zv, za = self.sample(prompt, lay, seeds, video=video, audio=audio, speech=speech, speech_voice=speech_voice,
+                             voice=voice, music=music, steps=steps, callback=callback)
+        n, avae = len(seeds), self.audio_vae
         from duetto.video.vae import to_uint8
-        frames = to_uint8(vvae.decode(zv))[:, : lay["frames"]]                          # [n, T, H, W, 3] uint8
+        frames = to_uint8(self.video_vae.decode(zv))[:, : lay["frames"]]                  # [n, T, H, W, 3] uint8
         sound = avae.decode(za, length=lay["samples"]).clamp(-1, 1).float()              # [n, C, N]
         if video is not None:                                                            # the given stream, as given
             frames = torch.from_numpy(np.ascontiguousarray(video[: lay["frames"]]))[None].expand(n, -1, -1, -1, -1)
@@ -195,8 +187,31 @@ class Pipeline:
             sound = torch.from_numpy(np.ascontiguousarray(audio[:, : lay["samples"]]))[None].expand(n, -1, -1)
         frames, sound = frames.cpu(), sound.cpu()
         return [Clip(np.ascontiguousarray(frames[i].numpy()), np.ascontiguousarray(sound[i].numpy(), dtype=np.float32),
-                     lay["fps"], avae.sample_rate, metadata={"caption": prompt, "seed": seed, "index": i})
-                for i in range(n)]
+                     lay["fps"], avae.sample_rate, metadata={"caption": prompt, "seed": s, "index": i})
+                for i, s in enumerate(seeds)]
+
+    @torch.no_grad()
+    def sample(self, prompt: str, lay: dict, seeds: list[int], *, video=None, audio=None, speech=None,
+               speech_voice: str = "en-us", voice=None, music=None, steps: int | None = None,
+               callback=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latents ``(video [n, Cv, T, h, w], audio [n, Ca, L])`` of `generate` (``lay``: `layout`), one clip per
+        seed, its noise drawn on the CPU from its own seed (video, then audio)."""
+        cfg, m, dev, n = self.config, self.model, self.device, len(seeds)
+        h = cfg.size // 8
+        vs, as_ = [], []
+        for s in seeds:
+            g = torch.Generator().manual_seed(int(s))
+            vs.append(torch.randn(1, m.config.video_channels, lay["n_video"], h, h, generator=g))
+            as_.append(torch.randn(1, m.config.audio_channels, lay["n_audio"], generator=g))
+        noise = torch.cat(vs).to(dev), torch.cat(as_).to(dev)
+        given_v = None if video is None else \
+            self.video_vae.encode(_video_tensor(video, lay["frames"], cfg.size).to(dev)).expand(n, -1, -1, -1, -1)
+        given_a = None if audio is None else \
+            self.audio_vae.encode(_audio_tensor(audio, lay["samples"], self.audio_vae.channels).to(dev)).expand(n, -1, -1)
+        given = self.condition_inputs(prompt, n, lay["audio_times"].numpy(), speech, speech_voice, voice, music)
+        fn = self.velocity(given, lay["video_times"], lay["audio_times"])
+        return SAMPLERS[cfg.sampler](fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v,
+                                     given_audio=given_a, callback=callback)
 
     def velocity(self, given: dict, video_times: torch.Tensor, audio_times: torch.Tensor):
         """The bundle's sampling velocity (`sampling.ModelFn`) for conditions ``given`` (`condition_inputs`): the
@@ -223,7 +238,8 @@ class Pipeline:
         def apart(v, a, tv, ta):
             return call(v, a, tv, ta, on, cross_keep=torch.zeros(len(v), dtype=torch.bool, device=dev))
         sync = (cfg.video_sync_scale, cfg.audio_sync_scale) if len(m.cross) else (0.0, 0.0)  # no blocks: apart == cond
-        return guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, *sync, max_t=cfg.guidance_max_t)
+        return guided(cond, uncond, cfg.video_scale, cfg.audio_scale, apart, *sync, max_t=cfg.guidance_max_t,
+                      run=self.passes)
 
     def condition_inputs(self, prompt: str, n: int, audio_times: np.ndarray, speech=None, speech_voice: str = "en-us",
                          voice=None, music=None) -> dict:

@@ -77,8 +77,13 @@ def heun(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None =
 SAMPLERS = {"euler": euler, "heun": heun}
 
 
+def in_turn(passes: list[ModelFn], v, a, tv, ta) -> list[Pair]:
+    """Run a guided step's model passes one after the other (`joint.parallel.across_ranks` spreads them)."""
+    return [p(v, a, tv, ta) for p in passes]
+
+
 def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: float, apart: ModelFn | None = None,
-           video_sync: float = 0.0, audio_sync: float = 0.0, max_t: float = 1.0) -> ModelFn:
+           video_sync: float = 0.0, audio_sync: float = 0.0, max_t: float = 1.0, run=None) -> ModelFn:
     """Classifier-free guidance with a scale per stream: ``u + scale * (c - u)``. Scales of 1 call only
     ``cond``. (The calls are independent, so guidance parallelism can run them on different ranks.)
 
@@ -90,7 +95,10 @@ def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: floa
     sits at 0); at noisier times ``cond`` alone (one model pass). Guidance at the noisiest steps, where the
     layout of the picture is still being chosen, pushes it off the data (Kynkaenniemi et al. 2024, "Applying
     guidance in a limited interval"). With the tiny model, the picture guided at 6 at every step drew a field of
-    coloured noise instead of a face in most speech clips; at 2 and up to 0.85, in a third (samples/README.md)."""
+    coloured noise instead of a face in most speech clips; at 2 and up to 0.85, in a third (samples/README.md).
+
+    ``run(passes, v, a, tv, ta)`` evaluates a step's passes (default `in_turn`); guidance parallelism gives one
+    that runs them on different ranks."""
     if not 0 < max_t <= 1:
         raise DuettoError(f"guidance max_t must be in (0, 1], not {max_t!r}")
     if not (apart is not None and (video_sync or audio_sync)):
@@ -98,16 +106,21 @@ def guided(cond: ModelFn, uncond: ModelFn, video_scale: float, audio_scale: floa
     if video_scale == 1 and audio_scale == 1 and apart is None:
         return cond
 
+    run = run or in_turn
+    unguided = video_scale == 1 and audio_scale == 1
+
     def fn(v, a, tv, ta):
-        cv, ca = cond(v, a, tv, ta)
         if max(float(tv.max()), float(ta.max())) > max_t + 1e-6:     # (times arrive as float32)
-            return cv, ca
+            return cond(v, a, tv, ta)
+        passes = [cond] + ([] if unguided else [uncond]) + ([] if apart is None else [apart])
+        outs = run(passes, v, a, tv, ta)
+        (cv, ca), rest = outs[0], outs[1:]
         gv, ga = cv, ca
-        if video_scale != 1 or audio_scale != 1:
-            uv, ua = uncond(v, a, tv, ta)
+        if not unguided:
+            (uv, ua), rest = rest[0], rest[1:]
             gv, ga = uv + video_scale * (cv - uv), ua + audio_scale * (ca - ua)
         if apart is not None:
-            pv, pa = apart(v, a, tv, ta)
+            pv, pa = rest[0]
             gv, ga = gv + video_sync * (cv - pv), ga + audio_sync * (ca - pa)
         return gv, ga
     return fn
