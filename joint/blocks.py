@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from .attention import Attention, time_window_mask
+from .attention import Attention, time_band
 from .config import JointConfig
 
 
@@ -78,10 +78,11 @@ class CrossModalBlock(nn.Module):
         self.video_ada = nn.Sequential(nn.SiLU(), zero_linear(d, 3 * d))
         self.audio_ada = nn.Sequential(nn.SiLU(), zero_linear(d, 3 * d))
 
-    def forward(self, v, a, cv, ca, video_times, audio_times, video_rope, audio_rope, keep=None):
+    def forward(self, v, a, cv, ca, video_times, audio_times, video_rope, audio_rope, keep=None, bands=None):
         """``v [B, Lv, dim]``, ``a [B, La, dim]``, their conditioning ``[B, dim]``, token times ``[B, L]`` (s)
         and time-only rotary angles -> the updated ``(v, a)``. ``keep [B]`` (bool): clips whose streams meet
-        here; for the others the block is the identity (``None``: all meet)."""
+        here; for the others the block is the identity (``None``: all meet). ``bands``: the window's
+        ``(video -> audio, audio -> video)`` `attention.Band`s when the caller found them once for every block."""
         shv, scv, gv = self.video_ada(cv).chunk(3, dim=-1)
         sha, sca, ga = self.audio_ada(ca).chunk(3, dim=-1)
         if keep is not None:
@@ -90,10 +91,10 @@ class CrossModalBlock(nn.Module):
             k = keep.to(gv.dtype)[:, None]
             gv, ga = gv * k, ga * k
         nv, na = modulate(self.video_norm(v), shv, scv), modulate(self.audio_norm(a), sha, sca)
-        to_audio = self.video_from_audio(nv, na, q_rope=video_rope, k_rope=audio_rope,
-                                         mask=time_window_mask(video_times, audio_times, self.window))
-        to_video = self.audio_from_video(na, nv, q_rope=audio_rope, k_rope=video_rope,
-                                         mask=time_window_mask(audio_times, video_times, self.window))
+        if bands is None:
+            bands = time_band(video_times, audio_times, self.window), time_band(audio_times, video_times, self.window)
+        to_audio = self.video_from_audio(nv, na, q_rope=video_rope, k_rope=audio_rope, band=bands[0])
+        to_video = self.audio_from_video(na, nv, q_rope=audio_rope, k_rope=video_rope, band=bands[1])
         return v + gv[:, None] * to_audio, a + ga[:, None] * to_video
 
 

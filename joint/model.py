@@ -34,6 +34,7 @@ from torch import nn
 from duetto.data.autoencoder import Pretrained
 from duetto.data.errors import DuettoError
 
+from .attention import time_band
 from .blocks import CrossModalBlock, FinalLayer, FlowTimeEmbedding, StreamBlock, zero_linear
 from .config import MIN_FLOW_TIME, JointConfig
 from .rope import rope_angles
@@ -156,11 +157,12 @@ class JointDiT(Pretrained):
                 raise DuettoError(f"cross_keep must be [{b}] booleans, got {tuple(cross_keep.shape)}")
         v_rope, a_rope = rope_angles(cfg, v_times, rows, cols), rope_angles(cfg, a_times)
         v_rope_t = rope_angles(cfg, v_times)                        # time only, for the cross-modal blocks
+        bands = (time_band(v_times, a_times, cfg.window), time_band(a_times, v_times, cfg.window)) if self.cross else None
         for i in range(cfg.depth):
             v = self.video_blocks[i](v, cv, v_rope, ctx, ctx_mask)
             a = self.audio_blocks[i](a, ca, a_rope, ctx, ctx_mask)
             if str(i) in self.cross:
-                v, a = self.cross[str(i)](v, a, cv, ca, v_times, a_times, v_rope_t, a_rope, cross_keep)
+                v, a = self.cross[str(i)](v, a, cv, ca, v_times, a_times, v_rope_t, a_rope, cross_keep, bands)
         p, pa = cfg.video_patch, cfg.audio_patch
         v = rearrange(self.video_out(v, cv), "b (t h w) (c p1 p2) -> b c t (h p1) (w p2)",
                       t=t, h=h // p, w=w // p, p1=p, p2=p)

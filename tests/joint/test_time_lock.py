@@ -176,3 +176,26 @@ def test_a_dropped_caption_and_a_batch_with_its_own_times_work():
         single = model(video[1:], audio[1:], t[1:], t[1:], VIDEO_TIMES, AUDIO_TIMES, None, None)
     assert torch.isfinite(vv).all() and torch.isfinite(va).all()
     assert torch.allclose(va[1:], single[1], atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("window", [0.2, 0.01, 1e-4])
+def test_the_band_attends_exactly_the_keys_the_dense_mask_allows(window):
+    """The time-locked window as a band of keys per query gives the dense mask's attention (to 1e-5), including a
+    window narrower than the other stream's spacing (each query keeps its nearest key)."""
+    import torch.nn.functional as F
+
+    from duetto.joint.attention import banded_attention, time_band
+    g = torch.Generator().manual_seed(0)
+    vt = torch.arange(100, dtype=torch.float64).repeat_interleave(4)[None].expand(2, -1) * 0.04 + 0.02  # 4 tokens a frame
+    at = (torch.arange(200, dtype=torch.float64) * 0.02 + 0.01)[None].expand(2, -1)
+    for qt, kt in ((vt, at), (at, vt)):
+        q, k, v = (torch.randn(2, 3, n, 8, generator=g) for n in (qt.shape[1], kt.shape[1], kt.shape[1]))
+        band = time_band(qt, kt, window)
+        mask = time_window_mask(qt, kt, window)
+        allowed = band.allowed()
+        assert torch.equal(allowed, mask[:, 0, :, : allowed.shape[-1]]) and not mask[:, 0, :, allowed.shape[-1]:].any()
+        dense = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        assert float((banded_attention(q, k, v, band) - dense).abs().max()) <= 1e-5
+    assert band.index.shape[-1] < kt.shape[1] / 2                                # a band, not every key
+    with pytest.raises(ValueError, match="time order"):
+        time_band(vt, at.flip(-1), 0.2)
