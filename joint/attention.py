@@ -59,25 +59,33 @@ class Band:
         return (out > 0).reshape(b, n * self.chunk, lk)[:, : self.queries]
 
 
-def time_band(query_times: torch.Tensor, key_times: torch.Tensor, window: float | None, chunk: int = CHUNK) -> Band | None:
-    """The keys within ``window`` seconds of each query (``[B, Lq]``, ``[B, Lk]`` times, keys in time order), as
-    `time_window_mask` allows them (a query with none keeps its nearest key). ``None`` without a window."""
-    if window is None:
-        return None
+def key_range(query_times: torch.Tensor, key_times: torch.Tensor, window: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lo, hi)`` ``[B, Lq]``: each query may attend keys ``lo <= j < hi`` (keys in time order), those within
+    ``window`` seconds, or its nearest key (the first on a tie) when there is none, as `time_window_mask`."""
     qt, kt = query_times.double().contiguous(), key_times.double().contiguous()
     if bool((kt[:, 1:] < kt[:, :-1]).any()):
         raise ValueError("time_band needs keys in time order")
-    b, lq = qt.shape
     lk = kt.shape[1]
     lo = torch.searchsorted(kt, qt - window - 1e-9)                         # first key at or after t - window
     hi = torch.searchsorted(kt, qt + window + 1e-9, right=True)             # first key after t + window
     empty = hi <= lo
-    if bool(empty.any()):                                                   # the nearest key (the first on a tie)
+    if bool(empty.any()):
         pos = torch.searchsorted(kt, qt).clamp(1, lk - 1) if lk > 1 else torch.zeros_like(lo)
         before, after = kt.gather(1, (pos - 1).clamp(min=0)), kt.gather(1, pos)
         nearest = torch.where((qt - before).abs() <= (after - qt).abs(), (pos - 1).clamp(min=0), pos)
         nearest = torch.searchsorted(kt, kt.gather(1, nearest))            # the first key at that time
         lo, hi = torch.where(empty, nearest, lo), torch.where(empty, nearest + 1, hi)
+    return lo, hi
+
+
+def time_band(query_times: torch.Tensor, key_times: torch.Tensor, window: float | None, chunk: int = CHUNK) -> Band | None:
+    """The keys within ``window`` seconds of each query (``[B, Lq]``, ``[B, Lk]`` times, keys in time order), as
+    `time_window_mask` allows them (a query with none keeps its nearest key). ``None`` without a window."""
+    if window is None:
+        return None
+    lo, hi = key_range(query_times, key_times, window)
+    b, lq = lo.shape
+    lk = key_times.shape[1]
     n = -(-lq // chunk)
     pad = n * chunk - lq                                                    # padding queries repeat the last one
     lo = torch.cat([lo, lo[:, -1:].expand(b, pad)], 1).view(b, n, chunk)
@@ -104,7 +112,8 @@ def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, band: Ba
 class Attention(nn.Module):
     """Multi-head attention of ``x [B, Lq, dim]`` over ``context [B, Lk, context_dim]`` (``x`` itself when
     ``None``), with RMS-normalised queries and keys, optional rotary angles for each side and an optional
-    boolean mask ``[B, 1, Lq, Lk]`` (True = may attend) or a `Band` of keys per query."""
+    boolean mask ``[B, 1, Lq, Lk]`` (True = may attend) or a `Band` of keys per query. ``exchange`` (self-attention
+    under sequence parallelism, `joint.sequence.SequenceParallel`) trades tokens for heads around the attention."""
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None):
         super().__init__()
@@ -115,7 +124,7 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, *, q_rope=None, k_rope=None,
-                mask: torch.Tensor | None = None, band: Band | None = None) -> torch.Tensor:
+                mask: torch.Tensor | None = None, band: Band | None = None, exchange=None) -> torch.Tensor:
         context = x if context is None else context
         q = rearrange(self.q(x), "b l (h d) -> b h l d", h=self.heads)
         k, v = rearrange(self.kv(context), "b l (two h d) -> two b h l d", two=2, h=self.heads)
@@ -124,5 +133,9 @@ class Attention(nn.Module):
             q = apply_rope(q, *q_rope)
         if k_rope is not None:
             k = apply_rope(k, *k_rope)
+        if exchange is not None:            # sequence parallel: every token of my heads (joint.sequence)
+            q, k, v = (exchange.heads_from_sequence(t) for t in (q, k, v))
         y = banded_attention(q, k, v, band) if band is not None else F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if exchange is not None:
+            y = exchange.sequence_from_heads(y)
         return self.out(rearrange(y, "b h l d -> b l (h d)"))

@@ -55,9 +55,9 @@ class StreamBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d))
         self.ada = nn.Sequential(nn.SiLU(), zero_linear(d, 6 * d))
 
-    def forward(self, x, c, rope, text, text_mask):
+    def forward(self, x, c, rope, text, text_mask, exchange=None):
         sh1, sc1, g1, sh2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
-        x = x + g1[:, None] * self.attn(modulate(self.norm1(x), sh1, sc1), q_rope=rope, k_rope=rope)
+        x = x + g1[:, None] * self.attn(modulate(self.norm1(x), sh1, sc1), q_rope=rope, k_rope=rope, exchange=exchange)
         x = x + self.text_attn(self.norm_text(x), text, mask=text_mask)
         return x + g2[:, None] * self.mlp(modulate(self.norm2(x), sh2, sc2))
 
@@ -78,11 +78,14 @@ class CrossModalBlock(nn.Module):
         self.video_ada = nn.Sequential(nn.SiLU(), zero_linear(d, 3 * d))
         self.audio_ada = nn.Sequential(nn.SiLU(), zero_linear(d, 3 * d))
 
-    def forward(self, v, a, cv, ca, video_times, audio_times, video_rope, audio_rope, keep=None, bands=None):
+    def forward(self, v, a, cv, ca, video_times, audio_times, video_rope, audio_rope, keep=None, bands=None,
+                shard=None, key_ropes=None):
         """``v [B, Lv, dim]``, ``a [B, La, dim]``, their conditioning ``[B, dim]``, token times ``[B, L]`` (s)
         and time-only rotary angles -> the updated ``(v, a)``. ``keep [B]`` (bool): clips whose streams meet
         here; for the others the block is the identity (``None``: all meet). ``bands``: the window's
-        ``(video -> audio, audio -> video)`` `attention.Band`s when the caller found them once for every block."""
+        ``(video -> audio, audio -> video)`` `attention.Band`s when the caller found them once for every block.
+        Under sequence parallelism (``shard``, `joint.sequence.Shard`) ``v`` and ``a`` are this rank's tokens; the
+        keys each direction reads are its own plus the neighbours' halo, with ``key_ropes`` ``(audio, video)``."""
         shv, scv, gv = self.video_ada(cv).chunk(3, dim=-1)
         sha, sca, ga = self.audio_ada(ca).chunk(3, dim=-1)
         if keep is not None:
@@ -93,8 +96,12 @@ class CrossModalBlock(nn.Module):
         nv, na = modulate(self.video_norm(v), shv, scv), modulate(self.audio_norm(a), sha, sca)
         if bands is None:
             bands = time_band(video_times, audio_times, self.window), time_band(audio_times, video_times, self.window)
-        to_audio = self.video_from_audio(nv, na, q_rope=video_rope, k_rope=audio_rope, band=bands[0])
-        to_video = self.audio_from_video(na, nv, q_rope=audio_rope, k_rope=video_rope, band=bands[1])
+        ka, kv, ra, rv = na, nv, audio_rope, video_rope
+        if shard is not None:
+            ka, kv = shard.halo("audio", na), shard.halo("video", nv)
+            ra, rv = key_ropes
+        to_audio = self.video_from_audio(nv, ka, q_rope=video_rope, k_rope=ra, band=bands[0])
+        to_video = self.audio_from_video(na, kv, q_rope=audio_rope, k_rope=rv, band=bands[1])
         return v + gv[:, None] * to_audio, a + ga[:, None] * to_video
 
 

@@ -43,9 +43,10 @@ def build_parser():
     add_sampling_arguments(g)
     from duetto.joint.device import add_device_arguments
     add_device_arguments(g)
-    g.add_argument("--parallel", default="auto", choices=("auto", "guidance", "prompts"),
+    g.add_argument("--parallel", default="auto", choices=("auto", "guidance", "prompts", "sequence"),
                    help="under torchrun with several processes: run a guided step's passes on different ranks "
-                        "(guidance), or split the -n clips across ranks (prompts); auto: prompts when -n is at least "
+                        "(guidance), split the -n clips across ranks (prompts), or split each pass's tokens by time "
+                        "across ranks (sequence: long clips); auto: prompts when -n is at least "
                         "the process count (see duetto/joint/parallel.py; e.g. torchrun --nproc_per_node 3 -m "
                         "duetto.joint.cli generate ...)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -115,6 +116,9 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
     pipe = Pipeline.load(bundle).to(device, dtype).with_sampling(**sampling_settings(a))
     if world > 1 and mode == "guidance":
         pipe.passes = parallel.across_ranks()
+    if world > 1 and mode == "sequence":
+        from duetto.joint.sequence import SequenceParallel
+        pipe.sequence = SequenceParallel()
     video = audio = None
     if a.video is not None:
         video = read_clip(a.video, fps=pipe.video_vae.config.fps, size=pipe.config.size,
@@ -137,7 +141,7 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
                           audio=audio, speech=a.speech, speech_voice=a.language, voice=voice, music=music,
                           callback=lambda i, total: bar.update(1))
     bar.close()
-    if mode == "guidance" and rank > 0:                # every rank holds the same clips; the first writes them
+    if mode in ("guidance", "sequence") and rank > 0:  # every rank holds the same clips; the first writes them
         return console.EXIT_OK
     for i, clip in zip(mine, clips):
         write_clip(outs[i], clip)                  # atomic: a failure leaves no partial file

@@ -15,6 +15,9 @@ With ``speech_track`` (config), the phonemes are also given on the audio latents
 latent, 0 between words; `joint.conditioning.phoneme_track`): their embeddings, averaged over an audio patch, are
 added to the audio tokens through another zero-initialised projection, so the sound knows when each one falls.
 
+``sequence`` (a `joint.sequence.SequenceParallel`) runs the pass with this rank's time span of each stream's
+tokens (every rank passes the same inputs and gets the same whole output).
+
 ``cross_keep`` says per clip whether the streams meet in the cross-modal blocks (``None``: all do). A clip with
 ``False`` is denoised as two separate streams: the pass that cross-modal guidance (`joint.sampling.guided`)
 and cross-modal dropout in training (`joint.flow.FlowConfig.cross_dropout`) need.
@@ -129,7 +132,7 @@ class JointDiT(Pretrained):
 
     # -- the pass -------------------------------------------------------------------------------------------
     def forward(self, video, audio, t_video, t_audio, video_times, audio_times, text=None, text_mask=None,
-                speech=None, voice=None, music=None, speech_track=None, cross_keep=None):
+                speech=None, voice=None, music=None, speech_track=None, cross_keep=None, sequence=None):
         cfg, b = self.config, video.shape[0]
         _, _, t, h, w = video.shape
         v, v_times, rows, cols = self.video_tokens(video, video_times)
@@ -155,18 +158,37 @@ class JointDiT(Pretrained):
             cross_keep = torch.as_tensor(cross_keep, dtype=torch.bool, device=v.device)
             if cross_keep.shape != (b,):
                 raise DuettoError(f"cross_keep must be [{b}] booleans, got {tuple(cross_keep.shape)}")
+        shard, key_ropes = None, None
+        if sequence is not None:                  # this rank's span of each stream (joint.sequence)
+            from .sequence import Shard
+            shard = Shard(sequence, v_times, a_times, (h // cfg.video_patch) * (w // cfg.video_patch),
+                          cfg.window if self.cross else None, cfg.heads)
+            full_v_times, full_a_times = v_times, a_times
+            v, v_times, rows, cols = (x[:, shard.video] for x in (v, v_times, rows, cols))
+            a, a_times = a[:, shard.audio], a_times[:, shard.audio]
         v_rope, a_rope = rope_angles(cfg, v_times, rows, cols), rope_angles(cfg, a_times)
         v_rope_t = rope_angles(cfg, v_times)                        # time only, for the cross-modal blocks
-        bands = (time_band(v_times, a_times, cfg.window), time_band(a_times, v_times, cfg.window)) if self.cross else None
+        bands = None
+        if self.cross and shard is None:
+            bands = time_band(v_times, a_times, cfg.window), time_band(a_times, v_times, cfg.window)
+        elif self.cross:                          # my queries against my keys and the neighbours' halo
+            ka_times = full_a_times[:, shard.key_slice("audio")]
+            kv_times = full_v_times[:, shard.key_slice("video")]
+            bands = time_band(v_times, ka_times, cfg.window), time_band(a_times, kv_times, cfg.window)
+            key_ropes = rope_angles(cfg, ka_times), rope_angles(cfg, kv_times)
+        exchange = None if shard is None else shard.sp
         for i in range(cfg.depth):
-            v = self.video_blocks[i](v, cv, v_rope, ctx, ctx_mask)
-            a = self.audio_blocks[i](a, ca, a_rope, ctx, ctx_mask)
+            v = self.video_blocks[i](v, cv, v_rope, ctx, ctx_mask, exchange)
+            a = self.audio_blocks[i](a, ca, a_rope, ctx, ctx_mask, exchange)
             if str(i) in self.cross:
-                v, a = self.cross[str(i)](v, a, cv, ca, v_times, a_times, v_rope_t, a_rope, cross_keep, bands)
+                v, a = self.cross[str(i)](v, a, cv, ca, v_times, a_times, v_rope_t, a_rope, cross_keep, bands,
+                                          shard, key_ropes)
+        v, a = self.video_out(v, cv), self.audio_out(a, ca)
+        if shard is not None:
+            v, a = shard.sp.gather(v), shard.sp.gather(a)
         p, pa = cfg.video_patch, cfg.audio_patch
-        v = rearrange(self.video_out(v, cv), "b (t h w) (c p1 p2) -> b c t (h p1) (w p2)",
-                      t=t, h=h // p, w=w // p, p1=p, p2=p)
-        a = rearrange(self.audio_out(a, ca), "b l (c p) -> b c (l p)", p=pa)
+        v = rearrange(v, "b (t h w) (c p1 p2) -> b c t (h p1) (w p2)", t=t, h=h // p, w=w // p, p1=p, p2=p)
+        a = rearrange(a, "b l (c p) -> b c (l p)", p=pa)
         if cfg.predicts == "data":                                  # clean latents -> velocity (config.PREDICTS)
             v, a = _velocity(video, v, t_video), _velocity(audio, a, t_audio)
         return v, a

@@ -13,8 +13,10 @@ many clips as processes, else ``guidance``):
 - **prompts**: clip ``i`` of ``-n`` (seed ``seed + i``, the clip a single run with that seed gives) is made by rank
   ``i % world``, which writes it.
 
-The same code runs in one process (`sampling.in_turn`). Sequence parallelism (each stream's tokens split by time
-across ranks) is not built yet.
+- **sequence**: every model pass runs with each stream's tokens split by time across the ranks (`joint.sequence`):
+  the activations of a long clip are divided, at the price of exchanges in every attention layer.
+
+The same code runs in one process (`sampling.in_turn`).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 
 from duetto.data.errors import DuettoError
 
-MODES = ("auto", "guidance", "prompts")
+MODES = ("auto", "guidance", "prompts", "sequence")
 
 
 def launched() -> bool:

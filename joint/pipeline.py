@@ -83,6 +83,7 @@ class Pipeline:
         self.text_encoder, self.config = text_encoder, config
         self.device, self.dtype = torch.device("cpu"), torch.float32
         self.passes = None          # how a guided step's model passes run: in turn, or across ranks (joint.parallel)
+        self.sequence = None        # a joint.sequence.SequenceParallel: each pass split by time across ranks
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> Pipeline:
         """Run on ``device`` (the model and both VAEs move there) with the joint model's weights in ``dtype``
@@ -143,7 +144,7 @@ class Pipeline:
         if unknown:
             raise DuettoError(f"not a sampling setting: {', '.join(sorted(unknown))}")
         out = Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))
-        out.device, out.dtype, out.passes = self.device, self.dtype, self.passes
+        out.device, out.dtype, out.passes, out.sequence = self.device, self.dtype, self.passes, self.sequence
         return out
 
     def save(self, folder, dtype: torch.dtype | None = None) -> Path:
@@ -225,8 +226,10 @@ class Pipeline:
             return {k: (x.to(dev, dt) if x.is_floating_point() else x.to(dev)) for k, x in cond.items()}
         on, free = place(given), place(unconditional(given))     # every condition absent, as training drops them
 
+        seq = {} if self.sequence is None else {"sequence": self.sequence}
+
         def call(v, a, tv, ta, cond, **kw):
-            pv, pa = m(v.to(dt), a.to(dt), tv, ta, vt, at, **cond, **kw)
+            pv, pa = m(v.to(dt), a.to(dt), tv, ta, vt, at, **cond, **kw, **seq)
             return pv.float(), pa.float()
 
         def cond(v, a, tv, ta):

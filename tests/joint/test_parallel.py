@@ -18,25 +18,36 @@ def torchrun(n, *args, timeout=300):
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
-@pytest.mark.parametrize("world", [2, 3])
-def test_guidance_parallel_gives_the_latents_of_one_process(micro_bundle, tmp_path, world):
+@pytest.mark.parametrize("world,mode", [(2, "guidance"), (3, "guidance"), (2, "sequence")])
+def test_guidance_and_sequence_parallel_give_the_latents_of_one_process(micro_bundle, tmp_path, world, mode):
     from safetensors.torch import load_file
 
     sys.path.insert(0, str(HERE))
-    from parallel_worker import latents, load
+    from parallel_worker import SECONDS, latents, load
     torch.set_num_threads(1)
     pipe = load(micro_bundle)
     calls = []
     pipe.model.register_forward_hook(lambda *_: calls.append(1))
-    alone = latents(pipe)
-    r = torchrun(world, HERE / "parallel_worker.py", micro_bundle, tmp_path / "out.safetensors")
+    alone = latents(pipe, SECONDS[mode])
+    r = torchrun(world, HERE / "parallel_worker.py", micro_bundle, tmp_path / "out.safetensors", mode)
     assert r.returncode == 0, r.stderr[-3000:]
     got = load_file(str(tmp_path / "out.safetensors"))
     assert set(got) == set(alone)
     for k, v in alone.items():
         assert float((got[k] - v).abs().max()) <= 1e-4, k
     per_rank = sorted(int(line.split(": ")[1].split()[0]) for line in r.stdout.splitlines() if "passes" in line)
-    assert len(per_rank) == world and max(per_rank) < len(calls)     # no rank made every pass
+    assert len(per_rank) == world
+    if mode == "guidance":
+        assert max(per_rank) < len(calls)                            # no rank made every pass
+    else:
+        assert per_rank == [len(calls)] * world                      # every rank takes part in every pass
+
+
+def test_a_rank_count_that_cannot_split_the_heads_is_one_clear_error(micro_bundle, tmp_path):
+    r = torchrun(3, HERE / "parallel_worker.py", micro_bundle, tmp_path / "out.safetensors", "sequence")
+    assert r.returncode != 0
+    errors = {line.split(": ", 1)[1] for line in r.stdout.splitlines() if ": error: " in line}
+    assert len(errors) == 1 and "2 attention heads do not split evenly" in errors.pop()
 
 
 def test_clips_are_split_across_ranks_and_each_is_its_own_seed(micro_bundle, tmp_path):
