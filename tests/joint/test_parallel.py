@@ -11,10 +11,17 @@ import torch
 HERE = Path(__file__).resolve().parent
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def torchrun(n, *args, timeout=300):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
-                           "--master_port", str(29400 + n + os.getpid() % 500), *map(str, args)],
+                           "--master_port", str(free_port()), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
