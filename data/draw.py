@@ -2,9 +2,11 @@
 
 The job draws ``per_process * world`` distinct clips for step ``step`` from ``np.random.default_rng([seed, step])``
 (distinct while the set is large enough) and each process takes its own slice: processes never train on the same
-clip in a step, and 2 processes of ``B/2`` draw exactly the clips 1 process of ``B`` draws. Everything a task draws
-per clip is drawn for the whole job the same way and sliced alike; a process knows its place from ``accelerate``
-(one process: ``rank 0`` of ``1``).
+clip in a step, and 2 processes of ``B/2`` draw exactly the clips 1 process of ``B`` draws. What a task draws per
+clip from numpy (dropped conditions, crop windows) is drawn for the whole job and sliced alike; the noise and flow
+times each process draws from its own seed (the task's noise seed plus its rank), so 2 x B/2 matches 1 x B in its
+clips and conditions, and in its noise only in distribution. A process knows its place from ``accelerate`` (one
+process: ``rank 0`` of ``1``).
 """
 from __future__ import annotations
 

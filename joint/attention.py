@@ -102,11 +102,12 @@ def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, band: Ba
     each chunk of queries attends to its own run of keys, one batched attention call for all chunks."""
     b, h, lq, d = q.shape
     n, kw, c = band.index.shape[1], band.index.shape[2], band.chunk
-    q = F.pad(q, (0, 0, 0, n * c - lq)).view(b, h, n, c, d)
+    q = rearrange(F.pad(q, (0, 0, 0, n * c - lq)), "b h (n c) d -> (b n) h c d", n=n)
     flat = band.index.reshape(b, 1, n * kw, 1).expand(b, h, n * kw, d)
-    kg, vg = k.gather(2, flat).view(b, h, n, kw, d), v.gather(2, flat).view(b, h, n, kw, d)
-    y = F.scaled_dot_product_attention(q, kg, vg, attn_mask=band.mask)
-    return y.reshape(b, h, n * c, d)[:, :, :lq]
+    kg, vg = (rearrange(x.gather(2, flat), "b h (n k) d -> (b n) h k d", n=n) for x in (k, v))
+    mask = rearrange(band.mask, "b one n c k -> (b n) one c k")
+    y = F.scaled_dot_product_attention(q, kg, vg, attn_mask=mask)          # 4-D: the fused kernels take it
+    return rearrange(y, "(b n) h c d -> b h (n c) d", b=b)[:, :, :lq]
 
 
 class Attention(nn.Module):

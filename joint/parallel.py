@@ -10,7 +10,8 @@ many clips as processes, else ``guidance``):
   pass ``i`` on rank ``i % world``, and each result is broadcast from its rank, so every rank holds the same guided
   velocity and integrates the same latents as one process would. Steps that take one pass (noisier than
   ``guidance_max_t``, or a student without guidance) run on every rank at once, with nothing to exchange.
-- **prompts**: clip ``i`` of ``-n`` (seed ``seed + i``, the clip a single run with that seed gives) is made by rank
+- **prompts**: clip ``i`` of ``-n`` (seed ``seed + i``: the clip a single run with that seed gives, to float rounding)
+  is made by rank
   ``i % world``, which writes it.
 
 - **sequence**: every model pass runs with each stream's tokens split by time across the ranks (`joint.sequence`):

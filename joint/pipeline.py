@@ -170,7 +170,7 @@ class Pipeline:
                  speech_voice: str = "en-us", voice: np.ndarray | None = None, music: np.ndarray | None = None,
                  callback=None, seeds: list[int] | None = None) -> list[Clip]:
         """``n`` clips for ``prompt``, clip ``i`` from seed ``seed + i`` (or from ``seeds[i]``: the clip a run of
-        ``n = 1`` with that seed gives); ``video`` (uint8 ``[T, H, W, 3]`` at the VAE's fps and size) or ``audio``
+        ``n = 1`` with that seed gives, to float rounding: a batch may sum in another order); ``video`` (uint8 ``[T, H, W, 3]`` at the VAE's fps and size) or ``audio``
         (float32 ``[C, N]`` at its rate) is kept and the other stream generated to match it. ``speech``: words
         to speak (phonemes in espeak-ng's ``speech_voice`` language); ``voice`` and ``music``: reference
         recordings ``[C, N]`` at the audio VAE's rate. Guidance drops every condition in its unconditional pass."""

@@ -44,6 +44,7 @@ def add_parser(sub, run_args) -> None:
 
 
 def cmd_distil(a) -> int:
+    import torch
     from accelerate import PartialState
 
     from duetto.data.latents import load_latents
@@ -64,13 +65,18 @@ def cmd_distil(a) -> int:
     if not teacher.is_dir():
         raise DuettoError(f"--teacher {teacher}: no such bundle folder")
     device, dtype = from_arguments(a)
+    state = PartialState()                          # first: under several GPUs it picks this process's own
+    if device.type == "cuda" and state.num_processes > 1:
+        device = state.device
     pipe = Pipeline.load(teacher).to(device, dtype)
     if a.student_steps >= pipe.config.steps:
         raise DuettoError(f"--student-steps {a.student_steps}: the teacher itself takes {pipe.config.steps}")
+    if pipe.config.sampler != "euler":
+        raise DuettoError(f"--teacher {teacher}: its sampler is {pipe.config.sampler}; distillation follows Euler "
+                          "teachers (export one with the euler sampler)")
     clips = load_latents(a.data, video_vae=pipe.video_vae, audio_vae=pipe.audio_vae)
     if not clips:
         raise DuettoError(f"no latent clips in {' '.join(map(str, a.data))}")
-    state = PartialState()
     points = student_points(a.student_steps, pipe.config.shift)
     plan = make_plan(len(clips), a.rollouts, a.seed)
     train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, decay="cosine", ema_decay=a.ema_decay,
@@ -79,6 +85,8 @@ def cmd_distil(a) -> int:
     rollout_info = {"teacher": str(teacher), "generation": dataclasses.asdict(pipe.config),
                     "data": [str(d) for d in a.data], "clips": [c["key"] for c in clips], "rollouts": a.rollouts,
                     "seed": a.seed, "points": points, "part": plan.part}
+    if dtype != torch.float32:                       # recorded only when used, so older plans stay valid
+        rollout_info["dtype"] = str(dtype).removeprefix("torch.")
     resolved = {"command": "distil", "teacher": str(teacher), "data": [str(d) for d in a.data],
                 "student_steps": a.student_steps, "rollouts": a.rollouts, "batch_size": a.batch_size,
                 "shift": pipe.config.shift, "text_encoder": pipe.config.text_encoder, "train": train_cfg.to_dict()}
@@ -98,9 +106,8 @@ def cmd_distil(a) -> int:
     if a.rollouts_only:
         return console.EXIT_OK
     rollouts = read_rollouts(folder, plan, len(points))
-    student = JointDiT(model_cfg)
-    student.load_state_dict(pipe.model.float().cpu().state_dict())
     del pipe
+    student = JointDiT.from_pretrained(teacher / "joint")          # the teacher's own float32 weights
     pairs = segments(points, a.student_steps, resolved["shift"])
     task = DistilTask(student, stack, rollouts, plan.rows, points, pairs, batch_size=a.batch_size, seed=a.seed,
                       held_out=16, target=a.target)

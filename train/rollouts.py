@@ -1,6 +1,6 @@
 """The teacher's trajectories, the data a few-step student is distilled from (`train.distil_task`).
 
-For each planned rollout the teacher bundle samples from noise exactly as ``duetto generate`` does (its steps,
+For each planned rollout the teacher bundle samples from noise (its own seed) as ``duetto generate`` does (its steps,
 shift, classifier-free and cross-modal guidance, ``guidance_max_t``), with the conditions of one training clip
 (its caption; its words, voice and music each kept or dropped as the plan says), in one of three modes: both
 streams generated, the video given clean (video-to-audio) or the audio given clean (audio-to-video). The states
@@ -52,7 +52,8 @@ def make_plan(n_clips: int, n: int, seed: int, *, part: int = 4, shares=(0.8, 0.
               keep=(0.9, 0.5, 0.3)) -> RolloutPlan:
     """``n`` rollouts over ``n_clips`` training clips (each clip once before any twice), ``shares`` of the three
     modes (drawn per part), and the chance that the clip's words, voice and music are given (``keep``): a user
-    sometimes gives no words, rarely a voice or a music reference; the caption is always given."""
+    sometimes gives no words, rarely a voice or a music reference; the caption is always given. A plan of fewer
+    rollouts is a prefix of a longer one while both stay within one pass over the clips (``n <= n_clips``)."""
     if not (1 <= n <= MAX_ROLLOUTS and n_clips >= 1 and part >= 1):
         raise DuettoError(f"--rollouts must be in [1, {MAX_ROLLOUTS}] and there must be training clips")
     rng = np.random.default_rng([seed, 7])
@@ -130,15 +131,18 @@ def write_rollouts(pipe, stack: dict, plan: RolloutPlan, points: list[float], fo
         idx, mode = [r[0] for r in rows], MODES[rows[0][1]]
         cond = model_conditions(pipe.model.config, clip_conditions(stack, idx, [r[2:5] for r in rows]))
         fn = pipe.velocity(cond, vt, at)
-        g = torch.Generator().manual_seed(rows[0][5])
-        v = torch.randn(stack["video"][idx].shape, generator=g).to(pipe.device)
-        a = torch.randn(stack["audio"][idx].shape, generator=g).to(pipe.device)
+        v, a = [], []
+        for r in rows:                                 # each rollout's noise from its own seed
+            g = torch.Generator().manual_seed(r[5])
+            v.append(torch.randn(stack["video"].shape[1:], generator=g))
+            a.append(torch.randn(stack["audio"].shape[1:], generator=g))
+        v, a = torch.stack(v).to(pipe.device), torch.stack(a).to(pipe.device)
         gv = stack["video"][idx].to(pipe.device) if mode == "video_given" else None
         ga = stack["audio"][idx].to(pipe.device) if mode == "audio_given" else None
         v, a = (gv if gv is not None else v), (ga if ga is not None else a)
         vs, as_ = [v], [a]
         for c0, c1 in zip(cuts, cuts[1:]):
-            v, a = euler(fn, (v, a), sigmas[c0: c1 + 1], given_video=gv, given_audio=ga)
+            v, a = euler(fn, (v, a), sigmas[c0: c1 + 1], given_video=gv, given_audio=ga)   # (the teacher's sampler)
             vs.append(v)
             as_.append(a)
         tensors = {"rows": torch.tensor(list(plan.part_rows(i)), dtype=torch.int64),
