@@ -49,6 +49,7 @@ class JointDiT(Pretrained):
     def __init__(self, config: JointConfig):
         super().__init__(config)
         cfg, d = config, config.dim
+        self.gradient_checkpointing = False      # recompute each block in the backward pass (training memory)
         self.video_in = nn.Linear(cfg.video_channels * cfg.video_patch ** 2, d)
         self.audio_in = nn.Linear(cfg.audio_channels * cfg.audio_patch, d)
         self.video_time, self.audio_time = FlowTimeEmbedding(d), FlowTimeEmbedding(d)
@@ -177,12 +178,17 @@ class JointDiT(Pretrained):
             bands = time_band(v_times, ka_times, cfg.window), time_band(a_times, kv_times, cfg.window)
             key_ropes = rope_angles(cfg, ka_times), rope_angles(cfg, kv_times)
         exchange = None if shard is None else shard.sp
+        def run(block, *args):
+            if self.gradient_checkpointing and torch.is_grad_enabled():
+                from torch.utils.checkpoint import checkpoint
+                return checkpoint(block, *args, use_reentrant=False)
+            return block(*args)
         for i in range(cfg.depth):
-            v = self.video_blocks[i](v, cv, v_rope, ctx, ctx_mask, exchange)
-            a = self.audio_blocks[i](a, ca, a_rope, ctx, ctx_mask, exchange)
+            v = run(self.video_blocks[i], v, cv, v_rope, ctx, ctx_mask, exchange)
+            a = run(self.audio_blocks[i], a, ca, a_rope, ctx, ctx_mask, exchange)
             if str(i) in self.cross:
-                v, a = self.cross[str(i)](v, a, cv, ca, v_times, a_times, v_rope_t, a_rope, cross_keep, bands,
-                                          shard, key_ropes)
+                v, a = run(self.cross[str(i)], v, a, cv, ca, v_times, a_times, v_rope_t, a_rope, cross_keep, bands,
+                           shard, key_ropes)
         v, a = self.video_out(v, cv), self.audio_out(a, ca)
         if shard is not None:
             v, a = shard.sp.gather(v), shard.sp.gather(a)

@@ -59,3 +59,27 @@ def test_joint_batches_of_two_processes_are_disjoint_and_make_the_single_process
     ids = [set(p["video"][:, 0, 0, 0, 0].tolist()) for p in parts]
     assert not ids[0] & ids[1] and len(ids[0]) == 3
     assert parts[0]["noise_seed"] == whole["noise_seed"] != parts[1]["noise_seed"]
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
+    from dataclasses import replace
+
+    from duetto.joint.config import preset
+    from duetto.joint.model import JointDiT
+    torch.manual_seed(0)
+    model = JointDiT(replace(preset("micro"), video_channels=4, audio_channels=4, video_patch=2, text_dim=16))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    v, a = torch.randn(2, 4, 3, 4, 4), torch.randn(2, 4, 12)
+    vt, at = torch.arange(3, dtype=torch.float64) * 0.16, torch.arange(12, dtype=torch.float64) * 0.04
+    t = torch.tensor([0.3, 0.7])
+    grads = []
+    for ckpt in (False, True):
+        model.zero_grad()
+        model.gradient_checkpointing = ckpt
+        pv, pa = model(v, a, t, t, vt, at, torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(1)))
+        (pv.square().mean() + pa.square().mean()).backward()
+        grads.append({k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for k in grads[0]:
+        assert torch.allclose(grads[0][k], grads[1][k], atol=1e-6), k
