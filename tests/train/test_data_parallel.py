@@ -83,3 +83,40 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     assert grads[0].keys() == grads[1].keys()
     for k in grads[0]:
         assert torch.allclose(grads[0][k], grads[1][k], atol=1e-6), k
+
+
+def test_a_torchrun_job_of_two_processes_trains_on_the_whole_batch(tmp_path):
+    """Two gloo processes under torchrun: one run folder, the log's global batch is both processes' clips."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from shard_utils import synth_shard
+    from duetto.audio.vae import AudioVAE
+    from duetto.audio.vae import preset as audio_preset
+    from duetto.data.cli import main as data_main
+    from duetto.data.synth import SynthConfig
+    from duetto.video.vae import VideoVAE
+    from duetto.video.vae import preset as video_preset
+    torch.manual_seed(0)
+    v = VideoVAE(video_preset("tiny")).save_pretrained(tmp_path / "v")
+    a = AudioVAE(audio_preset("tiny")).save_pretrained(tmp_path / "a")
+    synth_shard(tmp_path / "clips", "impacts", [0, 1, 2, 3], SynthConfig(seconds=1.0, fps=25.0, size=32), prefix="i")
+    assert data_main(["encode", str(tmp_path / "clips"), "--video-vae", str(v), "--audio-vae", str(a), "--out",
+                      str(tmp_path / "lat"), "--size", "32", "--quiet"]) == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        str(port), "-m", "duetto.train.cli", "joint", "--data", str(tmp_path / "lat"), "--preset",
+                        "micro", "--text-encoder", "hashing-16", "--batch-size", "2", "--steps", "2", "--warmup", "1",
+                        "--log-every", "1", "--held-out", "0", "--out", str(out), "--no-progress"],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in log] == [1, 2] and all(x["global_batch"] == 4 for x in log)
+    assert log[-1]["items_per_s"] == pytest.approx(2 * log[-1]["items_per_s_process"])
+    assert json.loads((out / "run.json").read_text())["num_processes"] == 2
