@@ -45,17 +45,21 @@ class SequenceParallel:
     # -- exchanges -------------------------------------------------------------------------------------------
     def heads_from_sequence(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, h, l, d]`` (my tokens, every head) -> ``[B, h / W, W l, d]`` (every token, my heads)."""
-        parts = [p.contiguous() for p in x.chunk(self.world, dim=1)]
-        out = [torch.empty_like(parts[0]) for _ in range(self.world)]
-        dist.all_to_all(out, parts, group=self.group)
-        return torch.cat(out, dim=2)
+        return torch.cat(self._all_to_all(x.chunk(self.world, dim=1)), dim=2)
 
     def sequence_from_heads(self, y: torch.Tensor) -> torch.Tensor:
         """``[B, h / W, W l, d]`` -> ``[B, h, l, d]``: the inverse of `heads_from_sequence`."""
-        parts = [p.contiguous() for p in y.chunk(self.world, dim=2)]
+        return torch.cat(self._all_to_all(y.chunk(self.world, dim=2)), dim=1)
+
+    def _all_to_all(self, chunks) -> list[torch.Tensor]:
+        parts = [p.contiguous() for p in chunks]
         out = [torch.empty_like(parts[0]) for _ in range(self.world)]
-        dist.all_to_all(out, parts, group=self.group)
-        return torch.cat(out, dim=1)
+        try:
+            dist.all_to_all(out, parts, group=self.group)
+        except (RuntimeError, NotImplementedError) as e:
+            raise DuettoError(f"sequence parallel needs all-to-all, which this process group's backend "
+                              f"({dist.get_backend(self.group)}) does not do here: {str(e).splitlines()[0]}") from None
+        return out
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, l, D]`` of each rank -> ``[B, W l, D]`` in rank order."""
