@@ -128,8 +128,9 @@ class LatentDataset(IterableDataset):
     """
 
     def __init__(self, shards, *, video_vae=None, audio_vae=None, shuffle: bool = False, seed: int = 0,
-                 epochs: int | None = 1, strict: bool = True, dtype: torch.dtype = torch.float32):
+                 epochs: int | None = 1, strict: bool = True, dtype: torch.dtype = torch.float32, split: bool = True):
         self.shards = expand_shards(shards if isinstance(shards, (list, tuple)) else [shards])
+        self.split = split           # each reader (DataLoader worker x rank) reads its share; False: every clip
         self.expect = {"video": expected_vae(video_vae), "audio": expected_vae(audio_vae)}
         self.shuffle, self.seed, self.epochs, self.strict, self.dtype = shuffle, seed, epochs, strict, dtype
         self.skipped: dict[str, int] = {}
@@ -160,7 +161,7 @@ class LatentDataset(IterableDataset):
         yield from items
 
     def __iter__(self):
-        reader, readers, _ = reader_slot()
+        reader, readers, _ = reader_slot() if self.split else (0, 1, None)
         by_shard = len(self.shards) >= readers
         epoch = self.epoch
         while self.epochs is None or epoch < self.epoch + self.epochs:
@@ -196,8 +197,10 @@ class LatentDataset(IterableDataset):
 
 def iter_latents(shards, *, video_vae=None, audio_vae=None, strict: bool = True,
                  dtype: torch.dtype = torch.float32) -> Iterator[dict]:
-    """Every clip of ``shards`` (files, folders, globs) once, in order."""
-    return iter(LatentDataset(shards, video_vae=video_vae, audio_vae=audio_vae, strict=strict, dtype=dtype))
+    """Every clip of ``shards`` (files, folders, globs) once, in order, in every process (a training job's processes
+    each hold the whole set and take their share of each step's draw, `duetto.data.draw`)."""
+    return iter(LatentDataset(shards, video_vae=video_vae, audio_vae=audio_vae, strict=strict, dtype=dtype,
+                              split=False))
 
 
 def load_latents(shards, **kw) -> list[dict]:

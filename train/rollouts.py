@@ -163,8 +163,9 @@ def write_plan(folder: Path, info: dict) -> None:
     if path.is_file():
         old = load_json(path.read_bytes(), str(path))
         if old != plain:
-            raise DuettoError(f"{path}: these rollouts were planned with other settings (teacher, data, seed or "
-                              "count); use another --out")
+            differ = sorted(k for k in set(old) | set(plain) if old.get(k) != plain.get(k)) if isinstance(old, dict) else []
+            raise DuettoError(f"{path}: these rollouts were planned with other settings ({', '.join(differ) or 'format'}"
+                              "); use another --out")
         return
     atomic_write(path, (json.dumps(plain) + "\n").encode())
 

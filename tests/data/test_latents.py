@@ -302,3 +302,15 @@ def test_corrupt_latent_shard_is_a_one_line_error_naming_the_file(case, latents,
     assert str(bad) in str(e.value) and phrase in str(e.value) and "\n" not in str(e.value), str(e.value)
     ds = LatentDataset(bad, strict=False)
     assert len(list(ds)) < 3 and sum(ds.skipped.values()) == 1
+
+
+def test_load_latents_gives_every_process_every_clip(latents, monkeypatch):
+    """A training job's processes each hold the whole set (they take their share of each step's draw), so loading
+    under an initialised process group must not split the shards as a streaming reader does."""
+    from duetto.data import latents as module
+    from duetto.data.latents import LatentDataset, load_latents
+    alone = [c["key"] for c in load_latents(latents)]
+    monkeypatch.setattr(module, "reader_slot", lambda: (1, 2, None))     # rank 1 of 2
+    assert [c["key"] for c in load_latents(latents)] == alone
+    streamed = [c["key"] for c in LatentDataset(latents)]
+    assert len(streamed) < len(alone)                                     # a streaming reader still takes its share
