@@ -65,7 +65,8 @@ def cmd_distil(a) -> int:
     if not teacher.is_dir():
         raise DuettoError(f"--teacher {teacher}: no such bundle folder")
     device, dtype = from_arguments(a)
-    state = PartialState()                          # first: under several GPUs it picks this process's own
+    # first: under several GPUs it picks this process's own; on CPUs accelerate forms the job only with cpu=True
+    state = PartialState(cpu=device.type == "cpu")
     if device.type == "cuda" and state.num_processes > 1:
         device = state.device
     pipe = Pipeline.load(teacher).to(device, dtype)

@@ -174,3 +174,20 @@ def test_generate_and_eval_run_in_bfloat16_on_the_cpu(micro_bundle, tmp_path):
     b = pipe.generate("a ball drops", seed=3)[0]
     assert a.audio.shape == b.audio.shape and a.video.shape == b.video.shape
     assert abs(a.video.astype(float) - b.video).mean() < 8          # the same clip, to bfloat16's precision
+
+
+def test_two_processes_share_the_rollouts(micro_bundle, latents, tmp_path):
+    """Under torchrun each process samples its own parts (on CPUs too: accelerate forms the job with cpu=True)."""
+    import os
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        str(port), "-m", "duetto.train.cli", *_args(micro_bundle, latents, tmp_path / "run",
+                                                                     "--rollouts-only", "--rollouts", "16")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    made = [int(line.split("(")[1].split()[0]) for line in r.stderr.splitlines() if "part(s) made now" in line]
+    assert sorted(made) == [2, 2]                                # 4 parts, two each, none twice
+    assert len(list((tmp_path / "run" / "rollouts").glob("part-*.safetensors"))) == 4
