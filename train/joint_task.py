@@ -220,7 +220,12 @@ def _phonemes(meta: dict):
 
 def _conditions(model, batch: dict) -> dict:
     """The conditions the model was built for, from a batch (all-zero rows: dropped)."""
-    cfg = getattr(model, "config", None) or model.module.config
+    return taken_conditions(getattr(model, "config", None) or model.module.config, batch)
+
+
+def taken_conditions(cfg, batch: dict) -> dict:
+    """The speech, voice, music and timed-speech conditions of ``batch`` that a model of ``cfg`` takes (a model
+    without voice conditioning gets no voice)."""
     out = {}
     if cfg.speech_vocab and batch["speech"].shape[1]:              # all-padding rows are masked out
         out["speech"] = batch["speech"]

@@ -100,17 +100,9 @@ def clip_conditions(stack: dict, idx: list[int], keep_rows: list[tuple[bool, boo
 
 
 def model_conditions(config, cond: dict) -> dict:
-    """Only the conditions a model of ``config`` takes (a model without voice conditioning gets no voice)."""
-    out = {"text": cond["text"], "text_mask": cond["text_mask"]}
-    if config.speech_vocab and cond["speech"].shape[1]:
-        out["speech"] = cond["speech"]
-    if config.voice_dim:
-        out["voice"] = cond["voice"]
-    if config.music_dim:
-        out["music"] = cond["music"]
-    if config.speech_track and "speech_track" in cond:
-        out["speech_track"] = cond["speech_track"]
-    return out
+    """The caption and only the other conditions a model of ``config`` takes (`joint_task.taken_conditions`)."""
+    from .joint_task import taken_conditions
+    return {"text": cond["text"], "text_mask": cond["text_mask"], **taken_conditions(config, cond)}
 
 
 def write_rollouts(pipe, stack: dict, plan: RolloutPlan, points: list[float], folder: Path, *, rank: int = 0,
