@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -76,16 +75,10 @@ parallel.stop()
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def case(worker: Path, mode: str, bundle: str, seconds: float, size: int, procs: int, threads: int) -> list[dict]:
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, threads // procs))}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs), "--master_port",
-           str(free_port()), str(worker), mode, bundle, str(seconds), str(size), str(max(1, threads // procs))]
+    from duetto.joint.parallel import launch_command
+    cmd = launch_command(procs, worker, mode, bundle, seconds, size, max(1, threads // procs))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     import re
     rows = [json.loads(m) for m in re.findall(r"RESULT (\{[^{}]*\})", out.stdout)]    # ranks' lines may interleave

@@ -11,17 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(out: Path, data: list[str], steps: int, batch: int, procs: int, preset: str, threads: int) -> list[dict]:
@@ -32,8 +25,8 @@ def run(out: Path, data: list[str], steps: int, batch: int, procs: int, preset: 
     if procs == 1:
         cmd = [sys.executable, "-m", "duetto.train.cli", *args]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs), "--master_port",
-               str(free_port()), "-m", "duetto.train.cli", *args]
+        from duetto.joint.parallel import launch_command
+        cmd = launch_command(procs, "-m", "duetto.train.cli", *args)
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode:
         sys.exit(f"bench/train_parallel.py: {procs} process(es) failed:\n{r.stderr[-2000:]}")

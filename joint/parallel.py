@@ -86,6 +86,22 @@ def across_ranks():
     return run
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (for a launch's ``--master_port``)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_command(nproc: int, *args) -> list[str]:
+    """``python -m torch.distributed.run`` with ``nproc`` processes on a free port, then ``args`` (a script, or
+    ``-m module`` and its arguments): what the tests and benches launch."""
+    import sys
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
+            str(free_port()), *map(str, args)]
+
+
 def my_clips(n: int, rank: int, world: int) -> list[int]:
     """The clip indices of ``-n`` that rank ``rank`` makes."""
     return list(range(rank, n, world))

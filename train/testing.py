@@ -106,6 +106,30 @@ def main(argv=None) -> int:
     return 0
 
 
+def kill_at_checkpoint(cmd: list[str], run, *, settle: float = 0.0, timeout: float = 120.0) -> None:
+    """Start ``cmd`` (a training command writing ``run``) and SIGKILL it once its first checkpoint is on disk
+    (``settle`` seconds later): what the resume-after-a-crash tests do."""
+    import signal
+    import subprocess
+    from pathlib import Path
+    latest = Path(run) / "checkpoints" / "latest"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while not latest.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, f"no checkpoint within {timeout:g} s"
+            time.sleep(0.01)
+        time.sleep(settle)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
 def toy_config(**kw) -> TrainConfig:
     """Settings under which the toy task learns in a few steps."""
     base = dict(steps=6, lr=1e-2, warmup_steps=2, grad_clip=1.0, ema_decay=0.9, eval_every=3, ckpt_every=3,

@@ -11,17 +11,10 @@ import torch
 HERE = Path(__file__).resolve().parent
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def torchrun(n, *args, timeout=300):
+    from duetto.joint.parallel import launch_command
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
-                           "--master_port", str(free_port()), *map(str, args)],
+    return subprocess.run(launch_command(n, *args),
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -89,9 +89,7 @@ def test_a_torchrun_job_of_two_processes_trains_on_the_whole_batch(tmp_path):
     """Two gloo processes under torchrun: one run folder, the log's global batch is both processes' clips."""
     import json
     import os
-    import socket
     import subprocess
-    import sys
 
     from shard_utils import synth_shard
     from duetto.audio.vae import AudioVAE
@@ -106,14 +104,12 @@ def test_a_torchrun_job_of_two_processes_trains_on_the_whole_batch(tmp_path):
     synth_shard(tmp_path / "clips", "impacts", [0, 1, 2, 3], SynthConfig(seconds=1.0, fps=25.0, size=32), prefix="i")
     assert data_main(["encode", str(tmp_path / "clips"), "--video-vae", str(v), "--audio-vae", str(a), "--out",
                       str(tmp_path / "lat"), "--size", "32", "--quiet"]) == 0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from duetto.joint.parallel import launch_command
     out = tmp_path / "run"
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        str(port), "-m", "duetto.train.cli", "joint", "--data", str(tmp_path / "lat"), "--preset",
-                        "micro", "--text-encoder", "hashing-16", "--batch-size", "2", "--steps", "2", "--warmup", "1",
-                        "--log-every", "1", "--held-out", "0", "--out", str(out), "--no-progress"],
+    r = subprocess.run(launch_command(2, "-m", "duetto.train.cli", "joint", "--data", tmp_path / "lat", "--preset",
+                                      "micro", "--text-encoder", "hashing-16", "--batch-size", "2", "--steps", "2",
+                                      "--warmup", "1", "--log-every", "1", "--held-out", "0", "--out", out,
+                                      "--no-progress"),
                        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]

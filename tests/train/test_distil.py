@@ -1,10 +1,8 @@
 """`duetto-train distil` on a micro teacher: the schedule points, the rollouts (resumable), a student that learns,
 an exact resume after SIGKILL, and the exported student bundle that `duetto generate` runs with no flags."""
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -16,6 +14,7 @@ from duetto.joint.cli import main as generate_main
 from duetto.joint.pipeline import Pipeline
 from duetto.joint.sampling import schedule
 from duetto.train.checkpoint import list_checkpoints
+from duetto.train.testing import kill_at_checkpoint
 from duetto.train.cli import main
 from duetto.train.distil_task import segments
 from duetto.train.rollouts import make_plan, student_points, teacher_sigmas
@@ -106,20 +105,7 @@ def test_distillation_resumes_after_sigkill_to_the_same_losses(micro_bundle, lat
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "duetto.train.cli", *_args(micro_bundle, latents, run, "--steps", str(steps),
                                                              "--ckpt-every", "1")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "checkpoints" / "latest").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "no checkpoint within 120 s"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+    kill_at_checkpoint(cmd, run)
     killed_at = list_checkpoints(run)[-1][0]
     assert killed_at < steps
     assert main(_args(micro_bundle, latents, run, "--steps", str(steps), "--ckpt-every", "1")) == 0
@@ -179,13 +165,10 @@ def test_generate_and_eval_run_in_bfloat16_on_the_cpu(micro_bundle, tmp_path):
 def test_two_processes_share_the_rollouts(micro_bundle, latents, tmp_path):
     """Under torchrun each process samples its own parts (on CPUs too: accelerate forms the job with cpu=True)."""
     import os
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        str(port), "-m", "duetto.train.cli", *_args(micro_bundle, latents, tmp_path / "run",
-                                                                     "--rollouts-only", "--rollouts", "16")],
+
+    from duetto.joint.parallel import launch_command
+    r = subprocess.run(launch_command(2, "-m", "duetto.train.cli", *_args(micro_bundle, latents, tmp_path / "run",
+                                                                          "--rollouts-only", "--rollouts", "16")),
                        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
     import re

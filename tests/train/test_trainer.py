@@ -3,10 +3,7 @@ loadable checkpoints, clear errors for bad configs and damaged checkpoints, EMA 
 import json
 import random
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -18,7 +15,7 @@ from duetto.data.errors import DuettoError
 from duetto.train.checkpoint import CHECKPOINTS, find_checkpoint, list_checkpoints, load_checkpoint
 from duetto.train.config import TrainConfig
 from duetto.train.ema import EMA
-from duetto.train.testing import ToyMLP, ToyTask, toy_config
+from duetto.train.testing import ToyMLP, ToyTask, kill_at_checkpoint, toy_config
 from duetto.train.trainer import Trainer
 
 STEPS = 12
@@ -97,21 +94,7 @@ def test_resume_after_sigkill_is_exact(tmp_path, reference):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "duetto.train.testing", str(run), "--steps", str(STEPS), "--ckpt-every", "2",
            "--sleep", "0.15", "--aux"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not (run / CHECKPOINTS / "latest").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "no checkpoint within 60 s"
-            time.sleep(0.01)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+    kill_at_checkpoint(cmd, run, settle=0.2, timeout=60)
     found = list_checkpoints(run)
     assert found and found[-1][0] < STEPS
     for step, folder in found:                                               # every folder is complete
