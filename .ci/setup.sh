@@ -43,6 +43,17 @@ fi
 "$PY" -c "import importlib.util as u; assert u.find_spec('resemblyzer')" 2>/dev/null || \
   "${PIP[@]}" --no-deps resemblyzer==0.1.4
 
+# The sync checker's face models: mediapipe 0.10.21 is the last wheel that ships BlazeFace and the 468-point face mesh
+# (tflite, run offline). It declares numpy<2 and jax, neither of which those models need: --no-deps, plus what it
+# imports. Where no such wheel exists (another platform or Python), duetto-sync falls back to OpenCV's Haar cascade.
+if ! "$PY" -c "import importlib.util as u; assert u.find_spec('mediapipe')" 2>/dev/null; then
+  if "${PIP[@]}" --no-deps mediapipe==0.10.21; then
+    "${PIP[@]}" -c "$CONSTRAINTS" flatbuffers attrs absl-py
+  else
+    echo "duetto setup: mediapipe 0.10.21 unavailable here; duetto-sync will read faces with the Haar cascade" >&2
+  fi
+fi
+
 # 3. torchaudio's compiled extension is built against CUDA and fails to load on a CPU-only
 #    torch. Its pure-Python parts (transforms, functional, resample) work once the shared
 #    libraries are gone, so remove them -- only where torch has no CUDA, never on a GPU build.

@@ -11,7 +11,7 @@ from duetto.data import console
 from duetto.data.errors import DuettoError
 
 from . import report
-from .evaluate import DEFAULT_SHIFTS, evaluate
+from .evaluate import DEFAULT_SHIFTS, calibration_table, evaluate
 from .fix import fix_offset
 from .measure import MIN_CONFIDENCE, measure_sync
 from .plot import plot_report
@@ -20,12 +20,14 @@ from .tolerance import DEFAULT_PRESET, PRESETS
 PROG = "duetto-sync"
 EPILOG = f"""offsets follow ITU-R BT.1359: positive = sound ahead of the picture.
 presets: {', '.join(f'{k} (+{v.lead_ms:g}/-{v.lag_ms:g} ms)' for k, v in PRESETS.items())}, or +A/-B.
-confidence is a z-score of the correlation peak against unrelated audio; under {MIN_CONFIDENCE:g} the verdict
-is "no-signal".
-exit codes (check): 0 in sync, 1 out of tolerance, 2 bad input, 3 no usable sync signal
+confidence is calibrated: the share of such readings that were within two frames of the truth on clips with
+known offsets (bench/sync_calibration.py); under {MIN_CONFIDENCE:g} the verdict is "no-signal". auto measures
+both methods where a face is found (BlazeFace; the lips by MediaPipe's face mesh) and reports the surer one.
+exit codes (check): 0 in sync, 1 out of tolerance, 2 bad input, 3 no usable sync signal (--no-signal fail)
 
 examples:
   duetto-sync check clip.mp4 --preset ebu-r37 --junit report.xml
+  duetto-sync check renders/*.mp4 --no-signal skip --plot plots/ --json
   duetto-sync fix clip.mp4 -o fixed.mp4
   duetto-sync eval a.mp4 b.mp4 --shifts -400,-120,0,120,400"""
 
@@ -33,8 +35,9 @@ examples:
 def _common(p):
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"tolerance preset or +A/-B ms (default: {DEFAULT_PRESET})")
     p.add_argument("--method", choices=["auto", "speech", "events"], default="auto",
-                   help="speech: mouth-region change vs speech loudness change; events: motion ending (stop or bounce) vs sound onsets; auto picks "
-                        "speech when a face is found (default: auto)")
+                   help="speech: the lips' opening and the mouth's motion vs speech loudness; events: motion ending "
+                        "(stop or bounce) vs sound onsets; auto: both where a face is found, the surer one "
+                        "reported (default: auto)")
     p.add_argument("--search", type=float, default=0.6, help="largest offset searched, seconds (default: 0.6)")
 
 
@@ -47,7 +50,11 @@ def build_parser():
     _common(c)
     c.add_argument("--json", action="store_true", help="print one JSON object per clip")
     c.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
-    c.add_argument("--plot", metavar="PNG", help="also draw the (first) clip's analysis into a PNG")
+    c.add_argument("--no-signal", choices=report.NO_SIGNAL, default="fail",
+                   help="what a clip without a usable sync signal counts as in the exit code and JUnit: fail "
+                        "(exit 3, a JUnit failure), skip (JUnit skipped) or pass (default: fail)")
+    c.add_argument("--plot", metavar="PATH", help="also draw each clip's analysis: one clip and PATH ending in .png: "
+                                                  "that file; otherwise a folder with one PNG per clip")
     pl = sub.add_parser("plot", help="draw signals, correlation and verdict into a PNG")
     pl.add_argument("path", help="media file")
     pl.add_argument("-o", "--out", required=True, help="PNG to write")
@@ -62,7 +69,10 @@ def build_parser():
     e = sub.add_parser("eval", help="shift clips by known offsets and score the recovery")
     e.add_argument("paths", nargs="+", help="media files (assumed in sync)")
     e.add_argument("--shifts", default=",".join(map(str, DEFAULT_SHIFTS)), help="ms, comma-separated")
-    e.add_argument("--json", action="store_true", help="print rows and summary as JSON")
+    _common(e)
+    e.add_argument("--unrelated", type=int, default=0, choices=range(4), metavar="N",
+                   help="also give each clip N other clips' sound (0-3): a confident reading there is wrong")
+    e.add_argument("--json", action="store_true", help="print rows, summary and calibration as JSON")
     return p
 
 
@@ -83,10 +93,22 @@ def cmd_check(a) -> int:
         print(console.table([report.row(r) for r in reports],
                             ["clip", "method", "offset_ms", "confidence", "drift_ms/min", "verdict", "reason"]))
     if a.junit:
-        report.write_junit(a.junit, reports)
+        report.write_junit(a.junit, reports, no_signal=a.no_signal)
     if a.plot:
-        plot_report(reports[0], a.plot)
-    return report.exit_code(reports)
+        for r, png in zip(reports, plot_paths(a.paths, a.plot)):
+            plot_report(r, png)
+    return report.exit_code(reports, a.no_signal)
+
+
+def plot_paths(paths, target) -> list[Path]:
+    """Where each clip's PNG goes: ``target`` itself for one clip and a .png name, else ``target/<name>.png``
+    (a clip name that comes twice gets its position added)."""
+    target = Path(target)
+    if len(paths) == 1 and target.suffix.lower() == ".png":
+        return [target]
+    target.mkdir(parents=True, exist_ok=True)
+    stems = [Path(p).stem for p in paths]
+    return [target / (f"{s}.png" if stems.count(s) == 1 else f"{s}-{i}.png") for i, s in enumerate(stems)]
 
 
 def cmd_plot(a) -> int:
@@ -116,13 +138,18 @@ def cmd_eval(a) -> int:
         shifts = [float(s) for s in a.shifts.split(",") if s.strip()]
     except ValueError:
         raise DuettoError(f"--shifts: not a comma-separated list of numbers: {a.shifts!r}") from None
-    bar = tqdm(total=len(a.paths) * len(shifts), desc="eval", unit="pair", disable=a.json)
-    rows, summary = evaluate(a.paths, shifts, progress=bar.update)
+    bar = tqdm(total=len(a.paths) * (len(shifts) + a.unrelated), desc="eval", unit="pair", disable=a.json)
+    rows, summary = evaluate(a.paths, shifts, progress=bar.update, unrelated=a.unrelated, method=a.method,
+                             search=a.search)
     bar.close()
+    cal = calibration_table(rows)
     if a.json:
-        print(json.dumps({"rows": rows, "summary": summary}, indent=1))
+        print(json.dumps({"rows": rows, "summary": summary, "calibration": cal}, indent=1))
     else:
-        print(console.table(summary, list(summary[0])))
+        cols = list(dict.fromkeys(k for row in summary for k in row))
+        print(console.table([{k: row.get(k, "") for k in cols} for row in summary], cols))
+        print("\nconfidence calibration (share within two frames by confidence bin):")
+        print(console.table(cal, list(cal[0])))
     return console.EXIT_OK
 
 

@@ -14,6 +14,7 @@ from .features import RATE
 # beat matches the sound one period off as well as it matches it in place) the smaller offset wins. 0.05/s
 # costs the edge of a +-0.6 s search 0.03 of correlation, against peaks of 0.3-0.8 in clips in sync.
 LAG_PRIOR = 0.05
+RIVAL_S = 0.08            # seconds: a rival peak is at least this far (two frames at 25 fps) from the best
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class LagCurve:
     best_s: float           # sub-sample peak
     peak: float             # `corr` at the peak
     confidence: float       # z-score of the peak against the peaks of rolled (unrelated) audio
+    margin: float = 0.0     # `peak` less the best correlation more than `RIVAL_S` from it (a rival offset)
+    row: int = 0            # with ``pick``: the row (alternative) the peak came from
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -34,7 +37,7 @@ def _z(x: np.ndarray) -> np.ndarray:
 
 
 def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 0.6,
-              null_rolls: int = 24) -> LagCurve:
+              null_rolls: int = 24, pick: bool = False) -> LagCurve:
     """Both features on the same ``RATE`` grid (NaN where undefined): ``[n]``, or ``[P, n]`` for ``P`` cues
     (pairs of an audio and a picture feature), whose curves are averaged. The sound is ahead by ``d`` when
     the picture shows at ``t + d`` what the audio has at ``t``: corr(d) = mean_t a(t) * v(t + d).
@@ -42,7 +45,11 @@ def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 
     Confidence is a z-score of the peak against a null: the best correlation within the same search
     range when the audio features are circularly rolled by at least a second (unrelated sound), over
     ``null_rolls`` rolls (the same rolls for every cue). Unrelated audio scores near 0; a real match
-    scores high."""
+    scores high.
+
+    ``pick``: the ``P`` rows are alternatives (the same audio feature against regions of the picture): the row
+    with the highest peak is taken, and each null roll takes its own best row, so that choosing among many
+    regions does not make unrelated sound look matched."""
     audio_feat, video_feat = np.atleast_2d(audio_feat), np.atleast_2d(video_feat)
     if audio_feat.shape != video_feat.shape:
         raise ValueError(f"lag_curve: {audio_feat.shape} audio cues against {video_feat.shape} picture cues")
@@ -55,10 +62,14 @@ def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 
         cues.append(cue)
     # the mean over the cues defined at each lag: a cue that is flat or missing there (a still mouth, a
     # silent stretch of a window) leaves the decision to the others instead of voiding it
-    cues = np.stack(cues)
-    have = np.isfinite(cues)
-    with np.errstate(invalid="ignore"):
-        curves = np.where(have, cues, 0.0).sum(0) / have.sum(0)
+    cues = np.stack(cues)                                  # [P, R, L]
+    if pick:
+        best_rows = np.argmax(np.where(np.isfinite(cues), cues, -np.inf).max(axis=2), axis=0)   # [R]
+        curves = cues[best_rows, np.arange(cues.shape[1])]     # [R, L]: each roll's best row
+    else:
+        have = np.isfinite(cues)
+        with np.errstate(invalid="ignore"):
+            curves = np.where(have, cues, 0.0).sum(0) / have.sum(0)
     curves = curves - LAG_PRIOR * np.abs(lags) / RATE      # between equal peaks, the smaller offset
     corr = curves[0]
     c = np.nan_to_num(corr, nan=-1.0)
@@ -69,7 +80,10 @@ def lag_curve(audio_feat: np.ndarray, video_feat: np.ndarray, search_s: float = 
         frac = 0.5 * (c[k - 1] - c[k + 1]) / den if den < 0 else 0.0
     null = np.asarray([np.nanmax(x) for x in curves[1:] if np.isfinite(x).any()])
     conf = float((c[k] - null.mean()) / (null.std() + 1e-3)) if len(null) > 3 else 0.0
-    return LagCurve(lags / RATE, corr, float((lags[k] + frac) / RATE), float(c[k]), conf)
+    far = np.abs(lags - lags[k]) > RIVAL_S * RATE
+    margin = float(c[k] - c[far].max()) if far.any() else 0.0
+    row = int(best_rows[0]) if pick else 0
+    return LagCurve(lags / RATE, corr, float((lags[k] + frac) / RATE), float(c[k]), conf, margin, row)
 
 
 def _curves(a: np.ndarray, v: np.ndarray, search_s: float) -> tuple[np.ndarray, np.ndarray]:

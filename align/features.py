@@ -176,9 +176,8 @@ def repeated_frames(change: np.ndarray) -> np.ndarray:
 SPIKE_WEIGHT = 0.25  # how much a change that the next frame undoes counts in `motion_ends` (a flash, a tap)
 
 
-def motion_ends(y: np.ndarray, speed: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """How much motion ends at each frame, luma ``[T, H, W]`` and its `frame_change` ``speed [T - 1]``
-    -> ``[T - 2]``: sample j is frame k = j + 1.
+def motion_ends(y: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """How much motion ends at each frame, luma ``[T, H, W]`` -> ``[T - 2]``: sample j is frame k = j + 1.
 
     Per pixel, with D0, D1, D2 the changes into frames k-1, k and k+1 and s = sign(D1):
 
@@ -199,11 +198,26 @@ def motion_ends(y: np.ndarray, speed: np.ndarray, chunk: int = 64) -> np.ndarray
     that stops, so without the return and spike terms a one-frame flash read one frame late (+40 ms at
     25 fps; synthetic music at 15 fps was found within a frame for 82 % of known shifts, 100 % with them).
     By the time base (an event at t shows on frame round(t * fps)) sample j sits at ``(j + 1) / fps``."""
-    if len(y) < 3:
-        return np.zeros(0)
-    ends = np.empty(len(y) - 2)
-    spikes = np.empty(len(y) - 2)
-    for s in range(0, len(y) - 2, chunk):            # chunks bound the float temporaries at 720p
+    return motion_ends_tiles(y, 1, chunk)[0][0]
+
+
+def motion_ends_tiles(y: np.ndarray, tiles: int = 1, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """`motion_ends` inside each of ``tiles`` x ``tiles`` regions of the picture, and their speeds:
+    ``([tiles * tiles, T - 2], [tiles * tiles, T - 1])``, rows in reading order (``tiles=1``: the whole frame).
+    The slowing factor is each region's own: a drum that stops while the camera pans on is a motion that ends
+    in its region, though not in the whole frame."""
+    t, h, w = y.shape
+    g = max(1, min(tiles, h, w))
+    hh, ww = h // g * g, w // g * g
+
+    def per_tile(x):        # [n, H, W] -> [n, g * g] means over the tiles
+        return reduce(x[:, :hh, :ww], "n (a h) (b w) -> n (a b)", "mean", a=g, b=g)
+    if t < 3:
+        return np.zeros((g * g, 0)), np.zeros((g * g, max(t - 1, 0)))
+    ends = np.empty((t - 2, g * g))
+    spikes = np.empty((t - 2, g * g))
+    speed = np.empty((t - 1, g * g))
+    for s in range(0, t - 2, chunk):                 # chunks bound the float temporaries at 720p
         lo = max(s - 1, 0)
         d = np.diff(y[lo: s + chunk + 2], axis=0)
         if s == 0:                                   # no change into frame 0
@@ -211,12 +225,14 @@ def motion_ends(y: np.ndarray, speed: np.ndarray, chunk: int = 64) -> np.ndarray
         m = min(chunk, len(d) - 2)
         d0, d1, d2 = d[:m], d[1: m + 1], d[2: m + 2]
         sign, a1 = np.sign(d1), np.abs(d1)
+        speed[s: s + m] = per_tile(a1)
         carried, returned = np.maximum(d2 * sign, 0), np.maximum(-d0 * sign, 0)
-        ends[s: s + m] = np.maximum(a1 - carried - returned, 0).mean(axis=(1, 2))
+        ends[s: s + m] = per_tile(np.maximum(a1 - carried - returned, 0))
         undone = np.minimum(a1, np.maximum(-d2 * sign, 0))
-        spikes[s: s + m] = np.minimum(undone, np.maximum(a1 - np.abs(d0), 0)).mean(axis=(1, 2))
+        spikes[s: s + m] = per_tile(np.minimum(undone, np.maximum(a1 - np.abs(d0), 0)))
+    speed[t - 2] = per_tile(np.abs(y[t - 1: t].astype(np.float32) - y[t - 2: t - 1]))
     slowing = np.clip((speed[:-1] - speed[1:]) / np.maximum(speed[:-1], 1e-6), 0, 1)
-    return ends * slowing + SPIKE_WEIGHT * spikes
+    return (ends * slowing + SPIKE_WEIGHT * spikes).T, speed.T
 
 
 def blur(y: np.ndarray, share: float) -> np.ndarray:

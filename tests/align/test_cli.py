@@ -35,12 +35,31 @@ def test_check_exit_codes_json_junit_and_plot(clips):
     assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(r.stdout)
     assert rep["verdict"] == "pass" and abs(rep["offset_ms"]) <= 40
-    junit, png = clips["dir"] / "r.xml", clips["dir"] / "p.png"
-    r = sync("check", clips["good"], clips["late"], "--junit", junit, "--plot", png)
+    junit, plots, png = clips["dir"] / "r.xml", clips["dir"] / "plots", clips["dir"] / "one.png"
+    r = sync("check", clips["good"], clips["late"], "--junit", junit, "--plot", plots)
     assert r.returncode == 1 and "fail" in r.stdout
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in plots.iterdir()) == ["good.png", "late.png"]      # one PNG per clip
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots.iterdir())
+    assert sync("check", clips["good"], "--plot", png).returncode == 0 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_signal_fails_by_default_and_can_be_skipped_or_passed(clips, tmp_path):
+    """A check that cannot see sync has not shown it: exit 3 and a JUnit failure unless told otherwise."""
+    clip = render("impacts", 4, SynthConfig(seconds=2.0, fps=25, size=32))
+    clip.audio[:] = 0
+    silent = write_clip(tmp_path / "silent.mp4", clip)
+    for policy, code, tag in (("fail", 3, "failure"), ("skip", 0, "skipped"), ("pass", 0, None)):
+        junit = tmp_path / f"{policy}.xml"
+        args = ("check", silent, clips["good"], "--junit", junit) + (("--no-signal", policy) if policy != "fail" else ())
+        r = sync(*args)
+        assert r.returncode == code, (policy, r.stdout, r.stderr)
+        case = [c for c in ET.parse(junit).getroot() if c.get("name").endswith("silent.mp4")][0]
+        assert [e.tag for e in case if e.tag != "system-out"] == ([tag] if tag else [])
+        if tag == "failure":
+            assert "no usable sync signal" in case[0].get("message")
+    assert sync("check", silent, "--no-signal", "maybe").returncode == 2
 
 
 def test_check_bad_input_and_no_signal(clips, tmp_path):

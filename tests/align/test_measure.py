@@ -6,6 +6,7 @@ import pytest
 
 from duetto.data.testsignals import click_flash_clip, click_time
 from duetto.align import measure_sync, tolerance
+from duetto.align.measure import MIN_CONFIDENCE
 from duetto.align.shift import shift_audio
 from duetto.data import Clip
 from duetto.data.errors import DuettoError
@@ -101,7 +102,7 @@ def test_verdicts_against_the_preset():
     r = measure_sync(shift_audio(clip, 120), preset="ebu-r37")
     assert r.verdict == "fail" and "outside ebu-r37" in r.reason
     r = measure_sync(clip, preset="itu-accept")
-    assert r.verdict == "pass" and r.confidence >= 3.5
+    assert r.verdict == "pass" and r.confidence >= MIN_CONFIDENCE
 
 
 def test_no_signal_reasons():
@@ -128,7 +129,7 @@ def test_drift_windows_on_a_long_clip():
     r = measure_sync(shift_audio(clip, 80))
     assert abs(r.offset_ms - 80) <= 40
     assert len(r.windows) == 5 and all(w["end"] - w["start"] == 4.0 for w in r.windows)
-    good = [w for w in r.windows if w["confidence"] >= 3.5]
+    good = [w for w in r.windows if w["confidence"] >= MIN_CONFIDENCE]
     assert sum(abs(w["offset_ms"] - 80) <= 40 for w in good) >= len(good) - 1   # 4 s windows are short
 
 
@@ -276,7 +277,7 @@ def test_motion_ends_scores_a_one_frame_flash_on_its_own_frame():
     from duetto.align import features as F
     y = np.full((8, 16, 16), 30.0, np.float32)
     y[4, 4:12, 4:12] = 230
-    ends = F.motion_ends(y, F.frame_change(y))            # sample j is frame j + 1
+    ends = F.motion_ends(y)            # sample j is frame j + 1
     assert int(np.argmax(ends)) + 1 == 4
     assert ends[4] == 0.0                                 # the fade back to the old picture ends nothing new
 
