@@ -76,13 +76,17 @@ def _rgb(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(f[..., None], 3, axis=-1))
 
 
-def _detect(images, model: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """Per image (luma, any sizes), each face as (box [y0, y1, x0, x1] pixels, mouth keypoint [y, x] pixels)."""
+def _detect(images, model: int, give_up: int | None = None) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per image (luma, any sizes), each face as (box [y0, y1, x0, x1] pixels, mouth keypoint [y, x] pixels).
+    ``give_up``: stop after this many images without a face (the rest count as without)."""
     mp = _mp()
     out = []
     with _quiet(), mp.solutions.face_detection.FaceDetection(model_selection=model,
                                                              min_detection_confidence=MIN_SCORE) as det:
         for f in images:
+            if give_up is not None and sum(not found for found in out) >= give_up:
+                out.append([])
+                continue
             h, w = f.shape
             found = []
             for d in det.process(_rgb(f)).detections or []:
@@ -95,10 +99,10 @@ def _detect(images, model: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
 
 
 def _detect_tiled(frames, model: int = 0):
-    """`_detect` on overlapping square tiles (half the shorter side, half a tile apart), merged per frame: the
-    short-range model sees a face that fills a tenth of the frame's height as one that fills a fifth of a tile."""
+    """`_detect` on overlapping square tiles (two thirds of the shorter side, half a tile apart), merged per frame:
+    the short-range model sees a face that fills a fifth of the frame's height as one that fills a third of a tile."""
     t, h, w = frames.shape
-    side = max(32, min(h, w) // 2)
+    side = max(32, 2 * min(h, w) // 3)
     step = side // 2
     ys = sorted({*range(0, max(h - side, 0) + 1, step), max(h - side, 0)})
     xs = sorted({*range(0, max(w - side, 0) + 1, step), max(w - side, 0)})
@@ -116,7 +120,8 @@ def _detect_tiled(frames, model: int = 0):
     return out
 
 
-TILED_SAMPLES = 2     # frames the tiled search (small faces) looks at: it costs a detection per tile
+TILED_SAMPLES = 1     # frames the tiled search (small faces) looks at: it costs a detection per tile (the mesh,
+                      # which must then find the face in most frames, confirms it)
 FULL_RANGE_SAMPLES = 4
 
 
@@ -129,7 +134,9 @@ def find_faces(y: np.ndarray, samples: int = DETECT_SAMPLES, min_share: float = 
     t, h, w = y.shape
     for model, tiled, n in ((0, False, samples), (1, False, FULL_RANGE_SAMPLES), (0, True, TILED_SAMPLES)):
         idx = np.linspace(0, t - 1, min(n, t)).round().astype(int)
-        per_frame = _detect_tiled(y[idx], model) if tiled else _detect(y[idx], model)
+        need = 1.0 if tiled else min_share
+        per_frame = (_detect_tiled(y[idx], model) if tiled
+                     else _detect(y[idx], model, give_up=len(idx) - int(np.ceil(need * len(idx))) + 1))
         tracks: list[list[tuple[np.ndarray, np.ndarray]]] = []
         for found in per_frame:
             for box, mouth in found:
@@ -144,7 +151,7 @@ def find_faces(y: np.ndarray, samples: int = DETECT_SAMPLES, min_share: float = 
         faces = []
         for tr in tracks:
             share = len(tr) / len(idx)
-            if share < (1.0 if tiled else min_share):     # from only two frames, a face must be in both
+            if share < need:
                 continue
             boxes = np.stack([b for b, _ in tr])
             box = np.median(boxes, 0)
