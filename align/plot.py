@@ -38,7 +38,8 @@ def plot_report(r: SyncReport, path) -> Path:
         ax2.set_ylabel("correlation")
         ax2.legend(loc="upper right", fontsize=8)
     colour = {"pass": "tab:green", "fail": "tab:red"}.get(r.verdict, "tab:orange")
-    fig.suptitle(f"{Path(r.source).name}: {r.verdict.upper()}  {r.reason}  (confidence {r.confidence:.1f})",
+    how = r.method + (f", face by {r.face}" if r.face else "")
+    fig.suptitle(f"{Path(r.source).name}: {r.verdict.upper()}  {r.reason}  (confidence {r.confidence:.2f}, {how})",
                  color=colour, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()

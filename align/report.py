@@ -22,7 +22,7 @@ def exit_code(reports: list[SyncReport], no_signal: str = "fail") -> int:
 def row(r: SyncReport) -> dict:
     return {"clip": r.source, "method": r.method,
             "offset_ms": "-" if r.offset_ms is None else f"{r.offset_ms:+.0f}",
-            "confidence": f"{r.confidence:.1f}", "drift_ms/min": "-" if r.drift_ms_per_min is None
+            "confidence": f"{r.confidence:.2f}", "drift_ms/min": "-" if r.drift_ms_per_min is None
             else f"{r.drift_ms_per_min:+.0f}", "verdict": r.verdict, "reason": r.reason}
 
 

@@ -98,6 +98,11 @@ def test_eval_reports_recovery(clips):
     out = json.loads(r.stdout)
     assert len(out["rows"]) == 3 and out["summary"][-1]["method"] == "all"
     assert out["summary"][-1]["rel_within_1_frame"] == 1.0
+    r = sync("eval", clips["good"], clips["late"], "--shifts", "0", "--unrelated", "1", "--json")
+    out = json.loads(r.stdout)
+    assert len(out["rows"]) == 4 and [row["shift_ms"] for row in out["rows"]] == [0, None, 0, None]
+    assert out["summary"][-1]["method"] == "unrelated sound" and out["summary"][-1]["clips"] == 2
+    assert sum(b["readings"] for b in out["calibration"]) == 4          # every reading in some confidence bin
 
 
 def test_pytest_helper(clips):
