@@ -1,10 +1,12 @@
 """`duetto-sync`: measure, report and fix audio/video sync for QA."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from duetto.data import console
@@ -32,13 +34,37 @@ examples:
   duetto-sync eval a.mp4 b.mp4 --shifts -400,-120,0,120,400"""
 
 
+MAX_SEARCH_S = 5.0
+
+
+def _search(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v <= MAX_SEARCH_S:       # (NaN fails both)
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds above 0 and at most {MAX_SEARCH_S:g}")
+    return v
+
+
+def _offset(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not np.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r}: a finite number of milliseconds")
+    return v
+
+
 def _common(p):
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"tolerance preset or +A/-B ms (default: {DEFAULT_PRESET})")
     p.add_argument("--method", choices=["auto", "speech", "events"], default="auto",
                    help="speech: the lips' opening and the mouth's motion vs speech loudness; events: motion ending "
                         "(stop or bounce) vs sound onsets; auto: both where a face is found, the surer one "
                         "reported (default: auto)")
-    p.add_argument("--search", type=float, default=0.6, help="largest offset searched, seconds (default: 0.6)")
+    p.add_argument("--search", type=_search, default=0.6,
+                   help=f"largest offset searched, seconds, above 0 and at most {MAX_SEARCH_S:g} (default: 0.6)")
 
 
 def build_parser():
@@ -64,7 +90,7 @@ def build_parser():
                                    "moved so that the offset becomes 0.")
     f.add_argument("path", help="media file")
     f.add_argument("-o", "--out", required=True, help=".mp4 to write")
-    f.add_argument("--offset", type=float, help="offset in ms to remove (default: measure it)")
+    f.add_argument("--offset", type=_offset, help="offset in ms to remove (default: measure it)")
     _common(f)
     e = sub.add_parser("eval", help="shift clips by known offsets and score the recovery")
     e.add_argument("paths", nargs="+", help="media files (assumed in sync)")
@@ -138,6 +164,8 @@ def cmd_eval(a) -> int:
         shifts = [float(s) for s in a.shifts.split(",") if s.strip()]
     except ValueError:
         raise DuettoError(f"--shifts: not a comma-separated list of numbers: {a.shifts!r}") from None
+    if not shifts or len(shifts) > 50 or not all(np.isfinite(s) and abs(s) <= 1000 * a.search for s in shifts):
+        raise DuettoError(f"--shifts: 1 to 50 finite offsets within the search (+-{1000 * a.search:g} ms): {a.shifts!r}")
     bar = tqdm(total=len(a.paths) * (len(shifts) + a.unrelated), desc="eval", unit="pair", disable=a.json)
     rows, summary = evaluate(a.paths, shifts, progress=bar.update, unrelated=a.unrelated, method=a.method,
                              search=a.search)

@@ -109,3 +109,39 @@ def test_pytest_helper(clips):
     assert assert_in_sync(clips["good"]).verdict == "pass"
     with pytest.raises(AssertionError, match=r"out of sync: sound is \d+ ms behind the picture"):
         assert_in_sync(clips["late"])
+
+
+def test_fix_keeps_every_channel_and_refuses_impossible_offsets(tmp_path):
+    """A 5.1 clip whose sound is only in the centre channel (a voice) keeps it after fix; an offset as long as
+    the clip, or not a number, is refused with one line and exit 2, and nothing is written."""
+    import numpy as np
+    from fractions import Fraction
+    from duetto.data.media import audio_frame
+    clip = render("impacts", 3, SynthConfig(seconds=2.0, fps=25, size=32, sample_rate=48000))
+    six = np.zeros((6, clip.audio.shape[1]), np.float32)
+    six[2] = clip.audio[0]                                       # the centre channel
+    src = tmp_path / "surround.mp4"
+    with av.open(str(src), "w") as out:                          # write_clip writes mono or stereo only
+        vs = out.add_stream("libx264", rate=25)
+        vs.width = vs.height = 32
+        vs.pix_fmt = "yuv420p"
+        aus = out.add_stream("aac", rate=48000, layout="5.1")
+        aus.time_base = Fraction(1, 48000)
+        for k, img in enumerate(clip.video):
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")))
+        out.mux(vs.encode(None))
+        for i in range(0, six.shape[1], 1024):
+            out.mux(aus.encode(audio_frame(np.ascontiguousarray(six[:, i:i + 1024]), "aac", "5.1", 48000, i)))
+        out.mux(aus.encode(None))
+    out = tmp_path / "fixed.mp4"
+    assert sync("fix", src, "-o", out, "--offset", "40").returncode == 0
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.channels == 6
+        x = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=-1)
+    loud = np.sqrt((x.astype(np.float64) ** 2).mean(axis=-1))
+    assert loud.argmax() == 2 and loud[2] > 0.01, loud
+    for bad in ("1e9", "nan", "-inf"):
+        r = sync("fix", src, "-o", tmp_path / f"bad-{bad}.mp4", "--offset", bad)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and not (tmp_path / f"bad-{bad}.mp4").exists()
+    r = sync("check", src, "--search", "-1")
+    assert r.returncode == 2 and "--search" in r.stderr
