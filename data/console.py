@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import DuettoError
 
-EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+# One contract for every command: 0 ok, 1 a measured problem (out of sync, a bad shard), 2 bad input or environment
+# (a missing or unreadable file, an output that cannot be written), 3 no usable signal (duetto-sync), 4 an internal
+# error (a bug: one line, the traceback with DUETTO_DEBUG=1), 130 interrupted.
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_NO_SIGNAL, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 def package_version() -> str:
@@ -25,8 +29,14 @@ def parser(prog: str, description: str, epilog: str | None = None) -> argparse.A
     return p
 
 
+def debugging() -> bool:
+    return os.environ.get("DUETTO_DEBUG", "") not in ("", "0")
+
+
 def run(prog: str, main, argv=None) -> int:
-    """Call ``main(argv)``; a `DuettoError` becomes ``prog: error: message`` on stderr and exit code 2."""
+    """Call ``main(argv)``; a `DuettoError` becomes ``prog: error: message`` on stderr and exit code 2, and so does
+    an error of the environment (a path that is a directory, not writable, a full disk: `OSError`, or memory);
+    anything else is a bug: one line and exit 4 (``DUETTO_DEBUG=1``: the traceback instead)."""
     logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(message)s")
     try:
         return int(main(argv) or 0)
@@ -36,6 +46,19 @@ def run(prog: str, main, argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except (OSError, MemoryError) as e:
+        if debugging():
+            raise
+        what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else (
+            str(e) or type(e).__name__)
+        print(f"{prog}: error: {what}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # noqa: BLE001 -- the last line of defence: no traceback for a user
+        if debugging():
+            raise
+        print(f"{prog}: internal error: {type(e).__name__}: {str(e)[:300]} (a bug; DUETTO_DEBUG=1 shows where)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def columns(rows: list[dict]) -> list[str]:

@@ -1,0 +1,38 @@
+"""One exit-code contract for every command: 2 for bad input or environment, 4 for a bug, never a traceback."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from duetto.data import console, write_clip
+from duetto.data.errors import DuettoError
+from duetto.data.testsignals import click_flash_clip
+
+BIN = Path(sys.executable).parent
+
+
+def test_run_maps_errors_to_codes_and_one_line(capsys, monkeypatch):
+    monkeypatch.delenv("DUETTO_DEBUG", raising=False)
+
+    def boom(exc):
+        def main(argv=None):
+            raise exc
+        return main
+    assert console.run("p", boom(DuettoError("bad"))) == 2
+    assert console.run("p", boom(IsADirectoryError(21, "Is a directory", "out.mp4"))) == 2
+    assert console.run("p", boom(ZeroDivisionError("division by zero"))) == 4
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["p: error: bad", "p: error: Is a directory: out.mp4",
+                   "p: internal error: ZeroDivisionError: division by zero (a bug; DUETTO_DEBUG=1 shows where)"]
+    monkeypatch.setenv("DUETTO_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        console.run("p", boom(ZeroDivisionError("division by zero")))
+
+
+def test_an_output_that_is_a_directory_is_bad_input_not_a_traceback(tmp_path):
+    clip = write_clip(tmp_path / "c.mp4", click_flash_clip(frames=50)[0])
+    (tmp_path / "out.mp4").mkdir()
+    r = subprocess.run([str(BIN / "duetto-sync"), "fix", str(clip), "-o", str(tmp_path / "out.mp4"), "--offset", "40"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
