@@ -1,6 +1,7 @@
 """`duetto-data`: make synthetic shards, ingest real footage, inspect shards, check their sync, encode latent caches."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
@@ -12,6 +13,7 @@ from tqdm import tqdm
 
 from . import console
 from .errors import DuettoError
+from .lock import FolderLock
 from .ingest import IngestConfig, ingest
 from .inspect import check_shard, inspect_shard
 from .latent_format import LATENT_DTYPES
@@ -139,14 +141,28 @@ def _check_out(out: Path, overwrite: bool):
         raise DuettoError(f"{out}: already holds shards (pass --overwrite to replace them)")
 
 
+@contextlib.contextmanager
+def _owned(out: Path, overwrite: bool, what: str):
+    """``--out`` checked, then locked for this command (`duetto.data.lock`: a second writer is refused, naming this
+    one), then checked again: another run may have written shards there between the two."""
+    _check_out(out, overwrite)
+    with FolderLock(out, what):
+        _check_out(out, overwrite)
+        yield
+
+
 def cmd_synth(a) -> int:
-    out = Path(a.out)
-    _check_out(out, a.overwrite)
     cfg = SynthConfig(seconds=a.seconds, fps=a.fps, size=a.size, sample_rate=a.sample_rate)
     try:
         cfg.check()
     except ValueError as e:
         raise DuettoError(str(e)) from None
+    with _owned(Path(a.out), a.overwrite, "duetto-data synth"):
+        return _synth(a, cfg)
+
+
+def _synth(a, cfg: SynthConfig) -> int:
+    out = Path(a.out)
     if a.overwrite:
         for old in out.glob("*.tar"):
             old.unlink()
@@ -185,7 +201,10 @@ def cmd_ingest(a) -> int:
     cfg = IngestConfig(fps=a.fps, size=a.size, sample_rate=a.sample_rate, channels=a.channels,
                        segment=a.segment, min_seconds=a.min_seconds, allow_uncaptioned=a.allow_uncaptioned,
                        audio_codec=a.audio_codec)
-    rep = ingest(a.src, a.out, cfg, progress=not a.quiet)
+    if Path(a.out).exists() and not Path(a.out).is_dir():
+        raise DuettoError(f"{a.out}: exists and is not a directory")
+    with FolderLock(a.out, "duetto-data ingest"):
+        rep = ingest(a.src, a.out, cfg, progress=not a.quiet)
     _report(rep, a.json, f"ingested {len({w['source'] for w in rep.written})} clip(s) as {len(rep.written)} "
                          f"piece(s) into {len(rep.shards)} shard(s); skipped {len(rep.skipped)}")
     if not rep.written:
@@ -237,7 +256,12 @@ def cmd_encode(a) -> int:
     shards = expand_shards(a.shards)
     if out.is_dir() and any(Path(s).resolve().parent == out.resolve() for s in shards):
         raise DuettoError(f"{out}: holds input shards; write the latents to another directory")
-    _check_out(out, a.overwrite)
+    with _owned(out, a.overwrite, "duetto-data encode"):
+        return _encode(a, out, shards)
+
+
+def _encode(a, out: Path, shards) -> int:
+    from .encode import ClipEncoder, EncodeConfig, encode_shards
     cfg = EncodeConfig(size=a.size, dtype=a.dtype, chunk_seconds=a.chunk_seconds, shard_size=a.shard_size,
                        device=a.device)
     encoder = ClipEncoder(_load_vae(a.video_vae, "video", "--video-vae", a.device),

@@ -27,6 +27,7 @@ from torch import nn
 
 from duetto.data.autoencoder import Pretrained
 from duetto.data.errors import DuettoError
+from duetto.data.lock import FolderLock
 from duetto.data.media import atomic_write
 from duetto.data.schema import load_json
 
@@ -107,6 +108,16 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ the loop
 
     def fit(self) -> Path:
+        """Train to ``cfg.steps`` (resuming from the run folder's newest checkpoint) and export; the folder is
+        locked for the run (`duetto.data.lock`): a second training into it is refused, naming this one."""
+        lock = FolderLock(self.run_dir, "training").acquire() if self.accelerator.is_main_process else None
+        try:
+            return self._fit()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self) -> Path:
         from accelerate.utils import set_seed
         from tqdm.auto import tqdm
         acc, cfg, task = self.accelerator, self.cfg, self.task

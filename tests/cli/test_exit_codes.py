@@ -36,3 +36,18 @@ def test_an_output_that_is_a_directory_is_bad_input_not_a_traceback(tmp_path):
     r = subprocess.run([str(BIN / "duetto-sync"), "fix", str(clip), "-o", str(tmp_path / "out.mp4"), "--offset", "40"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_two_synth_runs_into_one_folder_the_second_is_refused(tmp_path):
+    """While one `duetto-data synth` writes a folder, a second into it is refused (one line, exit 2, naming the
+    first) and the first's shards are whole; afterwards the folder is free (but holds shards: --overwrite)."""
+    from duetto.data.lock import FolderLock
+    out = tmp_path / "out"
+    with FolderLock(out, "duetto-data synth"):                    # as a running synth holds it
+        r = subprocess.run([str(BIN / "duetto-data"), "synth", "--family", "impacts", "--n", "2", "--seconds", "1",
+                            "--out", str(out)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "in use by another duetto-data synth (pid" in r.stderr, r.stderr
+        assert not list(out.glob("*.tar"))
+    r = subprocess.run([str(BIN / "duetto-data"), "synth", "--family", "impacts", "--n", "2", "--seconds", "1",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and len(list(out.glob("*.tar"))) == 1, r.stderr

@@ -3,7 +3,9 @@ loadable checkpoints, clear errors for bad configs and damaged checkpoints, EMA 
 import json
 import random
 import shutil
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from torch import nn
 
 from duetto.data.autoencoder import load_autoencoder
 from duetto.data.errors import DuettoError
+from duetto.data.lock import FolderLock
 from duetto.train.checkpoint import CHECKPOINTS, find_checkpoint, list_checkpoints, load_checkpoint
 from duetto.train.config import TrainConfig
 from duetto.train.ema import EMA
@@ -213,3 +216,25 @@ def test_learning_rate_warms_up_then_follows_a_half_cosine_to_the_floor():
     assert lr_factor(TrainConfig(steps=1100, warmup_steps=100))(1099) == 1.0
     with pytest.raises(DuettoError, match="decay"):
         TrainConfig(decay="linear").check()
+
+
+def test_a_second_training_into_the_same_folder_is_refused(tmp_path):
+    """Two trainings, one run folder: the second is refused with one line naming the first (pid), exit 2, while
+    the first goes on to its last step; after it ends, the folder is free again (the kernel drops the lock)."""
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "duetto.train.testing", str(run), "--steps", "10",
+                              "--ckpt-every", "5", "--sleep", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run / "log.jsonl").exists() and time.monotonic() < deadline:   # the first has the lock
+            time.sleep(0.1)
+        second = subprocess.run([sys.executable, "-m", "duetto.train.testing", str(run), "--steps", "10"],
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        assert f"in use by another training (pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+        assert first.wait(timeout=120) == 0, first.stderr.read()
+    finally:
+        first.kill()
+    assert sorted(losses(run)) == list(range(1, 11))                 # the first's steps, once each
+    with FolderLock(run, "check"):                                   # free again
+        pass
