@@ -15,16 +15,17 @@ from __future__ import annotations
 import numpy as np
 
 FEATURES = ("margin", "peak", "z")
-MIN_CONFIDENCE = 0.56  # below this a reading is "no usable sync signal" (chosen by bench/sync_calibration.py)
+MIN_CONFIDENCE = 0.61  # below this a reading is "no usable sync signal" (chosen by bench/sync_calibration.py)
 Z_CAP = 10.0          # z beyond this adds nothing (a synthetic clip's z of 30 is no surer than 10)
 
 # Fitted by `python bench/sync_calibration.py` (2026-12-06, at the commit that added it) on the 20 real clips of
 # ../shared/media and 40 synthetic ones: intercept, then the FEATURES' slopes. Its leave-one-source-out table is the
-# README's; the "mouth" kind had too few readings of its own and shares the lips' examples.
+# README's; the "mouth" kind had too few readings of its own and shares the lips' examples; slopes that came out
+# negative were left out (`fit`'s ``nonneg``): the peak, for lips and mouth, and z for the mouth.
 WEIGHTS = {
     "events": (-2.861, 0.081, 0.409, 0.357),
-    "lips": (-0.921, 1.463, -0.297, 0.121),
-    "mouth": (-0.793, 1.019, 0.135, -0.225),
+    "lips": (-1.212, 1.016, 0.000, 0.099),
+    "mouth": (-1.506, 1.091, 0.000, 0.000),
 }
 
 
@@ -44,14 +45,26 @@ def probability(kind_: str, margin: float, peak: float, z: float, weights=None) 
     return float(1 / (1 + np.exp(-np.clip(s, -30, 30))))
 
 
-def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: float = 1.0,
-        iters: int = 200) -> tuple[float, ...]:
+def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: float = 1.0, iters: int = 200,
+        nonneg: bool = True) -> tuple[float, ...]:
     """Logistic regression (Newton's method, an L2 penalty on the slopes) of labels ``y [N]`` (1: within two
     frames) on features ``x [N, len(FEATURES)]``, each example counted ``weight [N]`` times (default 1):
-    ``(intercept, *slopes)``."""
+    ``(intercept, *slopes)``. ``nonneg``: a feature whose slope comes out negative is left out and the rest
+    refitted (a larger margin, peak or z never makes a reading less likely right; with few readings of a kind the
+    unconstrained fit can say otherwise)."""
     x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    c = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
+    use = np.ones(x.shape[1], bool)
+    while True:
+        w = _newton(x[:, use], np.asarray(y, np.float64),
+                    np.ones(len(y)) if weight is None else np.asarray(weight, np.float64), l2, iters)
+        full = np.zeros(x.shape[1] + 1)
+        full[0], full[1:][use] = w[0], w[1:]
+        if not nonneg or (full[1:] >= 0).all():
+            return tuple(float(v) for v in full)
+        use &= full[1:] > 0
+
+
+def _newton(x, y, c, l2, iters) -> np.ndarray:
     a = np.hstack([np.ones((len(x), 1)), x])
     w = np.zeros(a.shape[1])
     pen = np.full(a.shape[1], l2)
@@ -64,7 +77,7 @@ def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: floa
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return tuple(float(v) for v in w)
+    return w
 
 
 def table(confidence: np.ndarray, correct: np.ndarray, edges=(0.0, 0.25, 0.5, 0.75, 0.9, 1.0001)) -> list[dict]:

@@ -14,8 +14,10 @@ def test_fit_recovers_a_known_logistic_model():
     true = np.array([-0.5, 2.0, -1.0, 0.5])
     p = 1 / (1 + np.exp(-(true[0] + x @ true[1:])))
     y = rng.random(4000) < p
-    w = np.array(C.fit(x, y, l2=1e-6))
+    w = np.array(C.fit(x, y, l2=1e-6, nonneg=False))
     assert np.abs(w - true).max() < 0.2, w
+    free = np.array(C.fit(x, y, l2=1e-6))                  # the negative slope's feature left out, the rest refitted
+    assert free[2] == 0 and free[1] > 1.5 and free[3] > 0.2, free
     # counting every example twice is the same as a weight of 2
     assert np.allclose(C.fit(np.vstack([x, x]), np.concatenate([y, y])), C.fit(x, y, np.full(len(y), 2.0)), atol=1e-6)
 
