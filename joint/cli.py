@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -87,12 +88,20 @@ def cmd_generate(a) -> int:
         raise DuettoError("the prompt is empty: describe what is seen and heard")
     if a.speech is not None and not a.speech.strip():
         raise DuettoError("--speech is empty: give the words to say")
-    if a.n < 1 or (a.steps is not None and a.steps < 1) or (a.seconds is not None and not 0 < a.seconds <= 60):
-        raise DuettoError("-n and --steps must be at least 1, --seconds in (0, 60]")
+    from duetto.joint.pipeline import MAX_SECONDS, MAX_STEPS
+    if not 1 <= a.n <= MAX_CLIPS or (a.steps is not None and not 1 <= a.steps <= MAX_STEPS) or \
+            (a.seconds is not None and not 0 < a.seconds <= MAX_SECONDS):
+        raise DuettoError(f"-n must be 1-{MAX_CLIPS}, --steps 1-{MAX_STEPS}, --seconds in (0, {MAX_SECONDS:g}]")
+    if not 0 <= a.seed <= MAX_SEED - a.n:
+        raise DuettoError(f"--seed must be in 0-{MAX_SEED - a.n} (each clip takes seed + i)")
     if a.video is not None and a.audio is not None:
         raise DuettoError("give --video or --audio, not both")
     if a.out.suffix.lower() != ".mp4":
         raise DuettoError(f"{a.out}: the output must be an .mp4")
+    _check_writable(a.out)
+    for option, path in (("--video", a.video), ("--audio", a.audio)):
+        if path is not None:
+            _check_length(option, path, a.seconds, MAX_SECONDS)
     bundle = a.checkpoint or DEFAULT_BUNDLE
     if not bundle.is_dir():
         raise DuettoError(f"{bundle}: no such model bundle" + ("" if a.checkpoint else " (give --checkpoint)"))
@@ -104,6 +113,32 @@ def cmd_generate(a) -> int:
         return _generate(a, bundle, device, dtype, rank, world)
     finally:
         parallel.stop()
+
+
+MAX_CLIPS = 1000
+MAX_SEED = 2 ** 63 - 1
+
+
+def _check_writable(out: Path) -> None:
+    """Before any work: the output's folder exists and takes files, and the output is not a folder."""
+    if out.is_dir():
+        raise DuettoError(f"{out}: is a directory; give an .mp4 file name")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise DuettoError(f"{parent}: no such directory for the output")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DuettoError(f"{parent}: not writable")
+
+
+def _check_length(option: str, path: Path, seconds: float | None, limit: float) -> None:
+    """A given stream sets the clip's length: refuse one longer than the model makes (unless --seconds cuts it)."""
+    from duetto.data import probe
+    if not path.is_file():
+        raise DuettoError(f"{option} {path}: no such file")
+    length = probe(path).duration or 0.0
+    if seconds is None and length > limit:
+        raise DuettoError(f"{option} {path} lasts {length:.0f} s; at most {limit:g} s (or pass --seconds S to use "
+                          "its first S seconds)")
 
 
 def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
@@ -120,12 +155,12 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
         from duetto.joint.sequence import SequenceParallel
         pipe.sequence = SequenceParallel()
     video = audio = None
+    given = dict(fps=pipe.video_vae.config.fps, size=pipe.config.size, sample_rate=pipe.audio_vae.sample_rate,
+                 channels=pipe.audio_vae.channels, duration=a.seconds)       # --seconds: only that much is decoded
     if a.video is not None:
-        video = read_clip(a.video, fps=pipe.video_vae.config.fps, size=pipe.config.size,
-                          sample_rate=pipe.audio_vae.sample_rate, channels=pipe.audio_vae.channels).video
+        video = read_clip(a.video, **given).video
     if a.audio is not None:
-        audio = read_clip(a.audio, fps=pipe.video_vae.config.fps, size=pipe.config.size,
-                          sample_rate=pipe.audio_vae.sample_rate, channels=pipe.audio_vae.channels).audio
+        audio = read_clip(a.audio, **given).audio
     from duetto.joint.conditioning import read_reference
     voice = None if a.voice is None else read_reference(a.voice, pipe.audio_vae.sample_rate)
     music = None if a.music is None else read_reference(a.music, pipe.audio_vae.sample_rate)

@@ -33,6 +33,11 @@ from .sampling import SAMPLERS, guided, schedule
 GENERATION_NAME = "generation.json"
 
 
+MAX_STEPS = 1000          # bounds on what a bundle (generation.json) or an option may ask for: beyond them a run
+MAX_SECONDS = 60.0        # would take hours or more memory than a machine has, and a hostile bundle must not
+MAX_SIZE = 1024
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     size: int = 64                      # square frame side the video VAE was trained at
@@ -50,8 +55,10 @@ class GenerationConfig:
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
             raise DuettoError(f"unknown sampler {self.sampler!r}: {', '.join(SAMPLERS)}")
-        if not (self.size > 0 and self.size % 8 == 0 and self.steps >= 1 and self.seconds > 0 and self.shift > 0):
-            raise DuettoError("generation config: size a positive multiple of 8, steps >= 1, seconds and shift > 0")
+        if not (0 < self.size <= MAX_SIZE and self.size % 8 == 0 and 1 <= self.steps <= MAX_STEPS
+                and 0 < self.seconds <= MAX_SECONDS and 0 < self.shift <= 1000):
+            raise DuettoError(f"generation config: size a multiple of 8 up to {MAX_SIZE}, steps 1-{MAX_STEPS}, "
+                              f"seconds in (0, {MAX_SECONDS:g}], shift in (0, 1000]")
         scales = (self.video_scale, self.audio_scale, self.video_sync_scale, self.audio_sync_scale)
         if not all(math.isfinite(x) for x in scales):
             raise DuettoError("generation config: guidance and sync scales must be finite numbers")

@@ -83,7 +83,9 @@ def refs(tmp_path_factory):
     black = np.zeros((50, 32, 32, 3), np.uint8)
     return {"VOICE": write_clip(d / "voice.mkv", Clip(black, voice, 25.0, 16000)),
             "MUSIC": write_clip(d / "music.mkv", Clip(black, clicks, 25.0, 16000)),
-            "NOT_MEDIA": d / "notes.txt", "SILENT": write_clip(d / "silent.mkv", silent)}
+            "NOT_MEDIA": d / "notes.txt", "SILENT": write_clip(d / "silent.mkv", silent),
+            "LONG": write_clip(d / "long.mkv", Clip(np.zeros((61 * 5, 16, 16, 3), np.uint8),
+                                                    0.01 * np.ones((1, 61 * 16000), np.float32), 5.0, 16000))}
 
 
 def test_speech_voice_and_music_conditions_reach_the_sound(bundle, refs, tmp_path):
@@ -103,7 +105,11 @@ def test_speech_voice_and_music_conditions_reach_the_sound(bundle, refs, tmp_pat
     (["--voice", "NOT_MEDIA"], "not a readable audio or video file"),
     (["--music", "SILENT"], "the reference is silent"),
     (["--video", "/nonexistent.mp4"], "nonexistent.mp4"),
-    (["-n", "0"], "at least 1"),
+    (["-n", "0"], "-n must be 1-1000"),
+    (["--steps", "1000000000000"], "--steps 1-1000"),
+    (["--seed", "99999999999999999999999"], "--seed must be in"),
+    (["--seed", "-1"], "--seed must be in"),
+    (["--audio", "LONG"], "at most 60 s"),
 ])
 def test_bad_requests_are_one_line_errors_and_leave_no_file(bundle, refs, tmp_path, capsys, extra, message):
     extra = [str(refs[x]) if x in refs else x for x in extra]
@@ -115,6 +121,28 @@ def test_bad_requests_are_one_line_errors_and_leave_no_file(bundle, refs, tmp_pa
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(bundle, tmp_path, capsys, monkeypatch):
+    from duetto.joint import pipeline
+    monkeypatch.setattr(pipeline.Pipeline, "load", lambda *a, **k: pytest.fail("loaded the model first"))
+    (tmp_path / "dir.mp4").mkdir()
+    for out, message in ((tmp_path / "dir.mp4", "is a directory"), (tmp_path / "no" / "x.mp4", "no such directory")):
+        assert main(["generate", "a ball", "-o", str(out), "--checkpoint", str(bundle), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_a_bundle_asking_for_unbounded_work_is_refused(bundle, tmp_path, capsys):
+    import json
+    import shutil
+    hostile = tmp_path / "hostile"
+    shutil.copytree(bundle, hostile)
+    cfg = json.loads((hostile / "generation.json").read_text())
+    cfg["steps"] = 1e12
+    (hostile / "generation.json").write_text(json.dumps(cfg))
+    assert main(["generate", "a ball", "-o", str(tmp_path / "x.mp4"), "--checkpoint", str(hostile), "--quiet"]) == 2
+    assert "steps 1-1000" in capsys.readouterr().err
 
 
 def test_an_empty_prompt_and_a_bad_bundle_are_refused(bundle, tmp_path, capsys):
