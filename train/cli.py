@@ -22,6 +22,8 @@ from pathlib import Path
 from duetto.data import console
 from duetto.data.errors import DuettoError
 
+from .config import data_paths
+
 PROG = "duetto-train"
 PLANNED: list[str] = []
 
@@ -230,7 +232,7 @@ def cmd_vae(a) -> int:
                             decay=a.decay, ema_decay=a.ema_decay,
                             betas=(0.5, 0.9) if a.modality == "audio" else (0.9, 0.999)).check()
     resolved = {"command": "vae", "modality": a.modality, "preset": a.preset, "model": _asdict(cfg),
-                "data": [str(d) for d in a.data], "batch_size": a.batch_size, "frames": a.frames,
+                "data": data_paths(a.data), "batch_size": a.batch_size, "frames": a.frames,
                 "seconds": a.seconds, "gan_start": a.gan_start, "size": a.size, "fps": a.fps, "held_out": a.held_out, "max_clips": a.max_clips,
                 "init": str(a.init) if a.init else None, "train": train_cfg.to_dict()}
     _check_same_run(a.out, resolved)
@@ -302,6 +304,8 @@ def _check_same_run(out: Path, resolved: dict):
     old = load_json(info.read_bytes(), str(info)).get("config", {})
     a = json.loads(json.dumps(resolved))
     b = dict(old)
+    if isinstance(b.get("data"), list):           # runs recorded before paths were made absolute
+        b["data"] = data_paths(str(d) for d in b["data"])
     a_train, b_train = dict(a.get("train", {})), dict(b.get("train", {}))
     a_train.pop("steps", None), b_train.pop("steps", None)
     a["train"], b["train"] = a_train, b_train
@@ -358,7 +362,7 @@ def cmd_joint(a) -> int:
                             ckpt_every=a.ckpt_every, eval_every=a.eval_every, log_every=a.log_every,
                             seed=a.seed).check()
     model_fields = {k: v for k, v in _asdict(cfg).items() if k != "speech_track" or v}   # older runs lack the field
-    resolved = {"command": "joint", "preset": a.preset, "model": model_fields, "data": [str(d) for d in a.data],
+    resolved = {"command": "joint", "preset": a.preset, "model": model_fields, "data": data_paths(a.data),
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
     # recorded only when used, so older runs resume as they were

@@ -96,3 +96,10 @@ def git_commit(root: Path = SOURCE_ROOT) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head + ("+dirty" if dirty else "") if head else "unknown"
+
+
+def data_paths(paths) -> list[str]:
+    """Data paths as a run records them: absolute, so that resuming with the same data given another way
+    (relative from another folder, or absolute) is the same run."""
+    import os
+    return [os.path.abspath(os.fspath(p)) for p in paths]

@@ -54,7 +54,7 @@ def cmd_distil(a) -> int:
     from duetto.joint.pipeline import Pipeline
 
     from .cli import PROG, _check_same_run
-    from .config import TrainConfig
+    from .config import TrainConfig, data_paths
     from .distil_task import DistilTask, segments
     from .joint_task import stack_clips
     from .rollouts import make_plan, read_rollouts, student_points, write_plan, write_rollouts
@@ -84,11 +84,11 @@ def cmd_distil(a) -> int:
                             ckpt_every=a.ckpt_every, eval_every=a.eval_every, log_every=a.log_every,
                             seed=a.seed).check()
     rollout_info = {"teacher": str(teacher), "generation": dataclasses.asdict(pipe.config),
-                    "data": [str(d) for d in a.data], "clips": [c["key"] for c in clips], "rollouts": a.rollouts,
+                    "data": data_paths(a.data), "clips": [c["key"] for c in clips], "rollouts": a.rollouts,
                     "seed": a.seed, "points": points, "part": plan.part}
     if dtype != torch.float32:                       # recorded only when used, so older plans stay valid
         rollout_info["dtype"] = str(dtype).removeprefix("torch.")
-    resolved = {"command": "distil", "teacher": str(teacher), "data": [str(d) for d in a.data],
+    resolved = {"command": "distil", "teacher": str(teacher), "data": data_paths(a.data),
                 "student_steps": a.student_steps, "rollouts": a.rollouts, "batch_size": a.batch_size,
                 "shift": pipe.config.shift, "text_encoder": pipe.config.text_encoder, "train": train_cfg.to_dict()}
     if a.target != "segment":                        # recorded only when used, so older runs resume as they were

@@ -1,5 +1,6 @@
 """`duetto-train vae` end to end on a tiny shard: a run, its resume, and one-line errors with exit code 2."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,7 +38,7 @@ def test_bank_windows_depend_only_on_seed_and_step(shard):
         load_bank([str(shard)], fps=25, size=32, sample_rate=16000, channels=1, min_seconds=5.0)
 
 
-def test_train_video_vae_writes_a_loadable_model_and_resumes(shard, tmp_path, capsys):
+def test_train_video_vae_writes_a_loadable_model_and_resumes(shard, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     args = ["vae", "--modality", "video", "--data", str(shard), "--out", str(out), "--ckpt-every", "2",
             "--eval-every", "2", "--preset", "tiny-x1"] + SMALL
@@ -58,6 +59,10 @@ def test_train_video_vae_writes_a_loadable_model_and_resumes(shard, tmp_path, ca
     assert main(["vae", "--modality", "video", "--data", str(shard), "--out", str(out), "--preset", "tiny",
                  "--steps", "4"] + SMALL) == 2
     assert "holds a different run" in capsys.readouterr().err
+    # the same data given another way (relative, from its folder) is the same run: it resumes
+    monkeypatch.chdir(Path(shard).parent)
+    assert main([a if a != str(shard) else Path(shard).name for a in args] + ["--steps", "4"]) == 0
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
 
 
 def test_train_audio_vae_with_the_discriminator(shard, tmp_path):
