@@ -110,8 +110,11 @@ def _existing(paths):
 
 def cmd_check(a) -> int:
     _existing(a.paths)
-    reports = [measure_sync(p, preset=a.preset, method=a.method, search=a.search)
-               for p in tqdm(a.paths, desc="check", unit="clip", disable=len(a.paths) < 2 or a.json)]
+    reports = []
+    with tqdm(total=len(a.paths), desc="check", unit="clip", disable=len(a.paths) < 2 or a.json) as bar:
+        for p in a.paths:                # one process for every file: the face models load once
+            reports.append(measure_sync(p, preset=a.preset, method=a.method, search=a.search))
+            bar.update()
     if a.json:
         for r in reports:
             print(json.dumps(r.to_dict()))
@@ -166,10 +169,9 @@ def cmd_eval(a) -> int:
         raise DuettoError(f"--shifts: not a comma-separated list of numbers: {a.shifts!r}") from None
     if not shifts or len(shifts) > 50 or not all(np.isfinite(s) and abs(s) <= 1000 * a.search for s in shifts):
         raise DuettoError(f"--shifts: 1 to 50 finite offsets within the search (+-{1000 * a.search:g} ms): {a.shifts!r}")
-    bar = tqdm(total=len(a.paths) * (len(shifts) + a.unrelated), desc="eval", unit="pair", disable=a.json)
-    rows, summary = evaluate(a.paths, shifts, progress=bar.update, unrelated=a.unrelated, method=a.method,
-                             search=a.search)
-    bar.close()
+    with tqdm(total=len(a.paths) * (len(shifts) + a.unrelated), desc="eval", unit="pair", disable=a.json) as bar:
+        rows, summary = evaluate(a.paths, shifts, progress=bar.update, unrelated=a.unrelated, method=a.method,
+                                 search=a.search)
     cal = calibration_table(rows)
     if a.json:
         print(json.dumps({"rows": rows, "summary": summary, "calibration": cal}, indent=1))

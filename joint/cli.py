@@ -120,12 +120,15 @@ MAX_SEED = 2 ** 63 - 1
 
 
 def _check_writable(out: Path) -> None:
-    """Before any work: the output's folder exists and takes files, and the output is not a folder."""
+    """Before any work: the output is not a folder, and its nearest existing folder takes files (folders missing
+    below it are made when the clip is written)."""
     if out.is_dir():
         raise DuettoError(f"{out}: is a directory; give an .mp4 file name")
-    parent = out.parent if str(out.parent) else Path(".")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
     if not parent.is_dir():
-        raise DuettoError(f"{parent}: no such directory for the output")
+        raise DuettoError(f"{parent}: is a file, so {out} cannot be written")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DuettoError(f"{parent}: not writable")
 

@@ -251,6 +251,9 @@ def cmd_vae(a) -> int:
                             gan_start=a.gan_start, seed=a.seed)
     print(f"{PROG}: {a.modality} VAE {a.preset!r}, {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
+    if train.skipped:                        # what the data held but training cannot use, counted by reason
+        print(f"{PROG}: skipped {sum(train.skipped.values())} item(s) of the data: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(train.skipped.items())), file=sys.stderr)
     out = Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit()
     from duetto.data.autoencoder import load_autoencoder
     shift, scale = save_calibrated(load_autoencoder(out), a.modality, train, out)

@@ -127,7 +127,8 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(bundle, tmp
     from duetto.joint import pipeline
     monkeypatch.setattr(pipeline.Pipeline, "load", lambda *a, **k: pytest.fail("loaded the model first"))
     (tmp_path / "dir.mp4").mkdir()
-    for out, message in ((tmp_path / "dir.mp4", "is a directory"), (tmp_path / "no" / "x.mp4", "no such directory")):
+    (tmp_path / "file").write_text("x")
+    for out, message in ((tmp_path / "dir.mp4", "is a directory"), (tmp_path / "file" / "x.mp4", "is a file")):
         assert main(["generate", "a ball", "-o", str(out), "--checkpoint", str(bundle), "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
