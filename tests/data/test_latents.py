@@ -161,8 +161,7 @@ def test_float16_storage_and_no_partial_shard_after_a_crash(clips, vaes, latents
         return real(self, *args)
     real = encode.ClipEncoder.sample
     monkeypatch.setattr(encode.ClipEncoder, "sample", crash)
-    with pytest.raises(RuntimeError):
-        _encode(clips, vaes, tmp_path / "crash", "--shard-size", "1")
+    assert _encode(clips, vaes, tmp_path / "crash", "--shard-size", "1") == 4     # an internal error: one line
     assert sorted(p.name for p in (tmp_path / "crash").iterdir()) == ["latents-000000.tar"]   # no .tmp left
 
 
