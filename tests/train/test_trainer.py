@@ -238,3 +238,35 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path):
     assert sorted(losses(run)) == list(range(1, 11))                 # the first's steps, once each
     with FolderLock(run, "check"):                                   # free again
         pass
+
+
+def test_a_sigkill_loop_at_random_moments_ends_with_the_uninterrupted_weights(tmp_path, reference):
+    """Kill the toy training with SIGKILL at random moments (seeded; a checkpoint every step, so many kills land in a
+    checkpoint write) and resume it each time: the final model (the EMA export), the last checkpoint's weights
+    and the logged losses equal those of the uninterrupted run."""
+    import signal
+    from duetto.train.checkpoint import load_weights
+    rng = random.Random(3)
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "duetto.train.testing", str(run), "--steps", str(STEPS), "--ckpt-every", "1",
+           "--sleep", "0.05", "--aux"]
+    kills = 0
+    for _ in range(5):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 4.0))                 # imports take ~1-2 s, then a step every ~0.1 s
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert kills >= 2
+    assert sorted(losses(run)) == list(range(1, STEPS + 1))
+    assert_same_losses(losses(run), losses(reference), range(1, STEPS + 1))
+    for rel in ("model/model.safetensors", f"{CHECKPOINTS}/step-{STEPS:08d}/model.safetensors"):
+        mine, ref = ToyMLP(ToyTask().config), ToyMLP(ToyTask().config)
+        load_weights(run / rel, mine)
+        load_weights(reference / rel, ref)
+        for k, v in mine.state_dict().items():
+            assert torch.allclose(v, ref.state_dict()[k], atol=1e-6, rtol=0), (rel, k)
