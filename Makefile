@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make demo` (set up, make synthetic clips, check them)
+# Two commands on a fresh machine: `make demo` (set up, make synthetic clips and check them, generate a gallery
+# with the shipped model and check its sync)
 # and `make test` (set up, run the test suite). Both set up first; setup is idempotent.
 SHELL := /bin/bash
 VENV ?= .venv
@@ -23,6 +24,9 @@ demo: setup
 	$(BIN)/duetto-data synth --family music --n 8 --seconds 3 --out $(DEMO)/music
 	$(BIN)/duetto-data inspect $(DEMO)/*/*.tar
 	$(BIN)/duetto-data check $(DEMO)/*/*.tar
+	$(BIN)/duetto gallery --out $(DEMO)/gallery
+	$(BIN)/duetto-sync check $(DEMO)/gallery/clips/*.mp4 --junit $(DEMO)/gallery/sync.xml
+	@echo "open $(DEMO)/gallery/index.html to watch and listen"
 
 test: setup
 	$(PY) -m pytest -q

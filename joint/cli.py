@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -51,7 +52,37 @@ def build_parser():
                         "the process count (see duetto/joint/parallel.py; e.g. torchrun --nproc_per_node 3 -m "
                         "duetto.joint.cli generate ...)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    gl = sub.add_parser("gallery", help="generate a few clips, check their sync and lay them out as a web page",
+                        description="Generate clips from prompts the model was not trained on (one per family, a "
+                                    "speech prompt saying its words, a music prompt following a reference), check "
+                                    "each with duetto-sync, and write OUT/index.html (playable clips, prompts, "
+                                    "settings, verdicts, plots) and OUT/gallery.json.",
+                        epilog="example:\n  duetto gallery --out demo-out/gallery && xdg-open demo-out/gallery/index.html",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    gl.add_argument("--out", required=True, type=Path, help="folder to write (refused if it holds a gallery)")
+    gl.add_argument("--checkpoint", type=Path, default=None,
+                    help=f"model bundle folder (default: the shipped {DEFAULT_BUNDLE.name})")
+    gl.add_argument("--per-family", type=int, default=1, help="clips per family, 1-10 (default 1)")
+    gl.add_argument("--seed", type=int, default=0, help="first sampling seed (default 0)")
+    gl.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def cmd_gallery(a) -> int:
+    from duetto.data.lock import FolderLock
+    from duetto.joint.gallery import make_gallery
+    if not 1 <= a.per_family <= 10 or not 0 <= a.seed <= MAX_SEED - 100:
+        raise DuettoError(f"--per-family must be 1-10, --seed 0-{MAX_SEED - 100}")
+    bundle = a.checkpoint or DEFAULT_BUNDLE
+    if not bundle.is_dir():
+        raise DuettoError(f"{bundle}: no such model bundle" + ("" if a.checkpoint else " (give --checkpoint)"))
+    if a.out.exists() and not a.out.is_dir():
+        raise DuettoError(f"{a.out}: exists and is not a directory")
+    if (a.out / "index.html").exists():
+        raise DuettoError(f"{a.out}: already holds a gallery; give another --out or remove it")
+    with FolderLock(a.out, "duetto gallery"):
+        print(make_gallery(a.out, bundle, n_per_family=a.per_family, seed=a.seed, progress=not a.quiet))
+    return console.EXIT_OK
 
 
 def add_sampling_arguments(p) -> None:
@@ -193,7 +224,7 @@ def _main(argv=None) -> int:
     if a.cmd is None:
         p.print_help()
         return console.EXIT_BAD_INPUT
-    return cmd_generate(a)
+    return cmd_gallery(a) if a.cmd == "gallery" else cmd_generate(a)
 
 
 def main(argv=None) -> int:
