@@ -10,11 +10,18 @@ PYTHON=${PYTHON:-python3}
 CPU_TORCH=torch==2.13.0          # the CPU build of this kind of machine (a local wheel)
 CPU_TORCHAUDIO=torchaudio==2.11.0  # the only torchaudio that installs beside it
 
-# 1. System packages: espeak-ng voices the synthetic speech scenes.
-if ! command -v espeak-ng >/dev/null; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+# 1. System packages: espeak-ng voices the synthetic speech scenes; Debian's chromium runs the gallery page's browser
+#    test (tests/joint/test_gallery_browser.py, skipped with its reason where chromium cannot be installed).
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+if ! command -v espeak-ng >/dev/null || ! command -v chromium >/dev/null; then
   $SUDO apt-get update -qq
+fi
+if ! command -v espeak-ng >/dev/null; then
   $SUDO apt-get install -y -qq espeak-ng >/dev/null
+fi
+if ! command -v chromium >/dev/null; then
+  $SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+    echo "duetto setup: no chromium here; the gallery's browser test will be skipped" >&2
 fi
 
 # 2. The venv. A torch that is already installed (a CUDA build on a GPU machine) is kept as it
