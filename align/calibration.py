@@ -20,7 +20,7 @@ Z_CAP = 10.0          # z beyond this adds nothing (a synthetic clip's z of 30 i
 
 # Fitted by `python bench/sync_calibration.py` (2026-12-06, at the commit that added it) on the 20 real clips of
 # ../shared/media and 40 synthetic ones: intercept, then the FEATURES' slopes. Its leave-one-source-out table is the
-# README's; the "mouth" kind had too few readings of its own and shares the lips' examples; slopes that came out
+# align/README.md's; the "mouth" kind had too few readings of its own and shares the lips' examples; slopes that came out
 # negative were left out (`fit`'s ``nonneg``): the peak, for lips and mouth, and z for the mouth.
 WEIGHTS = {
     "events": (-2.861, 0.081, 0.409, 0.357),

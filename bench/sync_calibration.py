@@ -7,7 +7,7 @@ the label is whether it is within two frames of the known offset (real clips: in
 
 Leave-one-source-out: for each source, the weights and the threshold are fitted on every other source and the
 synthetic clips, then applied to that source's clips, which therefore never take part in a choice their figures
-report. The table at the end is the one the README quotes (held-out = the 13 clips added on 2026-12-06, which
+report. The table at the end is the one align/README.md quotes (held-out = the 13 clips added on 2026-12-06, which
 no earlier choice saw; all = the 20). Then the weights and threshold fitted on everything, for calibration.py.
 
     python bench/sync_calibration.py [--media ../shared/media] [--rows rows.json] [--reuse]
