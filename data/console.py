@@ -69,11 +69,18 @@ def columns(rows: list[dict]) -> list[str]:
 def table(rows: list[dict], columns: list[str], widths: dict[str, int] | None = None) -> str:
     """A plain-text table; long cells are cut with an ellipsis to ``widths[col]``."""
     widths = widths or {}
-    cells = [[_cut(str(r.get(c, "")), widths.get(c)) for c in columns] for r in rows]
+    cells = [[_cut(_cell(r.get(c, "")), widths.get(c)) for c in columns] for r in rows]
     w = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w[i]) for i, c in enumerate(columns)), "  ".join("-" * x for x in w)]
     lines += ["  ".join(v.ljust(w[i]) for i, v in enumerate(row)) for row in cells]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(v) -> str:
+    """A value as a person reads it: floats to at most 3 decimals (`1.3079999999998648` -> `1.308`); --json keeps all."""
+    if isinstance(v, float):
+        return f"{round(v, 3):g}" if abs(v) < 1e6 else f"{v:.4g}"
+    return str(v)
 
 
 def _cut(s: str, n: int | None) -> str:

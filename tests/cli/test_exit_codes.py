@@ -51,3 +51,8 @@ def test_two_synth_runs_into_one_folder_the_second_is_refused(tmp_path):
     r = subprocess.run([str(BIN / "duetto-data"), "synth", "--family", "impacts", "--n", "2", "--seconds", "1",
                         "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and len(list(out.glob("*.tar"))) == 1, r.stderr
+
+
+def test_tables_round_numbers_for_people():
+    t = console.table([{"err_ms": 1.3079999999998648, "n": 3, "big": 12345678.9}], ["err_ms", "n", "big"])
+    assert t.splitlines()[2].split() == ["1.308", "3", "1.235e+07"]
