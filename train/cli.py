@@ -130,7 +130,8 @@ def build_parser():
                                               "--prompts), the given stream for --given, and the Frechet reference")
     e.add_argument("--given", default="none", choices=["none", "video", "audio"],
                    help="keep the clips' picture (video: video-to-audio) or sound (audio: audio-to-video); needs --clips")
-    e.add_argument("--n", type=int, default=64, help="at most this many prompts (default 64)")
+    e.add_argument("--n", type=int, default=64,
+                   help="at most this many prompts, taken in turn from each family (default 64)")
     e.add_argument("--family", action="append", default=None,
                    help="keep only prompts of this family (repeatable; each keeps its seed, so the clips match those "
                         "of a full eval); --n counts the kept ones")
@@ -433,7 +434,8 @@ def cmd_eval(a) -> int:
             raise DuettoError(f"no prompts of family {', '.join(a.family)} (there are: "
                               f"{', '.join(sorted({p.family for p in prompts}))})")
         prompts = kept
-    prompts = prompts[: a.n]
+    from duetto.train.evaluate import spread
+    prompts = spread(prompts, a.n)
     if a.voices:
         import dataclasses
 

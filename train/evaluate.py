@@ -120,6 +120,22 @@ def prompts_from_bank(bank, given: str = "none", n: int | None = None) -> list[P
     return out
 
 
+def spread(prompts: list, n: int) -> list:
+    """At most ``n`` of ``prompts``, taken in turn from each family (in the order the families first come), each
+    family's in its own order: ``--n 6`` over impacts, music and speech shards scores two of each, not six impacts.
+    A prompt keeps its seed, so its clip is the one a full evaluation makes."""
+    by: dict[str, list] = {}
+    for p in prompts:
+        by.setdefault(p.family, []).append(p)
+    out, queues = [], [list(v) for v in by.values()]
+    while len(out) < n and any(queues):
+        for q in queues:
+            if q and len(out) < n:
+                out.append(q.pop(0))
+    order = {id(p): i for i, p in enumerate(prompts)}
+    return sorted(out, key=lambda p: order[id(p)])
+
+
 def event_timing(clip, family: str) -> dict:
     """Audio onsets against visual events within one frame: counts for precision and recall."""
     from duetto.data.events import QUIET_BEFORE, VISUAL_MODE, audio_onsets, visual_events

@@ -163,3 +163,13 @@ def test_bad_requests_exit_2_with_one_line(micro_bundle, tmp_path, capsys, args,
     assert message in err and len(err.splitlines()) == 1
     assert main(["eval", str(tmp_path / "nope"), "--prompts", str(prompts)]) == 2
     assert "no such bundle" in capsys.readouterr().err
+
+
+def test_n_spreads_over_families_and_keeps_each_prompts_seed():
+    from duetto.train.evaluate import Prompt, spread
+    fams = ["impacts"] * 4 + ["music"] * 3 + ["speech"] * 2
+    prompts = [Prompt(f"{f} {i}", f, i) for i, f in enumerate(fams)]
+    picked = spread(prompts, 6)
+    assert [p.family for p in picked] == ["impacts", "impacts", "music", "music", "speech", "speech"]
+    assert [p.seed for p in picked] == [0, 1, 4, 5, 7, 8]                 # the seeds a full evaluation gives
+    assert spread(prompts, 100) == prompts and [p.seed for p in spread(prompts, 3)] == [0, 4, 7]
