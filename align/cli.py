@@ -99,7 +99,12 @@ def build_parser():
     e.add_argument("--unrelated", type=int, default=0, choices=range(4), metavar="N",
                    help="also give each clip N other clips' sound (0-3): a confident reading there is wrong")
     e.add_argument("--json", action="store_true", help="print rows, summary and calibration as JSON")
-    return p
+    return console.examples(p, {
+        'check': 'duetto-sync check renders/*.mp4 --preset ebu-r37 --junit sync.xml --plot plots/',
+        'plot': 'duetto-sync plot clip.mp4 -o clip-sync.png',
+        'fix': 'duetto-sync fix late.mp4 -o fixed.mp4',
+        'eval': 'duetto-sync eval my-clips/*.mp4 --shifts=-400,-120,0,120,400 --unrelated 1',
+    })
 
 
 def _existing(paths):

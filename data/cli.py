@@ -130,7 +130,13 @@ def build_parser():
     e.add_argument("--overwrite", action="store_true", help="replace shards already in --out")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
+    return console.examples(p, {
+        'synth': 'duetto-data synth --family impacts --n 8 --seconds 4 --out shards/impacts',
+        'ingest': 'duetto-data ingest my-footage/ --out shards/real --fps 25 --size 64 --segment 4',
+        'inspect': 'duetto-data inspect shards/impacts/*.tar',
+        'check': 'duetto-data check shards/impacts/*.tar',
+        'encode': 'duetto-data encode shards/ --video-vae samples/vae-video-tiny --audio-vae samples/vae-audio-tiny --out latents/',
+    })
 
 
 def _check_out(out: Path, overwrite: bool):

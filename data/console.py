@@ -61,6 +61,16 @@ def run(prog: str, main, argv=None) -> int:
         return EXIT_INTERNAL
 
 
+def examples(parser: argparse.ArgumentParser, by_command: dict[str, str]) -> argparse.ArgumentParser:
+    """Give each subcommand of ``parser`` an ``example:`` epilog (its --help ends with it), keeping any epilog it has."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sp in (subs[0].choices.items() if subs else ()):
+        if name in by_command and "example" not in (sp.epilog or ""):
+            sp.formatter_class = argparse.RawDescriptionHelpFormatter
+            sp.epilog = ((sp.epilog + "\n\n") if sp.epilog else "") + "example:\n  " + by_command[name]
+    return parser
+
+
 def columns(rows: list[dict]) -> list[str]:
     """Every key of ``rows``, in the order first seen (rows of a report need not all have the same fields)."""
     return list(dict.fromkeys(k for r in rows for k in r))

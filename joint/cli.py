@@ -65,7 +65,9 @@ def build_parser():
     gl.add_argument("--per-family", type=int, default=1, help="clips per family, 1-10 (default 1)")
     gl.add_argument("--seed", type=int, default=0, help="first sampling seed (default 0)")
     gl.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
+    return console.examples(p, {
+        'generate': 'duetto generate "a red ball bounces on a wooden floor" --seed 7 -o ball.mp4',
+    })
 
 
 def cmd_gallery(a) -> int:

@@ -181,7 +181,13 @@ def build_parser():
     for name in PLANNED:
         sub.add_parser(name, help=f"{name} (arrives with a later release)",
                        description=f"'{name}' is not available in this release.")
-    return p
+    return console.examples(p, {
+        'vae': 'duetto-train vae --modality video --data shards/ --preset tiny-x1 --steps 20000 --out runs/vvae',
+        'joint': 'duetto-train joint --data latents/ --preset tiny --video-patch 4 --steps 20000 --out runs/joint',
+        'eval': 'duetto-train eval samples/duetto-tiny --clips held-out-shards/ --n 12 --out runs/eval',
+        'distil': 'duetto-train distil --teacher samples/duetto-tiny --data latents/ --student-steps 4 --out runs/student',
+        'export': 'duetto-train export runs/joint --video-vae samples/vae-video-tiny --audio-vae samples/vae-audio-tiny --out my-bundle',
+    })
 
 
 def _family_weights(items: list[str] | None) -> dict[str, float]:

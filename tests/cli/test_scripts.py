@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -58,6 +59,10 @@ def test_every_subcommand_option_has_help(module):
     for name, sp in subs.choices.items():
         for action in sp._actions:
             assert action.help and action.help.strip(), (module, name, action.dest)
+        text = sp.format_help()
+        assert "example:" in text, (module, name)                       # every --help ends with an example...
+        line = text.split("example:", 1)[1].strip().splitlines()[0].split(" && ")[0]
+        parser.parse_args(shlex.split(line)[1:])                         # ...that parses
     out = run("duetto-data", "ingest", "--help", check=0).stdout   # and the text reaches the user
     assert "--segment" in out and "--allow-uncaptioned" in out
 
