@@ -45,6 +45,20 @@ class IngestReport:
     shards: list[str] = field(default_factory=list)
 
 
+MAX_CAPTION_CHARS = 2000   # a caption is a sentence or a paragraph; longer is a mistake (or a hostile file)
+
+
+def _caption(text: str, name: str) -> str:
+    """A sidecar's caption, checked: text (no control characters but line breaks and tabs), at most
+    `MAX_CAPTION_CHARS` long. A bad one skips its clip with the reason, instead of being dropped later unseen."""
+    text = text.strip()
+    if len(text) > MAX_CAPTION_CHARS:
+        raise DuettoError(f"caption sidecar {name} holds {len(text)} characters or more; at most {MAX_CAPTION_CHARS}")
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in text):
+        raise DuettoError(f"caption sidecar {name} holds control characters: not a caption")
+    return text
+
+
 def read_sidecar(video: Path) -> dict:
     """Caption and extra metadata from ``NAME.json`` (a ``caption`` field) or ``NAME.txt``."""
     js, txt = video.with_suffix(".json"), video.with_suffix(".txt")
@@ -54,10 +68,15 @@ def read_sidecar(video: Path) -> dict:
                 meta = load_json(f.read(MAX_JSON_BYTES + 1), f"caption sidecar {js.name}")
             if not isinstance(meta, dict) or not isinstance(meta.get("caption"), str):
                 raise DuettoError(f"caption sidecar {js.name} has no \"caption\" string")
-            return meta
+            return {**meta, "caption": _caption(meta["caption"], js.name)}
         if txt.exists():
             with txt.open("rb") as f:
-                return {"caption": f.read(MAX_JSON_BYTES).decode("utf-8", errors="replace").strip()}
+                raw = f.read(MAX_CAPTION_CHARS * 4 + 1)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DuettoError(f"caption sidecar {txt.name} is not UTF-8 text") from None
+            return {"caption": _caption(text, txt.name)}
     except OSError as e:
         raise DuettoError(f"caption sidecar unreadable ({e.strerror or e})") from None
     return {}

@@ -139,6 +139,10 @@ def test_ingest_skips_with_reasons(tmp_path):
     (src / "still.txt").write_text("nothing moves")
     for name in ("truncated", "no_audio", "no_video", "empty", "not_media"):
         bad[name][0].with_suffix(".txt").write_text("caption")
+    write_clip(src / "binary.mp4", clip)
+    (src / "binary.txt").write_bytes(bytes(range(256)) * 4)          # not a caption: skipped, said why
+    write_clip(src / "novel.mp4", clip)
+    (src / "novel.txt").write_text("word " * 2000)
     r = run("duetto-data", "ingest", src, "--out", tmp_path / "out", "--size", 32, "--segment", 1, "--quiet",
             "--json", check=0)
     rep = json.loads(r.stdout)
@@ -148,6 +152,7 @@ def test_ingest_skips_with_reasons(tmp_path):
     assert "no audio stream" in reasons["broken/noaudio.mp4"] and "no video stream" in reasons["broken/novideo.mp4"]
     assert "empty file" in reasons["broken/empty.mp4"] and "truncated" in reasons["broken/truncated.mp4"]
     assert "not a readable media file" in reasons["broken/text.mp4"]
+    assert "not UTF-8" in reasons["binary.mp4"] and "at most 2000" in reasons["novel.mp4"]
     assert sorted(w["key"] for w in rep["written"]) == ["good-000", "good-001", "good-002",
                                                          "meta-000", "meta-001", "meta-002"]
     samples = [s for p in rep["shards"] for s in iter_shard(p)]
