@@ -43,6 +43,7 @@ def _positive(kind, zero_ok: bool = False):
     return conv
 
 
+MAX_CLIPS = 1_000_000    # one synth run; more is a mistake (a few days of work on this machine)
 SHARD_AUDIO_CODECS = sorted(AUDIO_CODECS.keys() - {"pcm_f32le"})   # what an mp4 shard can carry
 
 
@@ -56,12 +57,14 @@ def build_parser():
                                    "of KEY.mp4 (H.264 + AAC) + KEY.json (caption, ground-truth event times).")
     s.add_argument("--family", choices=[*FAMILIES, "all"], default="all",
                    help="scene family; 'all' cycles through them (default: all)")
-    s.add_argument("--n", type=_positive(int), default=16, help="number of clips (default: 16)")
+    s.add_argument("--n", type=console.int_in(1, MAX_CLIPS, "a clip count"), default=16,
+                   help=f"number of clips, 1-{MAX_CLIPS} (default: 16)")
     s.add_argument("--seconds", type=_positive(float), default=4.0, help="clip length in seconds (default: 4)")
     s.add_argument("--fps", type=_positive(float), default=25.0, help="frame rate (default: 25)")
     s.add_argument("--size", type=_positive(int), default=64, help="square frame size in pixels, even (default: 64)")
     s.add_argument("--sample-rate", type=_positive(int), default=16000, help="audio sample rate in Hz (default: 16000)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed+i (default: 0)")
+    s.add_argument("--seed", type=console.int_in(0, console.MAX_SEED - MAX_CLIPS, "a seed"), default=0,
+                   help="seed of the first clip; clip i uses seed+i (default: 0)")
     s.add_argument("--shard-size", type=_positive(int), default=100, help="clips per shard (default: 100)")
     s.add_argument("--jobs", type=_positive(int), default=min(4, os.cpu_count() or 1),
                    help="worker processes rendering clips; output is the same for any value (default: %(default)s)")

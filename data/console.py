@@ -29,6 +29,23 @@ def parser(prog: str, description: str, epilog: str | None = None) -> argparse.A
     return p
 
 
+MAX_SEED = 2 ** 63 - 1
+
+
+def int_in(lo: int, hi: int, what: str = "a whole number"):
+    """An argparse type: an int in [lo, hi] (a seed, a count), with the range in its error."""
+    def conv(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: not {what}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r}: {what} from {lo} to {hi}")
+        return v
+    conv.__name__ = what
+    return conv
+
+
 def debugging() -> bool:
     return os.environ.get("DUETTO_DEBUG", "") not in ("", "0")
 

@@ -210,7 +210,8 @@ def _run_args(p, *, ckpt: int, evaluate: int, log: int):
     p.add_argument("--eval-every", type=int, default=evaluate,
                    help=f"evaluate the EMA model every N updates (default {evaluate})")
     p.add_argument("--log-every", type=int, default=log, help=f"log every N updates (default {log})")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
+    p.add_argument("--seed", type=console.int_in(0, 2 ** 32 - 1, "a seed"), default=0,
+                   help="seed for weights and batches, 0 to 2^32-1 (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -62,7 +62,7 @@ PROBLEM = "exit 1"     # for inspect/check, a damaged shard is what they report:
 # (command, args with {fixture} placeholders, phrase the error must contain (lower case), None, or PROBLEM)
 CASES = [
     # duetto-data
-    ("duetto-data synth", ["synth", "--n", "0", "--out", "{out}"], "invalid positive int"),
+    ("duetto-data synth", ["synth", "--n", "0", "--out", "{out}"], "clip count"),
     ("duetto-data synth", ["synth", "--seconds", "nan", "--out", "{out}"], None),
     ("duetto-data synth", ["synth", "--seconds", "1e9", "--out", "{out}"], None),
     ("duetto-data synth", ["synth", "--fps", "0", "--out", "{out}"], None),
@@ -71,6 +71,9 @@ CASES = [
     ("duetto-data synth", ["synth", "--sample-rate", "0", "--out", "{out}"], None),
     ("duetto-data synth", ["synth", "--family", "fireworks", "--out", "{out}"], "invalid choice"),
     ("duetto-data synth", ["synth", "--out", "{afile}"], "not a directory"),
+    ("duetto-data synth", ["synth", "--seed", "1" + "0" * 30, "--out", "{out}"], "seed"),
+    ("duetto-data synth", ["synth", "--seed", "-3", "--out", "{out}"], "seed"),
+    ("duetto-data synth", ["synth", "--n", "100000000", "--out", "{out}"], "clip count"),
     ("duetto-data ingest", ["ingest", "{missing}", "--out", "{out}"], None),
     ("duetto-data ingest", ["ingest", "{adir}", "--out", "{afile}"], "not a directory"),
     ("duetto-data ingest", ["ingest", "{adir}", "--out", "{out}", "--fps", "nan"], None),
@@ -127,6 +130,9 @@ CASES = [
     ("duetto-train vae", ["vae", "--modality", "video", "--data", "{notatar}", "--out", "{out}/run"], None),
     ("duetto-train vae", ["vae", "--modality", "sound", "--data", "{good}", "--out", "{out}/run"], "invalid choice"),
     ("duetto-train joint", ["joint", "--data", "{missing}", "--out", "{out}/run"], None),
+    ("duetto-train joint", ["joint", "--data", "{hugejson}", "--out", "{afile}"], None),
+    ("duetto-train vae", ["vae", "--modality", "video", "--data", "{good}", "--out", "{out}/run", "--seed", "1" + "0" * 30], "seed"),
+    ("duetto-train vae", ["vae", "--modality", "video", "--data", "{good}", "--out", "{out}/run", "--steps", "0"], None),
     ("duetto-train joint", ["joint", "--data", "{notatar}", "--out", "{out}/run"], None),
     ("duetto-train export", ["export", "{missing}", "--out", "{out}/b"], None),
     ("duetto-train export", ["export", "{adir}", "--out", "{out}/b"], None),

@@ -93,7 +93,7 @@ def test_synth_shards_are_byte_identical_for_any_number_of_jobs(tmp_path):
 def test_synth_rejects_bad_options(tmp_path):
     one_line_error(run("duetto-data", "synth", "--size", 33, "--out", tmp_path / "x"), "even size")
     r = run("duetto-data", "synth", "--n", 0, "--out", tmp_path / "x")
-    assert r.returncode == 2 and "invalid positive int value" in r.stderr
+    assert r.returncode == 2 and "a clip count from 1 to" in r.stderr
     for opt, bad in (("--fps", "nan"), ("--seconds", "inf"), ("--fps", "0.1")):
         r = run("duetto-data", "synth", opt, bad, "--out", tmp_path / "x")
         assert r.returncode == 2 and "Traceback" not in r.stderr, (opt, bad, r.stderr)
