@@ -51,6 +51,7 @@ def build_parser():
                         "across ranks (sequence: long clips); auto: prompts when -n is at least "
                         "the process count (see duetto/joint/parallel.py; e.g. torchrun --nproc_per_node 3 -m "
                         "duetto.joint.cli generate ...)")
+    g.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: refuse)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     gl = sub.add_parser("gallery", help="generate a few clips, check their sync and lay them out as a web page",
                         description="Generate clips from prompts the model was not trained on (one per family, a "
@@ -132,6 +133,11 @@ def cmd_generate(a) -> int:
     if a.out.suffix.lower() != ".mp4":
         raise DuettoError(f"{a.out}: the output must be an .mp4")
     _check_writable(a.out)
+    outs = _outputs(a.out, a.n)
+    taken = [str(o) for o in outs if o.exists()]
+    if taken and not a.overwrite:
+        raise DuettoError(f"{taken[0]} exists{f' (and {len(taken) - 1} more)' if len(taken) > 1 else ''}; "
+                          "pass --overwrite to replace, or another -o")
     for option, path in (("--video", a.video), ("--audio", a.audio)):
         if path is not None:
             _check_length(option, path, a.seconds, MAX_SECONDS)
@@ -150,6 +156,11 @@ def cmd_generate(a) -> int:
 
 MAX_CLIPS = 1000
 MAX_SEED = 2 ** 63 - 1
+
+
+def _outputs(out: Path, n: int) -> list[Path]:
+    """``OUT`` for one clip, ``OUT-0 ... OUT-(n-1)`` (same suffix) for several."""
+    return [out] if n == 1 else [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(n)]
 
 
 def _check_writable(out: Path) -> None:
@@ -203,7 +214,7 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
     seconds = a.seconds
     if seconds is None and (video is not None or audio is not None):
         seconds = (len(video) / pipe.video_vae.config.fps) if video is not None else audio.shape[1] / pipe.audio_vae.sample_rate
-    outs = [a.out] if a.n == 1 else [a.out.with_name(f"{a.out.stem}-{i}{a.out.suffix}") for i in range(a.n)]
+    outs = _outputs(a.out, a.n)
     mine = parallel.my_clips(a.n, rank, world) if mode == "prompts" else list(range(a.n))
     if not mine:
         return console.EXIT_OK

@@ -211,3 +211,12 @@ def test_the_same_seed_gives_a_byte_identical_mp4_in_another_process(bundle, tmp
         return out.read_bytes()
     a, b, c = make("a.mp4", 7), make("b.mp4", 7), make("c.mp4", 8)
     assert a == b and a != c
+
+
+def test_existing_outputs_are_not_replaced_without_overwrite(bundle, tmp_path, capsys):
+    (tmp_path / "o-1.mp4").write_bytes(b"someone's file")
+    args = ["generate", "a ball", "-o", str(tmp_path / "o.mp4"), "-n", "3", "--checkpoint", str(bundle), "--quiet"]
+    assert main(args) == 2
+    assert "o-1.mp4 exists" in capsys.readouterr().err and (tmp_path / "o-1.mp4").read_bytes() == b"someone's file"
+    assert not (tmp_path / "o-0.mp4").exists()
+    assert main(args + ["--overwrite"]) == 0 and read_clip(tmp_path / "o-1.mp4").duration > 0.5
