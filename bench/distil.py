@@ -66,7 +66,7 @@ def end_to_end(bundle: Path, steps: int | None, seconds: float, threads: int, re
         for seed in range(repeats):
             cmd = [sys.executable, "-m", "duetto.joint.cli", "generate", "a wooden ball bounces on a table",
                    "--checkpoint", str(bundle), "--seconds", str(seconds), "--seed", str(seed), "-o",
-                   f"{d}/o.mp4", "--quiet", "--device", "cpu" if threads else "auto"]
+                   f"{d}/o.mp4", "--overwrite", "--quiet", "--device", "cpu" if threads else "auto"]
             if steps:
                 cmd += ["--steps", str(steps)]
             t = time.perf_counter()
