@@ -416,8 +416,10 @@ def cmd_eval(a) -> int:
         raise DuettoError(f"--given {a.given} needs --clips (the clips whose {a.given} is kept)")
     if a.prompts is None and not a.clips:
         raise DuettoError("give --prompts FILE and/or --clips SHARDS")
-    if a.n < 1 or (a.steps is not None and a.steps < 1) or (a.seconds is not None and a.seconds <= 0):
-        raise DuettoError("--n and --steps must be at least 1 and --seconds positive")
+    from duetto.joint.pipeline import MAX_SECONDS, MAX_STEPS
+    if not 1 <= a.n <= 100_000 or (a.steps is not None and not 1 <= a.steps <= MAX_STEPS) or \
+            (a.seconds is not None and not 0 < a.seconds <= MAX_SECONDS):
+        raise DuettoError(f"--n must be 1-100000, --steps 1-{MAX_STEPS}, --seconds in (0, {MAX_SECONDS:g}]")
     if not a.checkpoint.is_dir():
         raise DuettoError(f"{a.checkpoint}: no such bundle folder")
     from duetto.joint.device import from_arguments

@@ -48,6 +48,16 @@ def fx(tmp_path_factory):
     f.update({k: d / v for k, v in (("notatar", "notatar.tar"), ("escape", "escape.tar"), ("hugejson", "hugejson.tar"),
                                      ("emptytar", "empty.tar"), ("adir", "adir"), ("afile", "afile"),
                                      ("bundle_empty", "bundle-empty"), ("prompts_empty", "prompts-empty.txt"))})
+    bad_bundle = d / "bundle-garbage"                           # a bundle folder whose files are not what they say
+    import shutil
+    from duetto.joint.cli import DEFAULT_BUNDLE
+    shutil.copytree(DEFAULT_BUNDLE, bad_bundle, ignore=shutil.ignore_patterns("*.safetensors"))
+    for sub in ("joint", "video_vae", "audio_vae"):
+        if (bad_bundle / sub).is_dir():
+            (bad_bundle / sub / "model.safetensors").write_bytes(b"\x00" * 64 + b"not safetensors")
+    f["bundle_garbage"] = bad_bundle
+    (d / "list.json").write_text("[1, 2, 3]")
+    f["listjson"] = d / "list.json"
     f["out"] = d / "out"                                        # never created by a failing case
     return f
 
@@ -119,6 +129,12 @@ CASES = [
     ("duetto generate", ["generate", "a ball", "-o", "{afile}/x.mp4"], "is a file"),
     ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--checkpoint", "{missing}"], "no such model"),
     ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--checkpoint", "{bundle_empty}"], None),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--checkpoint", "{bundle_garbage}"], None),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--voice", "{no_audio}"], None),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--music", "{listjson}"], None),
+    ("duetto gallery", ["gallery", "--out", "{out}/g", "--checkpoint", "{bundle_garbage}"], None),
+    ("duetto gallery", ["gallery", "--out", "{out}/g", "--per-family", "0"], "--per-family"),
+    ("duetto gallery", ["gallery", "--out", "{afile}"], "not a directory"),
     ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--video", "{good}", "--audio", "{good}"], "not both"),
     ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--video", "{missing}"], "no such file"),
     ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--audio", "{not_media}"], None),
@@ -137,6 +153,9 @@ CASES = [
     ("duetto-train export", ["export", "{missing}", "--out", "{out}/b"], None),
     ("duetto-train export", ["export", "{adir}", "--out", "{out}/b"], None),
     ("duetto-train eval", ["eval", "{missing}", "--prompts", "{prompts_empty}"], None),
+    ("duetto-train eval", ["eval", "{bundle_empty}", "--prompts", "{prompts_empty}", "--seconds", "1e9"], "--seconds"),
+    ("duetto-train eval", ["eval", "{bundle_empty}", "--prompts", "{prompts_empty}", "--steps", "1e6"], "invalid int"),
+    ("duetto-train eval", ["eval", "{bundle_empty}", "--prompts", "{prompts_empty}", "--steps", "100000"], "--steps"),
     ("duetto-train eval", ["eval", "{bundle_empty}", "--prompts", "{prompts_empty}"], None),
     ("duetto-train distil", ["distil", "--teacher", "{missing}", "--data", "{notatar}", "--out", "{out}/run"], None),
 ]
