@@ -51,8 +51,17 @@ def build_parser():
                         "across ranks (sequence: long clips); auto: prompts when -n is at least "
                         "the process count (see duetto/joint/parallel.py; e.g. torchrun --nproc_per_node 3 -m "
                         "duetto.joint.cli generate ...)")
+    g.add_argument("--rewrite", action="store_true",
+                   help="turn the prompt into a caption in the style the model was trained on first (printed, and "
+                        "written beside each clip as OUT.json; see duetto rewrite)")
     g.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: refuse)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    rw = sub.add_parser("rewrite", help="turn a short request into a caption the model knows how to make",
+                        description="Retrieve the training-style caption nearest to the request (MiniLM) and put "
+                                    "into it what the request names that the model knows (a colour, an instrument, "
+                                    "a shape, quoted words to say); print it, and what could not be kept.")
+    rw.add_argument("request", help="what you want, in plain words")
+    rw.add_argument("--json", action="store_true", help="print the rewrite as JSON")
     gl = sub.add_parser("gallery", help="generate a few clips, check their sync and lay them out as a web page",
                         description="Generate clips from prompts the model was not trained on (one per family, a "
                                     "speech prompt saying its words, a music prompt following a reference), check "
@@ -68,7 +77,27 @@ def build_parser():
     gl.add_argument("--quiet", action="store_true", help="no progress bar")
     return console.examples(p, {
         'generate': 'duetto generate "a red ball bounces on a wooden floor" --seed 7 -o ball.mp4',
+        'rewrite': 'duetto rewrite "a green xylophone playing a happy song"',
     })
+
+
+def cmd_rewrite(a) -> int:
+    import dataclasses
+    import json
+    from duetto.joint.rewrite import rewrite
+    r = rewrite(a.request)
+    if a.json:
+        print(json.dumps(dataclasses.asdict(r)))
+    else:
+        print(r.caption)
+        print(_rewrite_note(r), file=sys.stderr)
+    return console.EXIT_OK
+
+
+def _rewrite_note(r) -> str:
+    kept = ", ".join(r.kept) or "nothing it names"
+    lost = f"; could not keep: {', '.join(r.dropped)} (not in anything the model was trained on)" if r.dropped else ""
+    return f"{PROG}: rewritten as a {r.family} scene, keeping {kept}{lost}"
 
 
 def cmd_gallery(a) -> int:
@@ -144,6 +173,12 @@ def cmd_generate(a) -> int:
     bundle = a.checkpoint or DEFAULT_BUNDLE
     if not bundle.is_dir():
         raise DuettoError(f"{bundle}: no such model bundle" + ("" if a.checkpoint else " (give --checkpoint)"))
+    a.rewritten = None
+    if a.rewrite:
+        from duetto.joint.rewrite import rewrite
+        a.rewritten = rewrite(a.prompt)
+        print(f"{PROG}: caption: {a.rewritten.caption}\n{_rewrite_note(a.rewritten)}", file=sys.stderr)
+        a.prompt, a.speech = a.rewritten.caption, a.speech or a.rewritten.speech
     from duetto.joint import parallel
     from duetto.joint.device import from_arguments
     device, dtype = from_arguments(a)                  # before anything loads
@@ -227,6 +262,12 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
         return console.EXIT_OK
     for i, clip in zip(mine, clips):
         write_clip(outs[i], clip)                  # atomic: a failure leaves no partial file
+        if a.rewritten is not None:                # the caption it was made from, as duetto-data ingest reads it
+            import json
+            from duetto.data.media import atomic_write
+            side = {"caption": a.prompt, "request": a.rewritten.request, "seed": a.seed + i, "speech": a.speech,
+                    "kept": a.rewritten.kept, "dropped": a.rewritten.dropped}
+            atomic_write(outs[i].with_suffix(".json"), (json.dumps(side, indent=1) + "\n").encode())
         print(outs[i])
     return console.EXIT_OK
 
@@ -237,7 +278,7 @@ def _main(argv=None) -> int:
     if a.cmd is None:
         p.print_help()
         return console.EXIT_BAD_INPUT
-    return cmd_gallery(a) if a.cmd == "gallery" else cmd_generate(a)
+    return {"gallery": cmd_gallery, "rewrite": cmd_rewrite}.get(a.cmd, cmd_generate)(a)
 
 
 def main(argv=None) -> int:
