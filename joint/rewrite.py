@@ -59,7 +59,7 @@ def _embed_all(encoder_name: str):
     import torch
     from duetto.joint.text import load_text_encoder
     enc = load_text_encoder(encoder_name)
-    texts = [c for _, c in _captions()]
+    texts = [re.sub(r'says "[^"]*"', "says something", c) for _, c in _captions()]   # match the scene, not the line
     vecs = []
     for i in range(0, len(texts), 64):
         tokens, mask = enc(texts[i:i + 64])
@@ -118,8 +118,8 @@ class EmbeddedRewriter:
         vocab = _vocabulary()
         words = [w for w in re.findall(r"[a-z]+", low.replace(speech.lower(), " ") if speech else low)]
         dropped = sorted({w for w in words if not _known(w, vocab) and w not in STOPWORDS and len(w) > 2})
-        caption = re.sub(r"\b(a|an) ([aeiou])", lambda m: f"an {m.group(2)}", caption)
-        caption = re.sub(r"\ban ([^aeiou\W])", r"a \1", caption)
+        caption = re.sub(r"\b(a|an) ([aeiouAEIOU])", lambda m: f"an {m.group(2)}", caption)
+        caption = re.sub(r"\ban ([^aeiouAEIOU\W])", r"a \1", caption)
         return Rewrite(request, caption, family, speech if family == "speech" else None, kept, dropped)
 
 
