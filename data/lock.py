@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import DuettoError
 
 LOCK_NAME = ".lock"
+_HELD: dict[Path, list] = {}     # folder -> [fd, count]: a process may take its own folder's lock again (nested)
 
 
 class FolderLock:
@@ -28,6 +29,11 @@ class FolderLock:
 
     def acquire(self) -> "FolderLock":
         self.folder.mkdir(parents=True, exist_ok=True)
+        key = self.folder.resolve()
+        if key in _HELD:                               # this process holds it already (a command, then its trainer)
+            _HELD[key][1] += 1
+            self.fd = _HELD[key][0]
+            return self
         path = self.folder / LOCK_NAME
         for _ in range(100):
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -46,6 +52,7 @@ class FolderLock:
             os.close(fd)                                # its holder removed it as we opened it: again
         else:
             raise DuettoError(f"{self.folder}: cannot take its lock ({path} keeps changing)")
+        _HELD[key] = [fd, 1]
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"what": self.what, "pid": os.getpid(), "host": socket.gethostname(),
                                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
@@ -53,6 +60,14 @@ class FolderLock:
         return self
 
     def release(self):
+        if self.fd is None:
+            return
+        key = self.folder.resolve()
+        if key in _HELD and _HELD[key][1] > 1:         # an outer holder in this process keeps it
+            _HELD[key][1] -= 1
+            self.fd = None
+            return
+        _HELD.pop(key, None)
         if self.fd is not None:
             try:
                 os.unlink(self.folder / LOCK_NAME)      # while still held: no one can be holding another copy

@@ -44,12 +44,31 @@ def add_parser(sub, run_args) -> None:
 
 
 def cmd_distil(a) -> int:
-    import torch
     from accelerate import PartialState
 
-    from duetto.data.latents import load_latents
     from duetto.joint.cli import DEFAULT_BUNDLE
     from duetto.joint.device import from_arguments
+    if not 1 <= a.student_steps <= 64 or a.steps < 1 or a.batch_size < 1:
+        raise DuettoError("--student-steps must be in [1, 64], --steps and --batch-size at least 1")
+    teacher = (a.teacher or DEFAULT_BUNDLE).resolve()
+    if not teacher.is_dir():
+        raise DuettoError(f"--teacher {teacher}: no such bundle folder")
+    device, dtype = from_arguments(a)
+    # first: under several GPUs it picks this process's own; on CPUs accelerate forms the job only with cpu=True
+    state = PartialState(cpu=device.type == "cpu")
+    from duetto.data.lock import FolderLock
+    lock = FolderLock(a.out, "distillation").acquire() if state.is_main_process else None   # rollouts, then training
+    try:
+        return _distil(a, state, device, dtype, teacher)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _distil(a, state, device, dtype, teacher) -> int:
+    import torch
+
+    from duetto.data.latents import load_latents
     from duetto.joint.model import JointDiT
     from duetto.joint.pipeline import Pipeline
 
@@ -59,14 +78,6 @@ def cmd_distil(a) -> int:
     from .joint_task import stack_clips
     from .rollouts import make_plan, read_rollouts, student_points, write_plan, write_rollouts
     from .trainer import Trainer
-    if not 1 <= a.student_steps <= 64 or a.steps < 1 or a.batch_size < 1:
-        raise DuettoError("--student-steps must be in [1, 64], --steps and --batch-size at least 1")
-    teacher = (a.teacher or DEFAULT_BUNDLE).resolve()
-    if not teacher.is_dir():
-        raise DuettoError(f"--teacher {teacher}: no such bundle folder")
-    device, dtype = from_arguments(a)
-    # first: under several GPUs it picks this process's own; on CPUs accelerate forms the job only with cpu=True
-    state = PartialState(cpu=device.type == "cpu")
     if device.type == "cuda" and state.num_processes > 1:
         device = state.device
     pipe = Pipeline.load(teacher).to(device, dtype)

@@ -56,3 +56,18 @@ def test_two_synth_runs_into_one_folder_the_second_is_refused(tmp_path):
 def test_tables_round_numbers_for_people():
     t = console.table([{"err_ms": 1.3079999999998648, "n": 3, "big": 12345678.9}], ["err_ms", "n", "big"])
     assert t.splitlines()[2].split() == ["1.308", "3", "1.235e+07"]
+
+
+def test_a_process_may_take_its_own_folder_lock_again(tmp_path):
+    """A command that holds its run folder (distil: rollouts, then training) may enter the trainer, which takes the
+    same lock: nested in one process it is counted, and only the outermost release lets other processes in."""
+    import sys as _sys
+    from duetto.data.lock import FolderLock
+    probe = [_sys.executable, "-c", "import sys; from duetto.data.lock import FolderLock; "
+             "FolderLock(sys.argv[1]).acquire()", str(tmp_path / "run")]
+    with FolderLock(tmp_path / "run", "distillation"):
+        with FolderLock(tmp_path / "run", "training"):
+            pass
+        r = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "in use by another distillation" in r.stderr   # still held by the outer
+    assert subprocess.run(probe, capture_output=True, text=True, timeout=60).returncode == 0
