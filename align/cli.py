@@ -1,8 +1,8 @@
 """`duetto-sync`: measure, report and fix audio/video sync for QA."""
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -37,33 +37,13 @@ examples:
 MAX_SEARCH_S = 5.0
 
 
-def _search(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0 < v <= MAX_SEARCH_S:       # (NaN fails both)
-        raise argparse.ArgumentTypeError(f"{text!r}: seconds above 0 and at most {MAX_SEARCH_S:g}")
-    return v
-
-
-def _offset(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not np.isfinite(v):
-        raise argparse.ArgumentTypeError(f"{text!r}: a finite number of milliseconds")
-    return v
-
-
 def _common(p):
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"tolerance preset or +A/-B ms (default: {DEFAULT_PRESET})")
     p.add_argument("--method", choices=["auto", "speech", "events"], default="auto",
                    help="speech: the lips' opening and the mouth's motion vs speech loudness; events: motion ending "
                         "(stop or bounce) vs sound onsets; auto: both where a face is found, the surer one "
                         "reported (default: auto)")
-    p.add_argument("--search", type=_search, default=0.6,
+    p.add_argument("--search", type=console.float_in(0, MAX_SEARCH_S, "seconds", above=True), default=0.6,
                    help=f"largest offset searched, seconds, above 0 and at most {MAX_SEARCH_S:g} (default: 0.6)")
 
 
@@ -90,7 +70,8 @@ def build_parser():
                                    "moved so that the offset becomes 0.")
     f.add_argument("path", help="media file")
     f.add_argument("-o", "--out", required=True, help=".mp4 to write")
-    f.add_argument("--offset", type=_offset, help="offset in ms to remove (default: measure it)")
+    f.add_argument("--offset", type=console.float_in(-math.inf, math.inf, "milliseconds"),
+                   help="offset in ms to remove (default: measure it)")
     _common(f)
     e = sub.add_parser("eval", help="shift clips by known offsets and score the recovery")
     e.add_argument("paths", nargs="+", help="media files (assumed in sync)")
@@ -159,7 +140,7 @@ def cmd_fix(a) -> int:
         r = measure_sync(a.path, preset=a.preset, method=a.method, search=a.search)
         if r.offset_ms is None or r.verdict == "no-signal":
             print(f"{PROG}: cannot measure {a.path}: {r.reason}; pass --offset", file=sys.stderr)
-            return 3
+            return console.EXIT_NO_SIGNAL
         offset = r.offset_ms
     fix_offset(a.path, a.out, offset)
     print(f"wrote {a.out}: sound moved by {-offset:+.0f} ms (picture copied)")

@@ -59,8 +59,15 @@ def _confident(r) -> bool:
     return r["verdict"] != "no-signal" and r["offset_ms"] is not None
 
 
+def reading_right(row: dict, offset_ms: float | None, frames: float = 2) -> bool:
+    """Whether ``offset_ms``, read on ``row``'s clip and shift, is within ``frames`` frames of the known offset (a row
+    with unrelated sound has none: never right)."""
+    return row["shift_ms"] is not None and offset_ms is not None and \
+        abs(offset_ms - row["shift_ms"]) <= frames * row["frame_ms"]
+
+
 def _within(r, frames) -> bool:
-    return r["abs_err_ms"] is not None and abs(r["abs_err_ms"]) <= frames * r["frame_ms"]
+    return reading_right(r, r["offset_ms"], frames)
 
 
 def summarise(rows) -> list[dict]:

@@ -198,25 +198,26 @@ def motion_ends(y: np.ndarray, chunk: int = 64) -> np.ndarray:
     that stops, so without the return and spike terms a one-frame flash read one frame late (+40 ms at
     25 fps; synthetic music at 15 fps was found within a frame for 82 % of known shifts, 100 % with them).
     By the time base (an event at t shows on frame round(t * fps)) sample j sits at ``(j + 1) / fps``."""
-    return motion_ends_tiles(y, 1, chunk)[0][0]
+    return motion_ends_regions(y, (1,), chunk)[0]
 
 
-def motion_ends_tiles(y: np.ndarray, tiles: int = 1, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """`motion_ends` inside each of ``tiles`` x ``tiles`` regions of the picture, and their speeds:
-    ``([tiles * tiles, T - 2], [tiles * tiles, T - 1])``, rows in reading order (``tiles=1``: the whole frame).
-    The slowing factor is each region's own: a drum that stops while the camera pans on is a motion that ends
-    in its region, though not in the whole frame."""
+def motion_ends_regions(y: np.ndarray, grids=(1,), chunk: int = 64) -> np.ndarray:
+    """`motion_ends` inside each region of a ``g`` x ``g`` grid for every ``g`` in ``grids``, from one pass over the
+    frames: ``[sum(g * g), T - 2]``, the grids in order, each grid's regions in reading order (``g = 1``: the
+    whole frame). The slowing factor is each region's own: a drum that stops while the camera pans on is a motion
+    that ends in its region, though not in the whole frame."""
     t, h, w = y.shape
-    g = max(1, min(tiles, h, w))
-    hh, ww = h // g * g, w // g * g
+    gs = [max(1, min(g, h, w)) for g in grids]
 
-    def per_tile(x):        # [n, H, W] -> [n, g * g] means over the tiles
-        return reduce(x[:, :hh, :ww], "n (a h) (b w) -> n (a b)", "mean", a=g, b=g)
+    def per_region(x):      # [n, H, W] -> [n, sum(g * g)]: means over every grid's regions
+        return np.concatenate([reduce(x[:, : h // g * g, : w // g * g], "n (a h) (b w) -> n (a b)", "mean", a=g, b=g)
+                               for g in gs], axis=1)
+    r = sum(g * g for g in gs)
     if t < 3:
-        return np.zeros((g * g, 0)), np.zeros((g * g, max(t - 1, 0)))
-    ends = np.empty((t - 2, g * g))
-    spikes = np.empty((t - 2, g * g))
-    speed = np.empty((t - 1, g * g))
+        return np.zeros((r, 0))
+    ends = np.empty((t - 2, r))
+    spikes = np.empty((t - 2, r))
+    speed = np.empty((t - 1, r))
     for s in range(0, t - 2, chunk):                 # chunks bound the float temporaries at 720p
         lo = max(s - 1, 0)
         d = np.diff(y[lo: s + chunk + 2], axis=0)
@@ -225,14 +226,14 @@ def motion_ends_tiles(y: np.ndarray, tiles: int = 1, chunk: int = 64) -> tuple[n
         m = min(chunk, len(d) - 2)
         d0, d1, d2 = d[:m], d[1: m + 1], d[2: m + 2]
         sign, a1 = np.sign(d1), np.abs(d1)
-        speed[s: s + m] = per_tile(a1)
+        speed[s: s + m] = per_region(a1)
         carried, returned = np.maximum(d2 * sign, 0), np.maximum(-d0 * sign, 0)
-        ends[s: s + m] = per_tile(np.maximum(a1 - carried - returned, 0))
+        ends[s: s + m] = per_region(np.maximum(a1 - carried - returned, 0))
         undone = np.minimum(a1, np.maximum(-d2 * sign, 0))
-        spikes[s: s + m] = per_tile(np.minimum(undone, np.maximum(a1 - np.abs(d0), 0)))
-    speed[t - 2] = per_tile(np.abs(y[t - 1: t].astype(np.float32) - y[t - 2: t - 1]))
+        spikes[s: s + m] = per_region(np.minimum(undone, np.maximum(a1 - np.abs(d0), 0)))
+    speed[t - 2] = per_region(np.abs(y[t - 1: t].astype(np.float32) - y[t - 2: t - 1]))
     slowing = np.clip((speed[:-1] - speed[1:]) / np.maximum(speed[:-1], 1e-6), 0, 1)
-    return (ends * slowing + SPIKE_WEIGHT * spikes).T, speed.T
+    return (ends * slowing + SPIKE_WEIGHT * spikes).T
 
 
 def blur(y: np.ndarray, share: float) -> np.ndarray:

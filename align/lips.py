@@ -70,6 +70,20 @@ class Face:
     def height(self) -> int:
         return self.box[1] - self.box[0]
 
+    def scaled(self, k: float) -> "Face":
+        """The same face in a picture ``k`` times as large."""
+        return Face(scaled(self.box, k), scaled(self.mouth, k), self.share, scaled(self.spread, k))
+
+
+def scaled(box, k: float) -> tuple[int, int, int, int]:
+    return tuple(int(round(v * k)) for v in box)
+
+
+def _same_face(box, others) -> bool:
+    """Whether ``box`` is one of ``others`` (boxes): their centres closer than half the other's width."""
+    c = np.array([box[:2].mean(), box[2:].mean()])
+    return any(np.linalg.norm(c - np.array([b[:2].mean(), b[2:].mean()])) < 0.5 * (b[3] - b[2]) for b in others)
+
 
 def _rgb(frame: np.ndarray) -> np.ndarray:
     f = np.clip(frame, 0, 255).astype(np.uint8)
@@ -113,9 +127,7 @@ def _detect_tiled(frames, model: int = 0):
         off = np.array([y0, y0, x0, x0])
         for box, mouth in found:
             box = box + off
-            c = np.array([box[:2].mean(), box[2:].mean()])
-            if not any(np.linalg.norm(c - np.array([b[:2].mean(), b[2:].mean()])) < 0.5 * (b[3] - b[2])
-                       for b, _ in out[k]):          # the same face seen from two tiles: once
+            if not _same_face(box, [b for b, _ in out[k]]):   # the same face seen from two tiles: once
                 out[k].append((box, mouth + off[[0, 2]]))
     return out
 

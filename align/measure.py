@@ -98,19 +98,19 @@ def _face_frames(src, clip: LumaClip, y: np.ndarray, faces: list) -> tuple[np.nd
         want[0] / h
 
 
-def _downscale(y: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+def _downscale(y: np.ndarray, side: int) -> np.ndarray:
     """Luma ``[T, H, W]`` as float32, reduced by a whole factor (area average: cheap) to about ``side`` pixels on
-    its longer side, and the scale applied."""
+    its longer side."""
     t, h, w = y.shape
     k = max(1, round(max(h, w) / side))
     if k == 1:
-        return np.asarray(y, dtype=np.float32), 1.0
+        return np.asarray(y, dtype=np.float32)
     import cv2
     size = (max(8, w // k), max(8, h // k))
     out = np.empty((t, size[1], size[0]), np.float32)
     for i in range(t):
         out[i] = cv2.resize(y[i, : size[1] * k, : size[0] * k], size, interpolation=cv2.INTER_AREA)
-    return out, size[1] / h
+    return out
 
 
 CUES = {"speech": [("loudness change", "mouth motion"), ("loudness", "mouth darkness"), ("loudness", "lip opening")],
@@ -154,10 +154,8 @@ def _events(clip: LumaClip, y: np.ndarray, times: np.ndarray, search: float, til
     a = F.smooth(F.audio_onset_strength(x), SMOOTH_S)
     fps = (len(times) - 1) / (times[-1] - times[0])        # the rate of distinct pictures
     yb = F.blur(y, ENDS_BLUR / fps)
-    ends = F.motion_ends_tiles(yb, 1)[0]
     tiles = min(tiles, min(y.shape[1:]) // TILE_PX)
-    if tiles > 1:
-        ends = np.concatenate([ends, F.motion_ends_tiles(yb, tiles)[0]])
+    ends = F.motion_ends_regions(yb, (1, tiles) if tiles > 1 else (1,))
     audio = F.on_grid(sounding(F.clip_outliers(a)), F.audio_times(len(a), "onset"), grid)
     picture = np.stack([F.on_grid(F.clip_outliers(v), times[1:-1], grid) for v in ends])
     usable = [k for k, v in enumerate(picture) if np.isfinite(v).sum() > 1 and np.nanstd(v) > 0]
@@ -216,10 +214,6 @@ def _speech(clip: LumaClip, y: np.ndarray, times: np.ndarray, mouths: list, sear
     return best if c is None else _Reading("speech", c, audio, picture, CUES["speech"], "mesh")
 
 
-def _scaled(box, k: float) -> tuple[int, int, int, int]:
-    return tuple(int(round(v * k)) for v in box)
-
-
 def _find_mouths(y: np.ndarray, need_share: float):
     """Mouth boxes in ``y``'s pixels as ``[(box, what found it)]`` and a `lips.Face` per box (None for the Haar
     cascade's). BlazeFace where mediapipe is installed, else the Haar cascade."""
@@ -254,7 +248,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
         return no_signal(f"{clip.fps:g} frames a second are too few to time sound against (at least {MIN_FPS:g})")
     if np.abs(clip.audio).max() < 1e-3:
         return no_signal("silence: the audio carries no signal")
-    y, scale = _downscale(clip.luma, ANALYSIS_SIDE)
+    y = _downscale(clip.luma, ANALYSIS_SIDE)
     change, peak = F.frame_motion(y)
     if peak < F.STILL:
         return no_signal("static picture: nothing moves")
@@ -269,9 +263,8 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
             from . import lips
             frames, k = _face_frames(src, clip, y, faces)
             if k != 1.0:
-                mouths = [(_scaled(box, k), how) for box, how in mouths]
-                faces = [None if f is None else lips.Face(*(_scaled(b, k) for b in (f.box, f.mouth)), f.share,
-                                                          _scaled(f.spread, k)) for f in faces]
+                mouths = [(lips.scaled(box, k), how) for box, how in mouths]
+                faces = [None if f is None else f.scaled(k) for f in faces]
             mesh = (lambda i: faces[i]) if faces and faces[0] is not None else None
             r = _speech(clip, frames[keep], times, mouths, search, lips.mesh_stride(clip.fps), mesh)
             if r is not None:

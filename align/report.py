@@ -4,11 +4,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from duetto.data import console
 from duetto.data.media import atomic_write
 
 from .measure import SyncReport
 
-EXIT = {"pass": 0, "fail": 1, "no-signal": 3}   # 2 is bad input
+EXIT = {"pass": console.EXIT_OK, "fail": console.EXIT_FAIL, "no-signal": console.EXIT_NO_SIGNAL}
 NO_SIGNAL = ("fail", "skip", "pass")           # what a clip without a usable sync signal counts as
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from duetto.align import calibration as C
-from duetto.align.evaluate import DEFAULT_SHIFTS, evaluate
+from duetto.align.evaluate import DEFAULT_SHIFTS, evaluate, reading_right
 from duetto.data import console
 from duetto.data.synth import SynthConfig, render
 
@@ -66,7 +66,7 @@ def examples(rows):
     out = []
     for r in rows:
         for method, d in r["readings"].items():
-            right = r["shift_ms"] is not None and abs(d["offset_ms"] - r["shift_ms"]) <= 2 * r["frame_ms"]
+            right = reading_right(r, d["offset_ms"])
             out.append((C.kind(method, d["face"]), C.features(d["margin"], d["peak"], d["z"]), right, 1.0))
     return out
 
@@ -96,8 +96,7 @@ def decide(r, weights):
         return None, 0.0, False
     method, p = C.decide(r["readings"], weights)
     d = r["readings"][method]
-    right = r["shift_ms"] is not None and abs(d["offset_ms"] - r["shift_ms"]) <= 2 * r["frame_ms"]
-    return method, p, right
+    return method, p, reading_right(r, d["offset_ms"])
 
 
 def threshold(p, right) -> float:

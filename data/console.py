@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -34,13 +35,24 @@ MAX_SEED = 2 ** 63 - 1
 
 def int_in(lo: int, hi: int, what: str = "a whole number"):
     """An argparse type: an int in [lo, hi] (a seed, a count), with the range in its error."""
+    return _in_range(int, lo, hi, what, f"{what} from {lo} to {hi}")
+
+
+def float_in(lo: float, hi: float, what: str = "a number", above: bool = False):
+    """An argparse type: a finite float in [lo, hi] (``above``: in (lo, hi]), with the range in its error."""
+    bound = "any finite number" if math.isinf(lo) and math.isinf(hi) else \
+        f"{what} {'above' if above else 'from'} {lo:g} {'and at most' if above else 'to'} {hi:g}"
+    return _in_range(float, lo, hi, what, bound, above)
+
+
+def _in_range(kind, lo, hi, what, bound, above=False):
     def conv(text):
         try:
-            v = int(text)
+            v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r}: not {what}") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{text!r}: {what} from {lo} to {hi}")
+        if not (math.isfinite(v) and (lo < v if above else lo <= v) and v <= hi):
+            raise argparse.ArgumentTypeError(f"{text!r}: {bound}")
         return v
     conv.__name__ = what
     return conv

@@ -24,10 +24,13 @@ class FolderLock:
     """``with FolderLock(run_dir, "training"):`` -- refused (`DuettoError`, naming the holder) while another
     process holds the folder."""
 
-    def __init__(self, folder, what: str = "process"):
-        self.folder, self.what, self.fd = Path(folder), what, None
+    def __init__(self, folder, what: str = "process", enabled: bool = True):
+        self.folder, self.what, self.fd, self.enabled = Path(folder), what, None, enabled
 
     def acquire(self) -> "FolderLock":
+        """Take the lock (or nothing, when not ``enabled``: the other processes of a job whose first one holds it)."""
+        if not self.enabled:
+            return self
         self.folder.mkdir(parents=True, exist_ok=True)
         key = self.folder.resolve()
         if key in _HELD:                               # this process holds it already (a command, then its trainer)

@@ -190,7 +190,7 @@ def cmd_generate(a) -> int:
 
 
 MAX_CLIPS = 1000
-MAX_SEED = 2 ** 63 - 1
+MAX_SEED = console.MAX_SEED
 
 
 def _outputs(out: Path, n: int) -> list[Path]:

@@ -57,12 +57,8 @@ def cmd_distil(a) -> int:
     # first: under several GPUs it picks this process's own; on CPUs accelerate forms the job only with cpu=True
     state = PartialState(cpu=device.type == "cpu")
     from duetto.data.lock import FolderLock
-    lock = FolderLock(a.out, "distillation").acquire() if state.is_main_process else None   # rollouts, then training
-    try:
+    with FolderLock(a.out, "distillation", enabled=state.is_main_process):     # the rollouts, then the training
         return _distil(a, state, device, dtype, teacher)
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _distil(a, state, device, dtype, teacher) -> int:

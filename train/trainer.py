@@ -110,12 +110,8 @@ class Trainer:
     def fit(self) -> Path:
         """Train to ``cfg.steps`` (resuming from the run folder's newest checkpoint) and export; the folder is
         locked for the run (`duetto.data.lock`): a second training into it is refused, naming this one."""
-        lock = FolderLock(self.run_dir, "training").acquire() if self.accelerator.is_main_process else None
-        try:
+        with FolderLock(self.run_dir, "training", enabled=self.accelerator.is_main_process):
             return self._fit()
-        finally:
-            if lock is not None:
-                lock.release()
 
     def _fit(self) -> Path:
         from accelerate.utils import set_seed
