@@ -195,6 +195,22 @@ def read_safetensors(file, map_location: str = "cpu") -> dict[str, torch.Tensor]
         raise DuettoError(f"{file}: corrupt weights ({str(e)[:100]})") from None
 
 
+@contextmanager
+def weights_to_be_loaded():
+    """Build modules whose every weight is about to be overwritten by a strict load: ``torch.nn.init``'s in-place
+    initialisers do nothing inside (the tensors keep whatever memory they got), which saves the random draws
+    (MiniLM: 0.15 s of a 0.37 s load). Only for modules followed by `load_state_strict`, which checks every key."""
+    names = [n for n in dir(nn.init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(nn.init, n) for n in names}
+    for n in names:
+        setattr(nn.init, n, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(nn.init, n, f)
+
+
 def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], name: str):
     """``module.load_state_dict(state, strict=True)``, but a missing or unexpected key or a wrong shape is a
     one-line `DuettoError` that starts with ``name`` (the file)."""
@@ -218,7 +234,8 @@ def load_autoencoder(directory, map_location: str = "cpu"):
     if not weights.is_file():
         raise DuettoError(f"{directory}: no {WEIGHTS_NAME}")
     state = read_safetensors(weights, map_location)
-    model = cls(cfg)
+    with weights_to_be_loaded():
+        model = cls(cfg)
     load_state_strict(model, state, str(weights))
     return model.eval()
 

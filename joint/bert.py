@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from duetto.data.autoencoder import weights_to_be_loaded
 from duetto.data.errors import DuettoError
 
 MAX_VOCAB, MAX_HIDDEN, MAX_LAYERS = 250_000, 4096, 48       # a hostile config cannot ask for a huge model
@@ -103,10 +104,11 @@ class BertEncoder:
         sizes = (cfg.get("vocab_size"), cfg.get("hidden_size"), cfg.get("num_hidden_layers"))
         if not all(isinstance(x, int) and 0 < x <= cap for x, cap in zip(sizes, (MAX_VOCAB, MAX_HIDDEN, MAX_LAYERS))):
             raise DuettoError(f"{folder}/config.json: vocabulary, width or depth out of range")
-        self.model = Bert(cfg)
+        with weights_to_be_loaded():
+            self.model = Bert(cfg)
         try:
             raw = load_file(str(folder / "model.safetensors"))
-            self.model.load_state_dict(_state_dict(raw, cfg["num_hidden_layers"]))
+            self.model.load_state_dict(_state_dict(raw, cfg["num_hidden_layers"]), strict=True)
         except (OSError, SafetensorError, KeyError, RuntimeError) as e:
             raise DuettoError(f"{folder}/model.safetensors: not the BERT weights its config.json describes ({e})") from None
         self.model.eval().to(device)
