@@ -15,6 +15,7 @@ refused. The trained model (EMA weights) ends in ``OUT/model``.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -175,6 +176,9 @@ def build_parser():
     x.add_argument("--half", action="store_true",
                    help="store weights in float16 (half the bytes; export VAEs with --half before encoding latents, "
                         "so the shipped VAEs are the ones the latents came from)")
+    x.add_argument("--delta", default=None, metavar="RANK|full",
+                   help="distillation runs: store the student as its difference from the teacher bundle, which must sit "
+                        "beside --out (joint.delta): low-rank factors of rank RANK for each matrix, or 'full' tensors")
     x.add_argument("--no-progress", action="store_true", help="no progress bar")
     from .distil import add_parser as add_distil
     add_distil(sub, _run_args)
@@ -484,8 +488,14 @@ def cmd_export(a) -> int:
     if not a.run.is_dir():
         raise DuettoError(f"{a.run}: no such run folder")
     kind = run_info(a.run)["command"]
+    if a.delta is not None and kind != "distil":
+        raise DuettoError("--delta is for distillation runs")
     if kind == "distil":
-        out = export_student(a.run, a.out, a.step, half=a.half)
+        try:
+            rank = None if a.delta in (None, "full") else console.int_in(1, 1024, "'full' or a rank")(a.delta)
+        except argparse.ArgumentTypeError as e:
+            raise DuettoError(f"--delta: {e}") from None
+        out = export_student(a.run, a.out, a.step, half=a.half, delta=a.delta is not None, rank=rank)
         print(f"{PROG}: wrote {out} ({describe(out)})", file=sys.stderr)
         print(out)
         return console.EXIT_OK

@@ -96,9 +96,12 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
     return save_bundle(out, model, vvae, avae, gen, torch.float16 if half else None)
 
 
-def export_student(run: Path, out: Path, step: int | None = None, *, half: bool = False) -> Path:
+def export_student(run: Path, out: Path, step: int | None = None, *, half: bool = False, delta: bool = False,
+                   rank: int | None = None) -> Path:
     """A student bundle from distillation run ``run``: the teacher bundle's VAEs and settings, the student's
-    weights, and sampling at the student's steps without guidance (``steps`` may still be set lower per run)."""
+    weights, and sampling at the student's steps without guidance (``steps`` may still be set lower per run).
+    ``delta``: stored as its difference from the teacher (`joint.delta`; low-rank of ``rank``, or whole tensors
+    when None), the bundle then sitting beside the teacher's."""
     import dataclasses
 
     from duetto.joint.model import JointDiT
@@ -115,6 +118,9 @@ def export_student(run: Path, out: Path, step: int | None = None, *, half: bool 
     pipe.config = dataclasses.replace(pipe.config, steps=int(cfg["student_steps"]), sampler="euler",
                                       shift=float(cfg["shift"]), video_scale=1.0, audio_scale=1.0,
                                       video_sync_scale=0.0, audio_sync_scale=0.0, guidance_max_t=1.0)
+    if delta:
+        from duetto.joint.delta import save_delta_bundle
+        return save_delta_bundle(out, pipe.model, teacher, pipe.config, rank, torch.float16 if half else None)
     return pipe.save(out, torch.float16 if half else None)
 
 

@@ -91,6 +91,14 @@ def test_a_student_learns_the_teachers_path_and_ships_as_a_bundle(micro_bundle, 
     assert generate_main(["generate", "a ball drops", "--checkpoint", str(bundle), "-o", str(tmp_path / "o.mp4"),
                           "--quiet"]) == 0
     assert (tmp_path / "o.mp4").stat().st_size > 0
+    # stored as its difference from the teacher, beside it: the same student
+    delta = micro_bundle.parent / f"student-{tmp_path.name}"
+    assert main(["export", str(out), "--delta", "full", "--out", str(delta)]) == 0
+    assert not (delta / "joint").exists()
+    for k, v in Pipeline.load(delta).model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k]), k
+    assert main(["export", str(out), "--delta", "0", "--out", str(delta)]) == 2
+    assert "--delta: '0': 'full' or a rank from 1 to 1024" in capsys.readouterr().err
     # a second run over the same folder keeps the rollouts it has (nothing is sampled again) and trains on
     stamp = [p.stat().st_mtime_ns for p in parts]
     assert main(_args(micro_bundle, latents, out, "--steps", "41", "--lr", "2e-3", "--eval-every", "40",

@@ -1,0 +1,94 @@
+"""A bundle stored as the bundle beside it plus a weight difference (joint.delta)."""
+import json
+import shutil
+
+import pytest
+import torch
+
+from duetto.data.errors import DuettoError
+from duetto.joint.delta import apply_delta, low_rank, save_delta_bundle, take_delta
+from duetto.joint.pipeline import Pipeline
+
+
+@pytest.fixture
+def pair(micro_bundle, tmp_path):
+    """(base bundle, a student: the base's model moved a little) in one folder."""
+    base = tmp_path / "teacher"
+    shutil.copytree(micro_bundle, base)
+    pipe = Pipeline.load(base)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in list(pipe.model.parameters())[::2]:           # half the tensors change
+            p.add_(torch.randn_like(p) * 0.01)
+    return base, pipe
+
+
+def test_low_rank_factors_are_the_best_approximation():
+    torch.manual_seed(0)
+    d = torch.randn(40, 3, dtype=torch.float64) @ torch.randn(3, 30, dtype=torch.float64)   # rank 3
+    up, down = low_rank(d, 3)
+    assert up.shape == (40, 3) and down.shape == (3, 30)
+    assert torch.allclose((up @ down).double(), d, atol=1e-5)
+    up1, down1 = low_rank(d, 1)
+    s = torch.linalg.svdvals(d)
+    assert torch.isclose(torch.linalg.norm(d - (up1 @ down1).double()), s[1:].norm(), rtol=1e-4)
+
+
+def test_a_full_delta_bundle_is_the_student_and_keeps_its_own_settings(pair, tmp_path):
+    base, student = pair
+    student.config = student.config.__class__(**{**student.config.__dict__, "steps": 3, "video_scale": 1.0})
+    out = save_delta_bundle(tmp_path / "student", student.model, base, student.config, rank=None, dtype=None)
+    assert not (out / "joint").exists() and (out / "delta" / "delta.safetensors").is_file()
+    loaded = Pipeline.load(out)
+    for k, v in student.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[k], v), k
+    assert loaded.config.steps == 3 and loaded.config.video_scale == 1.0
+    assert Pipeline.load(base).config.steps != 3                 # the base keeps its own
+    with torch.no_grad():
+        a = student.generate("a ball drops", seed=4, seconds=1.0)
+        b = loaded.generate("a ball drops", seed=4, seconds=1.0)
+    assert (a[0].video == b[0].video).all() and (a[0].audio == b[0].audio).all()
+
+
+def test_a_low_rank_delta_is_smaller_and_close(pair, tmp_path):
+    base, student = pair
+    full = save_delta_bundle(tmp_path / "full", student.model, base, student.config, rank=None)
+    small = save_delta_bundle(tmp_path / "small", student.model, base, student.config, rank=2)
+    size = lambda b: (b / "delta" / "delta.safetensors").stat().st_size  # noqa: E731
+    assert size(small) < 0.5 * size(full)
+    want, teacher = student.model.state_dict(), Pipeline.load(base).model.state_dict()
+    got = Pipeline.load(small).model.state_dict()
+    moved = sum(float((want[k].float() - teacher[k].float()).norm() ** 2) for k in want)
+    left = sum(float((want[k].float() - got[k].float()).norm() ** 2) for k in want)
+    assert 0 < left < moved                                      # some of the move kept, not all: a rank-2 fit
+
+
+def test_the_delta_applies_only_to_its_own_base(pair, tmp_path):
+    base, student = pair
+    out = save_delta_bundle(tmp_path / "student", student.model, base, student.config, rank=None)
+    with pytest.raises(DuettoError, match="beside its base"):
+        save_delta_bundle(tmp_path / "elsewhere" / "s", student.model, base, student.config, rank=None)
+    cfg = json.loads((out / "delta" / "config.json").read_text())
+    for bad in ("../teacher", "/etc", ".."):
+        (out / "delta" / "config.json").write_text(json.dumps({**cfg, "base": bad}))
+        with pytest.raises(DuettoError, match="must name a bundle folder"):
+            Pipeline.load(out)
+    (out / "delta" / "config.json").write_text(json.dumps(cfg))
+    with torch.no_grad():                                         # the teacher is re-shipped: the delta no longer fits
+        m = Pipeline.load(base).model
+        m.save_pretrained(base / "joint", torch.float16)
+    with pytest.raises(DuettoError, match="not the bundle this delta was taken from"):
+        Pipeline.load(out)
+
+
+def test_a_delta_that_does_not_fit_is_one_error():
+    state = {"w": torch.zeros(4, 6), "b": torch.zeros(4)}
+    with pytest.raises(DuettoError, match="factors of w"):
+        apply_delta(state, {"w.up": torch.zeros(4, 2), "w.down": torch.zeros(3, 6)}, "d")
+    with pytest.raises(DuettoError, match="fit no matrix"):
+        apply_delta(state, {"x.up": torch.zeros(4, 2), "x.down": torch.zeros(2, 6)}, "d")
+    with pytest.raises(DuettoError, match="has no .up"):
+        apply_delta(state, {"w.down": torch.zeros(2, 6)}, "d")
+    with pytest.raises(DuettoError, match="not a tensor of the base"):
+        apply_delta(state, {"b": torch.zeros(5)}, "d")
+    assert set(take_delta({"w": torch.ones(4, 6), "b": torch.zeros(4)}, state, 1)) == {"w.up", "w.down"}
