@@ -17,7 +17,23 @@ from duetto.data import console
 from duetto.data.errors import DuettoError
 
 PROG = "duetto"
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "samples" / "duetto-tiny"
+SHIPPED = Path(__file__).resolve().parents[1] / "samples"
+TEACHER_BUNDLE = SHIPPED / "duetto-tiny"            # the shipped model at its full guided setting
+DEFAULT_BUNDLE = TEACHER_BUNDLE
+
+
+def bundle_path(given: Path | None) -> Path:
+    """``--checkpoint``: a bundle folder, or the name of a shipped one (``duetto-tiny``); None: the default."""
+    if given is None:
+        bundle = DEFAULT_BUNDLE
+    elif not given.exists() and len(given.parts) == 1 and (SHIPPED / given.name / "generation.json").is_file():
+        bundle = SHIPPED / given.name
+    else:
+        bundle = given
+    if not bundle.is_dir():
+        shipped = sorted(p.name for p in SHIPPED.glob("*") if (p / "generation.json").is_file())
+        raise DuettoError(f"{bundle}: no such model bundle (shipped: {', '.join(shipped) or 'none'})")
+    return bundle
 
 
 def build_parser():
@@ -33,7 +49,7 @@ def build_parser():
     g.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     g.add_argument("-n", type=int, default=1, help="number of clips (default 1)")
     g.add_argument("--checkpoint", type=Path, default=None,
-                   help=f"model bundle folder (default: the shipped {DEFAULT_BUNDLE.name})")
+                   help=f"model bundle folder, or a shipped model's name (default: {DEFAULT_BUNDLE.name})")
     g.add_argument("--video", type=Path, default=None, help="keep this picture and generate its sound")
     g.add_argument("--audio", type=Path, default=None, help="keep this sound and generate its picture")
     g.add_argument("--speech", default=None, help="words for the person in the clip to say (phonemes by espeak-ng)")
@@ -71,7 +87,7 @@ def build_parser():
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     gl.add_argument("--out", required=True, type=Path, help="folder to write (refused if it holds a gallery)")
     gl.add_argument("--checkpoint", type=Path, default=None,
-                    help=f"model bundle folder (default: the shipped {DEFAULT_BUNDLE.name})")
+                    help=f"model bundle folder, or a shipped model's name (default: {DEFAULT_BUNDLE.name})")
     gl.add_argument("--per-family", type=int, default=1, help="clips per family, 1-10 (default 1)")
     gl.add_argument("--seed", type=int, default=0, help="first sampling seed (default 0)")
     gl.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -105,9 +121,7 @@ def cmd_gallery(a) -> int:
     from duetto.joint.gallery import make_gallery
     if not 1 <= a.per_family <= 10 or not 0 <= a.seed <= MAX_SEED - 100:
         raise DuettoError(f"--per-family must be 1-10, --seed 0-{MAX_SEED - 100}")
-    bundle = a.checkpoint or DEFAULT_BUNDLE
-    if not bundle.is_dir():
-        raise DuettoError(f"{bundle}: no such model bundle" + ("" if a.checkpoint else " (give --checkpoint)"))
+    bundle = bundle_path(a.checkpoint)
     if a.out.exists() and not a.out.is_dir():
         raise DuettoError(f"{a.out}: exists and is not a directory")
     if (a.out / "index.html").exists():
@@ -170,9 +184,7 @@ def cmd_generate(a) -> int:
     for option, path in (("--video", a.video), ("--audio", a.audio)):
         if path is not None:
             _check_length(option, path, a.seconds, MAX_SECONDS)
-    bundle = a.checkpoint or DEFAULT_BUNDLE
-    if not bundle.is_dir():
-        raise DuettoError(f"{bundle}: no such model bundle" + ("" if a.checkpoint else " (give --checkpoint)"))
+    bundle = bundle_path(a.checkpoint)
     a.rewritten = None
     if a.rewrite:
         from duetto.joint.rewrite import rewrite

@@ -46,11 +46,11 @@ def add_parser(sub, run_args) -> None:
 def cmd_distil(a) -> int:
     from accelerate import PartialState
 
-    from duetto.joint.cli import DEFAULT_BUNDLE
+    from duetto.joint.cli import TEACHER_BUNDLE
     from duetto.joint.device import from_arguments
     if not 1 <= a.student_steps <= 64 or a.steps < 1 or a.batch_size < 1:
         raise DuettoError("--student-steps must be in [1, 64], --steps and --batch-size at least 1")
-    teacher = (a.teacher or DEFAULT_BUNDLE).resolve()
+    teacher = (a.teacher or TEACHER_BUNDLE).resolve()
     if not teacher.is_dir():
         raise DuettoError(f"--teacher {teacher}: no such bundle folder")
     device, dtype = from_arguments(a)

@@ -50,8 +50,8 @@ def fx(tmp_path_factory):
                                      ("bundle_empty", "bundle-empty"), ("prompts_empty", "prompts-empty.txt"))})
     bad_bundle = d / "bundle-garbage"                           # a bundle folder whose files are not what they say
     import shutil
-    from duetto.joint.cli import DEFAULT_BUNDLE
-    shutil.copytree(DEFAULT_BUNDLE, bad_bundle, ignore=shutil.ignore_patterns("*.safetensors"))
+    from duetto.joint.cli import TEACHER_BUNDLE
+    shutil.copytree(TEACHER_BUNDLE, bad_bundle, ignore=shutil.ignore_patterns("*.safetensors"))
     for sub in ("joint", "video_vae", "audio_vae"):
         if (bad_bundle / sub).is_dir():
             (bad_bundle / sub / "model.safetensors").write_bytes(b"\x00" * 64 + b"not safetensors")

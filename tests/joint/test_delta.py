@@ -92,3 +92,14 @@ def test_a_delta_that_does_not_fit_is_one_error():
     with pytest.raises(DuettoError, match="not a tensor of the base"):
         apply_delta(state, {"b": torch.zeros(5)}, "d")
     assert set(take_delta({"w": torch.ones(4, 6), "b": torch.zeros(4)}, state, 1)) == {"w.up", "w.down"}
+
+
+def test_checkpoint_takes_a_shipped_models_name(tmp_path, monkeypatch):
+    from duetto.joint import cli
+    assert cli.bundle_path(None) == cli.DEFAULT_BUNDLE
+    assert cli.bundle_path(type(tmp_path)("duetto-tiny")) == cli.TEACHER_BUNDLE
+    monkeypatch.chdir(tmp_path)                                  # a folder of that name here wins over the shipped one
+    (tmp_path / "duetto-tiny").mkdir()
+    assert cli.bundle_path(type(tmp_path)("duetto-tiny")) == type(tmp_path)("duetto-tiny")
+    with pytest.raises(DuettoError, match=r"no-such: no such model bundle \(shipped: .*duetto-tiny"):
+        cli.bundle_path(type(tmp_path)("no-such"))
