@@ -89,9 +89,11 @@ def build_parser():
 
 
 def _existing(paths):
+    from duetto.data.media import file_problem
     for p in paths:
-        if not Path(p).is_file():
-            raise DuettoError(f"{p}: no such file")
+        problem = file_problem(p)
+        if problem:
+            raise DuettoError(f"{p}: {problem}")
 
 
 def cmd_check(a) -> int:

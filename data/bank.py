@@ -111,26 +111,25 @@ def load_bank(sources, *, fps: float, size: int, sample_rate: int, channels: int
         metas.append(meta)
 
     from tqdm import tqdm
-    bar = tqdm(total=None, desc="loading clips", unit="clip", disable=not progress)
-    for shard in shards:
-        for item in iter_shard(shard):
-            if max_clips is not None and len(videos) >= max_clips:
-                break
-            if isinstance(item, BadSample):
-                skipped[item.reason] = skipped.get(item.reason, 0) + 1
-                continue
-            try:
-                meta = parse_meta(item.files["json"], f"{item.name}.json")
-            except DuettoError:
-                skipped["bad_json"] = skipped.get("bad_json", 0) + 1
-                continue
-            add(item.files["mp4"], f"{Path(shard).name}/{item.key}", meta)
-            bar.update(1)
-    for p in media:
-        if max_clips is None or len(videos) < max_clips:
-            add(p, str(p), {"caption": p.stem})
-            bar.update(1)
-    bar.close()
+    with tqdm(total=None, desc="loading clips", unit="clip", disable=not progress) as bar:
+        for shard in shards:
+            for item in iter_shard(shard):
+                if max_clips is not None and len(videos) >= max_clips:
+                    break
+                if isinstance(item, BadSample):
+                    skipped[item.reason] = skipped.get(item.reason, 0) + 1
+                    continue
+                try:
+                    meta = parse_meta(item.files["json"], f"{item.name}.json")
+                except DuettoError:
+                    skipped["bad_json"] = skipped.get("bad_json", 0) + 1
+                    continue
+                add(item.files["mp4"], f"{Path(shard).name}/{item.key}", meta)
+                bar.update(1)
+        for p in media:
+            if max_clips is None or len(videos) < max_clips:
+                add(p, str(p), {"caption": p.stem})
+                bar.update(1)
     if not videos:
         raise DuettoError(f"no usable clips of at least {min_seconds:g} s in {len(shards)} shard(s) and "
                           f"{len(media)} media file(s) (skipped: {skipped or 'none'})")

@@ -5,14 +5,16 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import DuettoError
 
 # One contract for every command: 0 ok, 1 a measured problem (out of sync, a bad shard), 2 bad input or environment
 # (a missing or unreadable file, an output that cannot be written), 3 no usable signal (duetto-sync), 4 an internal
-# error (a bug: one line, the traceback with DUETTO_DEBUG=1), 130 interrupted.
+# error (a bug: one line, the traceback with DUETTO_DEBUG=1), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_NO_SIGNAL, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
@@ -67,14 +69,17 @@ def run(prog: str, main, argv=None) -> int:
     an error of the environment (a path that is a directory, not writable, a full disk: `OSError`, or memory);
     anything else is a bug: one line and exit 4 (``DUETTO_DEBUG=1``: the traceback instead)."""
     logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(message)s")
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:
         return int(main(argv) or 0)
     except DuettoError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:        # Ctrl-C, or SIGTERM (Terminated): the cleanup on the way out has run
+        term = isinstance(e, Terminated)
+        print(f"{prog}: {'terminated' if term else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if term else signal.SIGINT)
     except (OSError, MemoryError) as e:
         if debugging():
             raise
@@ -88,6 +93,18 @@ def run(prog: str, main, argv=None) -> int:
         print(f"{prog}: internal error: {type(e).__name__}: {str(e)[:300]} (a bug; DUETTO_DEBUG=1 shows where)",
               file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, old)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, ``timeout``, ``kill``), raised where the process is like Ctrl-C, so every temporary file
+    and lock is cleaned up on the way out (Python's default would end the process on the spot)."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
 
 
 def examples(parser: argparse.ArgumentParser, by_command: dict[str, str]) -> argparse.ArgumentParser:

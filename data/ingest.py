@@ -117,12 +117,19 @@ def _problem(clip: Clip) -> str | None:
     return None
 
 
+MAX_FILES = 100_000
+
+
 def ingest(src, out, cfg: IngestConfig = IngestConfig(), progress: bool = True) -> IngestReport:
     cfg.check()
     src = Path(src)
     if not src.is_dir():
         raise DuettoError(f"{src}: not a directory")
-    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    # every name with a video suffix but a directory: a pipe, a broken or looping link is a skipped file with its
+    # reason (read_clip's), never silently left out, and never opened (a pipe would block)
+    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and not p.is_dir())
+    if len(files) > MAX_FILES:
+        raise DuettoError(f"{src}: {len(files)} video files; at most {MAX_FILES} in one run (ingest it in parts)")
     if not files:
         raise DuettoError(f"{src}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
     report = IngestReport()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -38,20 +39,35 @@ DEFAULT_LIMITS = Limits()
 _TIME_TOL = 5e-4  # seconds of pts rounding: a tie between two source frames goes to the earlier one
 
 
+def file_problem(path) -> str | None:
+    """Why ``path`` cannot be read as a media file before opening it (None: a regular file): missing, a directory,
+    a link loop, or a pipe, device or socket (reading one could block for ever)."""
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except (OSError, RuntimeError) as e:             # a link loop, a name too long, no permission on the way
+        return f"cannot be read ({e.strerror or type(e).__name__})".replace("(None)", "")
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a media file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, device or socket)"
+    return None
+
+
 def _open(src: Source, name: str):
     if isinstance(src, (bytes, bytearray, memoryview)):
         if len(src) == 0:
             raise MediaError(name, "empty file (0 bytes)")
         src = io.BytesIO(bytes(src))
     elif isinstance(src, (str, os.PathLike)):
-        p = Path(src)
-        if not p.exists():
-            raise MediaError(name, "no such file")
-        if p.is_dir():
-            raise MediaError(name, "is a directory, not a media file")
-        if p.stat().st_size == 0:
+        problem = file_problem(src)
+        if problem:
+            raise MediaError(name, problem)
+        if Path(src).stat().st_size == 0:
             raise MediaError(name, "empty file (0 bytes)")
-        src = str(p)
+        src = str(src)
     try:
         return av.open(src, mode="r", metadata_errors="ignore")
     except (av.error.FFmpegError, ValueError, OSError) as e:

@@ -114,7 +114,7 @@ def iter_shard(path: Union[str, Path], required=("mp4", "json")) -> Iterator[Uni
     except Exception as e:   # OSError, TarError, and whatever a hostile header provokes
         yield BadSample(shard, "*", "corrupt_tar", f"cannot open as tar ({e})")
         return
-    key, files, skip = None, {}, None
+    key, files, skip, seen = None, {}, None, set()
 
     def flush():
         if key is None:
@@ -141,6 +141,11 @@ def iter_shard(path: Union[str, Path], required=("mp4", "json")) -> Iterator[Uni
                     if out is not None:
                         yield out
                     key, files, skip = k, {}, None
+                    if k in seen:                    # webdataset would read it as a second sample: say so
+                        skip = BadSample(shard, key, "duplicate_key", "a sample of this key came earlier in the shard")
+                    seen.add(k)
+                if ext in files and skip is None:
+                    skip = BadSample(shard, key, "duplicate_member", f"{m.name} appears twice")
                 if m.size > MAX_MEMBER_BYTES:
                     skip = BadSample(shard, key, "too_large", f"member {m.name} is {m.size >> 20} MiB")
                     continue

@@ -227,8 +227,10 @@ def _check_writable(out: Path) -> None:
 def _check_length(option: str, path: Path, seconds: float | None, limit: float) -> None:
     """A given stream sets the clip's length: refuse one longer than the model makes (unless --seconds cuts it)."""
     from duetto.data import probe
-    if not path.is_file():
-        raise DuettoError(f"{option} {path}: no such file")
+    from duetto.data.media import file_problem
+    problem = file_problem(path)
+    if problem:
+        raise DuettoError(f"{option} {path}: {problem}")
     length = probe(path).duration or 0.0
     if seconds is None and length > limit:
         raise DuettoError(f"{option} {path} lasts {length:.0f} s; at most {limit:g} s (or pass --seconds S to use "
@@ -265,11 +267,10 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
     mine = parallel.my_clips(a.n, rank, world) if mode == "prompts" else list(range(a.n))
     if not mine:
         return console.EXIT_OK
-    bar = tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet or rank > 0)
-    clips = pipe.generate(a.prompt, seconds=seconds, seeds=[a.seed + i for i in mine], steps=a.steps, video=video,
-                          audio=audio, speech=a.speech, speech_voice=a.language, voice=voice, music=music,
-                          callback=lambda i, total: bar.update(1))
-    bar.close()
+    with tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
+        clips = pipe.generate(a.prompt, seconds=seconds, seeds=[a.seed + i for i in mine], steps=a.steps, video=video,
+                              audio=audio, speech=a.speech, speech_voice=a.language, voice=voice, music=music,
+                              callback=lambda i, total: bar.update(1))
     if mode in ("guidance", "sequence") and rank > 0:  # every rank holds the same clips; the first writes them
         return console.EXIT_OK
     for i, clip in zip(mine, clips):

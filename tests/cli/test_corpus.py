@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bad_inputs import make_bad_files
+from bad_inputs import make_bad_files, make_odd_files
 from duetto.data import write_clip
 from duetto.data.testsignals import click_flash_clip
 
@@ -58,6 +58,22 @@ def fx(tmp_path_factory):
     f["bundle_garbage"] = bad_bundle
     (d / "list.json").write_text("[1, 2, 3]")
     f["listjson"] = d / "list.json"
+    f.update(make_odd_files(d / "odd", f["good"]))
+    import shutil as _sh
+    from duetto.joint.cli import TEACHER_BUNDLE as _T
+    for name, gen in (("bundle_deep_json", "[" * 100_000 + "]" * 100_000),
+                      ("bundle_nan_steps", json.dumps({**json.loads((_T / "generation.json").read_text()), "steps": float("nan")})),
+                      ("bundle_huge_size", json.dumps({**json.loads((_T / "generation.json").read_text()), "size": 1 << 20}))):
+        b = d / name
+        _sh.copytree(_T, b, ignore=_sh.ignore_patterns("*.safetensors"))
+        (b / "generation.json").write_text(gen)
+        f[name] = b
+    for name, base in (("delta_escape", "../../etc"), ("delta_no_base", "no-such-bundle")):   # delta bundles (joint.delta)
+        b = d / name
+        (b / "delta").mkdir(parents=True)
+        (b / "generation.json").write_text((_T / "generation.json").read_text())
+        (b / "delta" / "config.json").write_text(json.dumps({"base": base, "base_sha256": "0" * 64, "rank": 8}))
+        f[name] = b
     f["out"] = d / "out"                                        # never created by a failing case
     return f
 
@@ -158,6 +174,50 @@ CASES = [
     ("duetto-train eval", ["eval", "{bundle_empty}", "--prompts", "{prompts_empty}", "--steps", "100000"], "--steps"),
     ("duetto-train eval", ["eval", "{bundle_empty}", "--prompts", "{prompts_empty}"], None),
     ("duetto-train distil", ["distil", "--teacher", "{missing}", "--data", "{notatar}", "--out", "{out}/run"], None),
+    # files that are not files, broken containers (tests/bad_inputs.make_odd_files)
+    ("duetto-sync check", ["check", "{fifo}"], "not a regular file"),
+    ("duetto-sync check", ["check", "{loop}"], "symbolic links"),
+    ("duetto-sync check", ["check", "{dir_mp4}"], "directory"),
+    ("duetto-sync check", ["check", "{random}"], "not a readable media file"),
+    ("duetto-sync check", ["check", "{cut90}"], "not a readable media file"),
+    ("duetto-sync check", ["check", "{wide}"], "8192px limit"),
+    ("duetto-sync check", ["check", "{good}", "{fifo}"], "not a regular file"),
+    ("duetto-sync fix", ["fix", "{fifo}", "-o", "{out}/x.mp4", "--offset", "40"], None),
+    ("duetto-sync plot", ["plot", "{wide}", "-o", "{out}/p.png"], "8192px limit"),
+    ("duetto-sync eval", ["eval", "{loop}"], None),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--audio", "{fifo}"], "not a regular file"),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--video", "{wide}"], "8192px limit"),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--video", "{cut90}"], None),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--voice", "{loop}"], None),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--music", "{random}"], None),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--checkpoint", "{bundle_deep_json}"], "nested"),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--checkpoint", "{bundle_nan_steps}"], "steps"),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--checkpoint", "{bundle_huge_size}"], "size"),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--checkpoint", "{delta_escape}"], "must name a bundle"),
+    ("duetto generate", ["generate", "a ball", "-o", "{out}/x.mp4", "--checkpoint", "{delta_no_base}"], "base bundle"),
+    ("duetto gallery", ["gallery", "--out", "{out}/g", "--checkpoint", "{delta_no_base}"], "base bundle"),
+    ("duetto-train eval", ["eval", "{bundle_nan_steps}", "--prompts", "{prompts_empty}"], None),
+    ("duetto-train export", ["export", "{adir}", "--delta", "8", "--out", "{out}/b"], None),
+    # outputs nobody may write, even root (/proc): refused before the work, one line
+    ("duetto generate", ["generate", "a ball", "-o", "/proc/duetto-x.mp4"], None),
+    ("duetto gallery", ["gallery", "--out", "/proc/duetto-g"], None),
+    ("duetto-sync fix", ["fix", "{good}", "-o", "/proc/duetto-x.mp4", "--offset", "40"], None),
+    ("duetto-sync check", ["check", "{good}", "--junit", "/proc/duetto-x.xml"], None),
+    ("duetto-sync check", ["check", "{good}", "--plot", "/proc/duetto-x.png"], None),
+    ("duetto-sync plot", ["plot", "{good}", "-o", "/proc/duetto-p.png"], None),
+    ("duetto-data synth", ["synth", "--n", "1", "--seconds", "1", "--out", "/proc/duetto-s"], None),
+    ("duetto-data ingest", ["ingest", "{adir}", "--out", "/proc/duetto-i"], None),
+    ("duetto-train export", ["export", "{adir}", "--out", "/proc/duetto-b"], None),
+    ("duetto-train vae", ["vae", "--modality", "video", "--data", "{good}", "--out", "/proc/duetto-r"], None),
+    # tar and JSON shapes: inspect and check report each as a problem of that sample (exit 1), never a crash
+    *[("duetto-data inspect", ["inspect", "{%s}" % k], PROBLEM) for k in (
+        "tar_dup_member", "tar_dup_key", "tar_symlink", "tar_fifo", "tar_deep_json", "tar_nan_json", "tar_bad_utf8",
+        "tar_gz", "tar_claims_huge")],
+    *[("duetto-data check", ["check", "{%s}" % k], PROBLEM) for k in ("tar_dup_key", "tar_symlink", "tar_claims_huge")],
+    ("duetto-data encode", ["encode", "{tar_claims_huge}", "--video-vae", "{adir}", "--audio-vae", "{adir}", "--out", "{out}"], None),
+    ("duetto-data ingest", ["ingest", "{fifo}", "--out", "{out}"], "not a directory"),
+    ("duetto-train vae", ["vae", "--modality", "video", "--data", "{tar_symlink}", "--out", "{out}/run"], None),
+    ("duetto-train joint", ["joint", "--data", "{tar_gz}", "--out", "{out}/run"], None),
 ]
 MAINS = {"duetto-data": "duetto.data.cli", "duetto-sync": "duetto.align.cli", "duetto": "duetto.joint.cli",
          "duetto-train": "duetto.train.cli"}

@@ -71,3 +71,54 @@ def test_a_process_may_take_its_own_folder_lock_again(tmp_path):
         r = subprocess.run(probe, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "in use by another distillation" in r.stderr   # still held by the outer
     assert subprocess.run(probe, capture_output=True, text=True, timeout=60).returncode == 0
+
+
+def _stop_when(cmd, marker: str, sig, timeout=120):
+    """Run ``cmd``, send ``sig`` once ``marker`` shows on its stderr; (exit code, stderr)."""
+    import os
+    import signal
+    import threading
+    import time
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    seen, err = threading.Event(), []
+
+    def read():
+        for chunk in iter(lambda: p.stderr.read(1), ""):
+            err.append(chunk)
+            if marker in "".join(err[-200:]):
+                seen.set()
+    threading.Thread(target=read, daemon=True).start()
+    assert seen.wait(timeout), "".join(err)
+    time.sleep(0.3)
+    p.send_signal(sig)
+    code = p.wait(timeout=60)
+    time.sleep(0.2)
+    assert code != -signal.SIGTERM, "SIGTERM ended the process on the spot (no cleanup)"
+    return code, "".join(err)
+
+
+@pytest.mark.parametrize("sig,code,word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_a_signal_mid_generation_leaves_no_file(tmp_path, sig, code, word):
+    """Ctrl-C or SIGTERM while `duetto generate` samples: its own exit code and line, nothing written, no temp file."""
+    import signal
+    out = tmp_path / "out"
+    out.mkdir()
+    got, err = _stop_when([str(BIN / "duetto"), "generate", "a ball drops", "-o", str(out / "x.mp4"), "-n", "2",
+                           "--steps", "1000"], "sampling:", getattr(signal, sig))
+    assert got == code and err.strip().splitlines()[-1] == f"duetto: {word}", err[-500:]
+    assert "Traceback" not in err and list(out.iterdir()) == []
+
+
+def test_sigterm_mid_synth_leaves_only_whole_shards(tmp_path):
+    import signal
+
+    from duetto.data.shards import iter_shard
+    out = tmp_path / "out"
+    got, err = _stop_when([str(BIN / "duetto-data"), "synth", "--family", "impacts", "--n", "400", "--seconds", "1",
+                           "--shard-size", "4", "--out", str(out)], "clip", signal.SIGTERM)
+    assert got == 143 and "Traceback" not in err, err[-500:]
+    files = sorted(p.name for p in out.iterdir())
+    assert all(f.endswith(".tar") for f in files if not f.startswith(".duetto-lock")), files
+    for f in out.glob("*.tar"):                                   # every shard there is whole
+        assert all(type(s).__name__ == "Sample" for s in iter_shard(f)), f
