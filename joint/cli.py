@@ -70,8 +70,30 @@ def build_parser():
     g.add_argument("--rewrite", action="store_true",
                    help="turn the prompt into a caption in the style the model was trained on first (printed, and "
                         "written beside each clip as OUT.json; see duetto rewrite)")
+    g.add_argument("--history", type=float, default=2.0,
+                   help="clips longer than the model's window are made window by window, each keeping this many "
+                        "seconds of the clip so far (default 2; see duetto extend)")
     g.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: refuse)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    x = sub.add_parser("extend", help="continue a clip, picture and sound together, to a longer one",
+                       description="Continue a clip window by window (each window keeps the last --history seconds of "
+                                   "the clip so far and generates the rest), so it lasts --seconds in all; the clip's "
+                                   "own frames and sound are kept as they are.")
+    x.add_argument("clip", type=Path, help="the clip to continue (read at the model's frame rate, size and sample rate)")
+    x.add_argument("--seconds", type=float, required=True, help="length of the result in seconds (more than the clip's)")
+    x.add_argument("-o", "--out", required=True, type=Path, help="output .mp4")
+    x.add_argument("--prompt", default=None,
+                   help="the caption for what follows (default: the clip's CLIP.json or CLIP.txt caption sidecar)")
+    x.add_argument("--history", type=float, default=2.0, help="seconds of the clip so far each window keeps (default 2)")
+    x.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    x.add_argument("--steps", type=int, default=None, help="sampling steps a window (default: the model's)")
+    x.add_argument("--checkpoint", type=Path, default=None,
+                   help=f"model bundle folder, or a shipped model's name (default: {DEFAULT_BUNDLE.name})")
+    x.add_argument("--speech", default=None, help="words to say, planned over the whole result")
+    x.add_argument("--language", default="en-us", help="espeak-ng language of --speech (default en-us)")
+    add_device_arguments(x)
+    x.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
+    x.add_argument("--quiet", action="store_true", help="no progress bar")
     rw = sub.add_parser("rewrite", help="turn a short request into a caption the model knows how to make",
                         description="Retrieve the training-style caption nearest to the request (MiniLM) and put "
                                     "into it what the request names that the model knows (a colour, an instrument, "
@@ -94,6 +116,7 @@ def build_parser():
     return console.examples(p, {
         'generate': 'duetto generate "a red ball bounces on a wooden floor" --seed 7 -o ball.mp4',
         'rewrite': 'duetto rewrite "a green xylophone playing a happy song"',
+        'extend': 'duetto extend ball.mp4 --seconds 32 --prompt "a red ball bounces on a wooden floor" -o ball-32s.mp4',
     })
 
 
@@ -171,6 +194,8 @@ def cmd_generate(a) -> int:
         raise DuettoError(f"-n must be 1-{MAX_CLIPS}, --steps 1-{MAX_STEPS}, --seconds in (0, {MAX_SECONDS:g}]")
     if not 0 <= a.seed <= MAX_SEED - a.n:
         raise DuettoError(f"--seed must be in 0-{MAX_SEED - a.n} (each clip takes seed + i)")
+    if not 0 < a.history < MAX_SECONDS:
+        raise DuettoError("--history must be above 0 (and below the model's window)")
     if a.video is not None and a.audio is not None:
         raise DuettoError("give --video or --audio, not both")
     if a.out.suffix.lower() != ".mp4":
@@ -203,6 +228,53 @@ def cmd_generate(a) -> int:
 
 MAX_CLIPS = 1000
 MAX_SEED = console.MAX_SEED
+
+
+def cmd_extend(a) -> int:
+    from duetto.joint.extend import MAX_SECONDS
+    from duetto.joint.pipeline import MAX_STEPS
+    if not 0 < a.seconds <= MAX_SECONDS or (a.steps is not None and not 1 <= a.steps <= MAX_STEPS) \
+            or not 0 <= a.seed <= MAX_SEED or not 0 < a.history < MAX_SECONDS:
+        raise DuettoError(f"--seconds must be in (0, {MAX_SECONDS:g}], --steps 1-{MAX_STEPS}, --seed 0-{MAX_SEED}, "
+                          "--history above 0")
+    if a.speech is not None and not a.speech.strip():
+        raise DuettoError("--speech is empty: give the words to say")
+    if a.out.suffix.lower() != ".mp4":
+        raise DuettoError(f"{a.out}: the output must be an .mp4")
+    _check_writable(a.out)
+    if a.out.exists() and not a.overwrite:
+        raise DuettoError(f"{a.out} exists; pass --overwrite to replace, or another -o")
+    from duetto.data.ingest import read_sidecar
+    from duetto.data.media import file_problem
+    problem = file_problem(a.clip)
+    if problem:
+        raise DuettoError(f"{a.clip}: {problem}")
+    _check_length("the clip", a.clip, None, MAX_SECONDS)
+    from duetto.data import probe
+    if a.seconds <= (probe(a.clip).duration or 0.0):
+        raise DuettoError(f"{a.clip} already lasts {probe(a.clip).duration:.2f} s; ask for more --seconds than that")
+    prompt = a.prompt if a.prompt is not None else read_sidecar(a.clip).get("caption")
+    if not prompt or not prompt.strip():
+        raise DuettoError(f"{a.clip}: no caption sidecar ({a.clip.stem}.json or .txt); give --prompt")
+    bundle = bundle_path(a.checkpoint)
+    from tqdm import tqdm
+
+    from duetto.data.media import read_clip, write_clip
+    from duetto.joint.device import from_arguments
+    from duetto.joint.extend import extend, plan, windows
+    from duetto.joint.pipeline import Pipeline
+    device, dtype = from_arguments(a)
+    pipe = Pipeline.load(bundle).to(device, dtype)
+    p = plan(pipe, a.history)
+    start = read_clip(a.clip, fps=pipe.video_vae.config.fps, size=pipe.config.size,
+                      sample_rate=pipe.audio_vae.sample_rate, channels=pipe.audio_vae.channels)
+    total = len(windows(a.seconds, p, start.duration)) * (a.steps or pipe.config.steps)
+    with tqdm(total=total, desc="extending", unit="step", disable=a.quiet) as bar:
+        clip = extend(pipe, prompt, seconds=a.seconds, start=start, history=a.history, seed=a.seed, steps=a.steps,
+                      speech=a.speech, speech_voice=a.language, callback=lambda i, n: bar.update(1))
+    write_clip(a.out, clip)                            # atomic
+    print(a.out)
+    return console.EXIT_OK
 
 
 def _outputs(out: Path, n: int) -> list[Path]:
@@ -267,10 +339,18 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
     mine = parallel.my_clips(a.n, rank, world) if mode == "prompts" else list(range(a.n))
     if not mine:
         return console.EXIT_OK
-    with tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
-        clips = pipe.generate(a.prompt, seconds=seconds, seeds=[a.seed + i for i in mine], steps=a.steps, video=video,
-                              audio=audio, speech=a.speech, speech_voice=a.language, voice=voice, music=music,
-                              callback=lambda i, total: bar.update(1))
+    if seconds is not None and seconds > pipe.config.seconds + 1e-9 and video is None and audio is None:
+        from duetto.joint.extend import extend, plan, windows     # beyond the model's window: window by window
+        per_clip = len(windows(seconds, plan(pipe, a.history))) * (a.steps or pipe.config.steps)
+        with tqdm(total=per_clip * len(mine), desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
+            clips = [extend(pipe, a.prompt, seconds=seconds, history=a.history, seed=a.seed + i, steps=a.steps,
+                            speech=a.speech, speech_voice=a.language, voice=voice, music=music,
+                            callback=lambda i, total: bar.update(1)) for i in mine]
+    else:
+        with tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
+            clips = pipe.generate(a.prompt, seconds=seconds, seeds=[a.seed + i for i in mine], steps=a.steps,
+                                  video=video, audio=audio, speech=a.speech, speech_voice=a.language, voice=voice,
+                                  music=music, callback=lambda i, total: bar.update(1))
     if mode in ("guidance", "sequence") and rank > 0:  # every rank holds the same clips; the first writes them
         return console.EXIT_OK
     for i, clip in zip(mine, clips):
@@ -291,7 +371,7 @@ def _main(argv=None) -> int:
     if a.cmd is None:
         p.print_help()
         return console.EXIT_BAD_INPUT
-    return {"gallery": cmd_gallery, "rewrite": cmd_rewrite}.get(a.cmd, cmd_generate)(a)
+    return {"gallery": cmd_gallery, "rewrite": cmd_rewrite, "extend": cmd_extend}.get(a.cmd, cmd_generate)(a)
 
 
 def main(argv=None) -> int:

@@ -28,7 +28,7 @@ from duetto.data.errors import DuettoError
 from duetto.data.schema import load_json
 
 from .conditions import unconditional
-from .sampling import SAMPLERS, guided, schedule
+from .sampling import SAMPLERS, Known, guided, schedule
 
 GENERATION_NAME = "generation.json"
 
@@ -210,9 +210,11 @@ class Pipeline:
     @torch.no_grad()
     def sample(self, prompt: str, lay: dict, seeds: list[int], *, video=None, audio=None, speech=None,
                speech_voice: str = "en-us", voice=None, music=None, steps: int | None = None,
-               callback=None) -> tuple[torch.Tensor, torch.Tensor]:
+               callback=None, known=None, offset: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The latents ``(video [n, Cv, T, h, w], audio [n, Ca, L])`` of `generate` (``lay``: `layout`), one clip per
-        seed, its noise drawn on the CPU from its own seed (video, then audio)."""
+        seed, its noise drawn on the CPU from its own seed (video, then audio). ``known``: ``(video latents, video
+        mask [T], audio latents, audio mask [L])`` kept where the masks are true (`sampling.Known`); ``offset``: the
+        window starts this many seconds into a longer clip (speech and music conditions follow the clip's clock)."""
         cfg, m, dev, n = self.config, self.model, self.device, len(seeds)
         h = cfg.size // 8
         vs, as_ = [], []
@@ -225,10 +227,14 @@ class Pipeline:
             self.video_vae.encode(_video_tensor(video, lay["frames"], cfg.size).to(dev)).expand(n, -1, -1, -1, -1)
         given_a = None if audio is None else \
             self.audio_vae.encode(_audio_tensor(audio, lay["samples"], self.audio_vae.channels).to(dev)).expand(n, -1, -1)
-        given = self.condition_inputs(prompt, n, lay["audio_times"].numpy(), speech, speech_voice, voice, music)
+        given = self.condition_inputs(prompt, n, lay["audio_times"].numpy(), speech, speech_voice, voice, music,
+                                      offset=offset)
         fn = self.velocity(given, lay["video_times"], lay["audio_times"])
+        if known is not None:
+            kv, mv, ka, ma = known
+            known = Known(kv.to(dev), mv.to(dev), ka.to(dev), ma.to(dev), noise)
         return SAMPLERS[cfg.sampler](fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v,
-                                     given_audio=given_a, callback=callback)
+                                     given_audio=given_a, callback=callback, known=known)
 
     def velocity(self, given: dict, video_times: torch.Tensor, audio_times: torch.Tensor):
         """The bundle's sampling velocity (`sampling.ModelFn`) for conditions ``given`` (`condition_inputs`): the
@@ -261,10 +267,15 @@ class Pipeline:
                       run=self.passes)
 
     def condition_inputs(self, prompt: str, n: int, audio_times: np.ndarray, speech=None, speech_voice: str = "en-us",
-                         voice=None, music=None) -> dict:
+                         voice=None, music=None, offset: float | None = None) -> dict:
         """`JointDiT.forward`'s keyword inputs for ``n`` clips of ``prompt``: the caption's ``text``/``text_mask`` and
-        the speech, voice and music conditions that are given (see `joint.conditioning`)."""
+        the speech, voice and music conditions that are given (see `joint.conditioning`). ``offset``: a window that
+        many seconds into a longer clip: the words planned over the whole clip whose middle falls in the window,
+        placed on its clock, and the music reference from that time on."""
         from . import conditioning as C
+        # the window's span: audio latent i sits at (i + 0.5) / rate, so the first and last times add up to its length
+        window = None if offset is None else (float(offset), float(offset) + float(audio_times[-1] + audio_times[0]))
+        audio_times = audio_times if offset is None else audio_times + offset
         tokens, mask = self.text_encoder([prompt] * n)
         cfg, sr, out = self.model.config, self.audio_vae.sample_rate, {"text": tokens, "text_mask": mask}
         for name, given, dim in (("speech", speech, cfg.speech_vocab), ("voice", voice, cfg.voice_dim),
@@ -272,9 +283,11 @@ class Pipeline:
             if given is not None and not dim:
                 raise DuettoError(f"this model was trained without {name} conditioning")
         if speech is not None:
-            out["speech"] = torch.from_numpy(C.phoneme_ids(speech, speech_voice))[None].expand(n, -1)
+            words = C.planned_words(speech, speech_voice) if cfg.speech_track or window else None
+            ids = C.phoneme_ids(speech, speech_voice) if window is None else C.window_ids(words, *window)
+            out["speech"] = torch.from_numpy(ids)[None].expand(n, -1)
             if cfg.speech_track:                 # when each phoneme falls: espeak-ng's timing of the words
-                track = C.phoneme_track(C.planned_words(speech, speech_voice), audio_times)
+                track = C.phoneme_track(words, audio_times)
                 out["speech_track"] = torch.from_numpy(track)[None].expand(n, -1)
         if voice is not None:
             out["voice"] = torch.from_numpy(C.voice_embedding(voice, sr))[None].expand(n, -1)

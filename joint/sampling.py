@@ -44,34 +44,55 @@ def _velocity(fn: ModelFn, v, a, t: float, given_video: bool, given_audio: bool)
 
 
 @torch.no_grad()
-def _integrate(fn: ModelFn, noise: Pair, sigmas, given_video, given_audio, callback, second_order: bool) -> Pair:
-    """Step along ``sigmas`` from ``noise`` (given streams start as given and stay so)."""
+def _integrate(fn: ModelFn, noise: Pair, sigmas, given_video, given_audio, callback, second_order: bool,
+               known: Known | None = None) -> Pair:
+    """Step along ``sigmas`` from ``noise`` (given streams start as given and stay so; ``known`` latents are
+    pinned after every step)."""
     s = _check(sigmas)
     v = noise[0] if given_video is None else given_video
     a = noise[1] if given_audio is None else given_audio
     gv, ga = given_video is not None, given_audio is not None
+    pin = (lambda v, a, t: (v, a)) if known is None else known.pin  # noqa: E731
+    v, a = pin(v, a, s[0])
     for i, (t, t_next) in enumerate(zip(s, s[1:])):
         dv, da = _velocity(fn, v, a, t, gv, ga)
         pv, pa = v + (t_next - t) * dv, a + (t_next - t) * da
         if second_order and t_next > 0:
             dv2, da2 = _velocity(fn, pv, pa, t_next, gv, ga)
             pv, pa = v + (t_next - t) * (dv + dv2) / 2, a + (t_next - t) * (da + da2) / 2
-        v, a = pv, pa
+        v, a = pin(pv, pa, t_next)
         if callback:
             callback(i, len(s) - 1)
     return v, a
 
 
+class Known:
+    """Latents known along the time axis (an extension's history): ``video`` [B, Cv, T, h, w] where ``video_mask``
+    [T] is true, ``audio`` [B, Ca, L] where ``audio_mask`` [L] is true. After every step those positions are set to
+    the known latents noised to the step's flow time, ``(1 - t) x + t n`` with ``n`` the sampler's own starting
+    noise there: the "replacement" way to inpaint with a flow model that was never trained for it (the model sees
+    a clip whose known part is consistent with its time, and fills the rest to match)."""
+
+    def __init__(self, video, video_mask, audio, audio_mask, noise: Pair):
+        self.v, self.a = video, audio
+        self.mv, self.ma = video_mask[None, None, :, None, None], audio_mask[None, None, :]
+        self.nv, self.na = noise
+
+    def pin(self, v, a, t: float) -> Pair:
+        return (torch.where(self.mv, (1 - t) * self.v + t * self.nv, v),
+                torch.where(self.ma, (1 - t) * self.a + t * self.na, a))
+
+
 def euler(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,
-          given_audio: torch.Tensor | None = None, callback=None) -> Pair:
+          given_audio: torch.Tensor | None = None, callback=None, known: Known | None = None) -> Pair:
     """First-order steps ``x <- x + (t_next - t) v`` along ``sigmas``; one model call per step."""
-    return _integrate(fn, noise, sigmas, given_video, given_audio, callback, second_order=False)
+    return _integrate(fn, noise, sigmas, given_video, given_audio, callback, second_order=False, known=known)
 
 
 def heun(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,
-         given_audio: torch.Tensor | None = None, callback=None) -> Pair:
+         given_audio: torch.Tensor | None = None, callback=None, known: Known | None = None) -> Pair:
     """Second-order (trapezoid) steps; two model calls per step except the last one into ``t = 0``."""
-    return _integrate(fn, noise, sigmas, given_video, given_audio, callback, second_order=True)
+    return _integrate(fn, noise, sigmas, given_video, given_audio, callback, second_order=True, known=known)
 
 
 SAMPLERS = {"euler": euler, "heun": heun}

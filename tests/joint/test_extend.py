@@ -1,0 +1,115 @@
+"""Long clips window by window (joint.extend): the window arithmetic on the latent clocks, the kept history, the
+lengths in seconds, and the command."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from duetto.data import read_clip
+from duetto.data.errors import DuettoError
+from duetto.joint.cli import main
+from duetto.joint.extend import extend, plan, windows
+from duetto.joint.pipeline import Pipeline
+from duetto.joint.sampling import Known
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """The micro bundle of conftest with the shipped VAEs' clock: one video latent a frame (tiny-x1)."""
+    from conftest import MICRO_GENERATION
+    from duetto.joint.config import preset
+    torch.manual_seed(0)
+    pipe = Pipeline.untrained(preset("micro"), MICRO_GENERATION, video_preset="tiny-x1")
+    with torch.no_grad():
+        for p in pipe.model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return pipe.save(tmp_path_factory.mktemp("bundle") / "micro-x1")
+
+
+@pytest.fixture(scope="module")
+def pipe(bundle):
+    return Pipeline.load(bundle)                # a 1 s window, 25 video and 50 audio latents a second
+
+
+def test_a_vae_of_several_frames_a_latent_is_refused(micro_bundle):
+    with pytest.raises(DuettoError, match="one latent a frame"):
+        plan(Pipeline.load(micro_bundle), 0.4)
+
+
+def test_windows_keep_whole_latents_of_both_streams(pipe):
+    p = plan(pipe, 0.4)
+    assert (p.video_window, p.audio_window, p.video_history, p.audio_history) == (25, 50, 10, 20)
+    assert p.step_s == pytest.approx(0.6)
+    assert windows(3.4, p) == pytest.approx([0.0, 0.6, 1.2, 1.8, 2.4])           # ends 1, 1.6, 2.2, 2.8, 3.4 s
+    assert windows(2.0, p, start=1.5) == pytest.approx([1.1])                     # a 1.5 s clip to 2.1 s
+    assert windows(2.2, p, start=1.5) == pytest.approx([1.1, 1.7])                # ... and on to 2.7 s
+    for bad in (0.0, 1.0, 2.5):
+        with pytest.raises(DuettoError, match="--history"):
+            plan(pipe, bad)
+    with pytest.raises(DuettoError, match="whole number of latents"):
+        plan(pipe, 0.41)                                                          # 10.25 video latents
+
+
+def test_known_latents_come_out_as_they_went_in():
+    torch.manual_seed(0)
+    v, a = torch.randn(1, 2, 6, 2, 2), torch.randn(1, 3, 12)
+    noise = torch.randn_like(v), torch.randn_like(a)
+    k = Known(v, torch.arange(6) < 2, a, torch.arange(12) < 4, noise)
+    x = torch.zeros_like(v), torch.zeros_like(a)
+    pv, pa = k.pin(*x, 0.0)
+    assert torch.equal(pv[:, :, :2], v[:, :, :2]) and torch.equal(pa[:, :, :4], a[:, :, :4])
+    assert torch.equal(pv[:, :, 2:], x[0][:, :, 2:]) and torch.equal(pa[:, :, 4:], x[1][:, :, 4:])
+    pv, _ = k.pin(*x, 0.25)
+    assert torch.allclose(pv[:, :, :2], 0.75 * v[:, :, :2] + 0.25 * noise[0][:, :, :2])
+
+
+def test_an_extended_clip_has_the_length_asked_and_keeps_what_was_given(pipe):
+    first = extend(pipe, "a ball drops", seconds=2.2, history=0.4, seed=3)
+    assert first.n_frames == 55 and first.audio.shape == (1, 35200) and first.duration == pytest.approx(2.2)
+    assert first.video.dtype == np.uint8 and np.isfinite(first.audio).all()
+    again = extend(pipe, "a ball drops", seconds=2.2, history=0.4, seed=3)
+    assert np.array_equal(first.video, again.video)                               # a seed gives the same clip
+    longer = extend(pipe, "a ball drops", seconds=3.4, history=0.4, seed=4, start=first)
+    assert longer.n_frames == 85 and longer.audio.shape[1] == 54400
+    assert np.array_equal(longer.video[:55], first.video)                          # the given clip, frame for frame
+    fade = int(0.02 * 16000)
+    assert np.array_equal(longer.audio[:, : 35200 - fade], first.audio[:, : 35200 - fade])
+    assert not np.array_equal(longer.video[55:60], longer.video[50:55])            # and something new after it
+
+
+def test_each_window_is_told_the_words_that_fall_in_it():
+    teacher = Pipeline.load("samples/duetto-tiny")
+    if not teacher.model.config.speech_vocab:
+        pytest.skip("the shipped model takes no words")
+    from duetto.joint import conditioning as C
+    times = teacher.layout(4.0)["audio_times"].numpy()
+    words = "one two three four five six seven eight nine ten eleven twelve thirteen"
+    planned = C.planned_words(words)
+    assert planned[-1][1] > 4.0                                    # more words than one window holds
+    whole = teacher.condition_inputs("a man speaks", 1, times, speech=words)["speech"][0]
+    late = teacher.condition_inputs("a man speaks", 1, times, speech=words, offset=4.0)
+    assert torch.equal(late["speech"][0], torch.from_numpy(C.window_ids(planned, 4.0, 8.0)))
+    assert len(late["speech"][0]) < len(whole)
+    if "speech_track" in late:                                     # the track on the window's own clock
+        assert torch.equal(late["speech_track"][0], torch.from_numpy(C.phoneme_track(planned, times + 4.0)))
+
+
+def test_the_commands(bundle, tmp_path, capsys):
+    short = tmp_path / "short.mp4"
+    assert main(["generate", "a ball drops", "-o", str(short), "--checkpoint", str(bundle), "--quiet",
+                 "--seconds", "1.6", "--history", "0.4"]) == 0            # beyond the 1 s window: extended
+    assert read_clip(short).n_frames == 40
+    (tmp_path / "short.json").write_text(json.dumps({"caption": "a ball drops"}))
+    out = tmp_path / "long.mp4"
+    assert main(["extend", str(short), "--seconds", "2.8", "-o", str(out), "--checkpoint", str(bundle),
+                 "--history", "0.4", "--quiet"]) == 0                      # the caption from the sidecar
+    c = read_clip(out)
+    assert c.n_frames == 70 and c.audio.shape[1] == 44800
+    assert main(["extend", str(short), "--seconds", "1.0", "-o", str(tmp_path / "x.mp4"),
+                 "--checkpoint", str(bundle)]) == 2
+    assert "already lasts 1.60 s" in capsys.readouterr().err
+    assert main(["extend", str(out), "--seconds", "4", "-o", str(tmp_path / "x.mp4"),
+                 "--checkpoint", str(bundle)]) == 2                  # no sidecar, no --prompt
+    assert "give --prompt" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
