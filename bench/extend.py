@@ -1,0 +1,160 @@
+"""Extension (`joint.extend`): memory and time against length, sync in each window, and the seams.
+
+1. Peak memory: one fresh process per length (``--lengths``) makes a clip of that length with ``duetto generate
+   --seconds`` (the first window, then windows keeping ``--history`` s); the peak resident memory of the process and
+   its wall time. Flat memory means the context does not grow with the clip.
+2. Per clip of the longest length, for each prompt (``--per-family`` prompts of the gallery's, which no training
+   set used), read back from the mp4 it wrote:
+   - sync in each window: `duetto.align.measure_sync` on each window's span of the clip; a window is an event window
+     when the picture there has visual events (`train.evaluate.event_timing`); in sync = within one frame;
+   - the seams in the picture: the mean |luma change| across each seam's frame boundary, as a percentile of the
+     same measure over every other frame boundary of the clip (50: a seam is a typical boundary);
+   - the seams in the sound: the energy of the first difference (what a click or a step adds) in the 10 ms around
+     each seam, as a percentile of the same measure at every other 10 ms position;
+   - speech prompts: the share of the words planned across a seam that sound there (RMS above a tenth of the
+     clip's speaking level within the word's span).
+
+    python bench/extend.py [--checkpoint B] [--lengths 8 16 32] [--per-family 2] [--steps S] [--history 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def run_length(bundle: str, seconds: float, out: Path, prompt: str, speech: str | None, seed: int, steps: int | None,
+               history: float, threads: int) -> dict:
+    cmd = [sys.executable, "-c", (
+        "import resource, sys, time; t = time.perf_counter(); from duetto.joint.cli import main; "
+        "code = main(sys.argv[1:]); "
+        "print('BENCH', time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+        "sys.exit(code)"),
+        "generate", prompt, "--checkpoint", bundle, "--seconds", str(seconds), "--seed", str(seed), "-o", str(out),
+        "--history", str(history), "--overwrite", "--quiet", "--device", "cpu"]
+    cmd += ["--speech", speech] if speech else []
+    cmd += ["--steps", str(steps)] if steps else []
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if r.returncode:
+        sys.exit(f"bench/extend.py: generate --seconds {seconds} failed:\n{r.stderr[-2000:]}")
+    line = [ln for ln in r.stderr.splitlines() if ln.startswith("BENCH")][-1].split()
+    return {"seconds": seconds, "wall_s": float(line[1]), "peak_mb": int(line[2]) / 1024}
+
+
+def percentile_of(value: float, population: np.ndarray) -> float:
+    return float((population < value).mean() * 100) if len(population) else float("nan")
+
+
+def seams_picture(video: np.ndarray, seam_frames: list[int]) -> float:
+    from duetto.data.clip import luma
+    d = np.abs(np.diff(luma(video).astype(np.float32), axis=0)).mean(axis=(1, 2))       # boundary i: frame i -> i+1
+    seams = [f - 1 for f in seam_frames if 0 < f < len(video)]
+    rest = np.delete(d, seams)
+    return float(np.mean([percentile_of(d[s], rest) for s in seams]))
+
+
+def seams_sound(audio: np.ndarray, sr: int, seam_samples: list[int]) -> float:
+    x = audio.mean(0)
+    e = np.diff(x) ** 2
+    w = int(0.01 * sr)
+    energy = np.convolve(e, np.ones(w), mode="valid")                                   # position i: samples i..i+w
+    at = lambda s: energy[min(max(0, s - w // 2), len(energy) - 1)]                     # noqa: E731
+    others = energy[::w]
+    seam_set = {s // w for s in seam_samples}
+    others = np.array([v for i, v in enumerate(others) if i not in seam_set])
+    return float(np.mean([percentile_of(at(s), others) for s in seam_samples]))
+
+
+def words_across_seams(audio: np.ndarray, sr: int, words, seams_s: list[float]) -> tuple[int, int]:
+    x = audio.mean(0)
+    rms = lambda a, b: float(np.sqrt(np.mean(x[int(a * sr): max(int(a * sr) + 1, int(b * sr))] ** 2)))  # noqa: E731
+    level = np.median([rms(a, b) for a, b, _ in words]) if words else 0.0
+    across = [(a, b) for a, b, _ in words if any(a < s < b for s in seams_s)]
+    return sum(rms(a, b) > 0.1 * level for a, b in across), len(across)
+
+
+def analyse(path: Path, family: str, starts: list[float], history: float, window: float, speech: str | None) -> dict:
+    from duetto.align import measure_sync
+    from duetto.data import read_clip, timebase
+    from duetto.data.clip import Clip
+    from duetto.train.evaluate import event_timing
+    c = read_clip(path)
+    seams = [s + history for s in starts[1:]]                  # where each window's new part begins
+    in_sync = events = 0
+    for t0 in starts:
+        f0, f1 = timebase.frame_of(t0, c.fps), min(c.n_frames, timebase.frame_of(t0 + window, c.fps))
+        s0, s1 = timebase.n_samples_for_frames(f0, c.fps, c.sample_rate), timebase.n_samples_for_frames(f1, c.fps, c.sample_rate)
+        part = Clip(c.video[f0:f1], c.audio[:, s0:s1], c.fps, c.sample_rate)
+        if event_timing(part, family)["visual_events"] == 0:
+            continue
+        events += 1
+        rep = measure_sync(part)
+        in_sync += rep.verdict != "no-signal" and rep.offset_ms is not None and abs(rep.offset_ms) <= 1000 / c.fps + 1e-6
+    row = {"family": family, "seconds": round(c.duration, 2), "windows": len(starts),
+           "event windows in sync": f"{in_sync}/{events}",
+           "seam picture pct": round(seams_picture(c.video, [timebase.frame_of(s, c.fps) for s in seams]), 1),
+           "seam sound pct": round(seams_sound(c.audio, c.sample_rate, [int(round(s * c.sample_rate)) for s in seams]), 1)}
+    if speech:
+        from duetto.joint.conditioning import planned_words
+        said, across = words_across_seams(c.audio, c.sample_rate, planned_words(speech), seams)
+        row["words across seams sounding"] = f"{said}/{across}"
+    return row, in_sync, events
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=None, help="bundle (default: the shipped default)")
+    ap.add_argument("--lengths", type=float, nargs="+", default=[4, 8, 16, 32])
+    ap.add_argument("--per-family", type=int, default=2, help="gallery prompts a family for the longest clips")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--history", type=float, default=2.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep", type=Path, default=None, help="keep the clips in this folder")
+    a = ap.parse_args()
+    from duetto.data import console
+    from duetto.joint.cli import DEFAULT_BUNDLE
+    from duetto.joint.gallery import prompts
+    from duetto.joint.pipeline import Pipeline
+    bundle = a.checkpoint or str(DEFAULT_BUNDLE)
+    from duetto.joint.extend import plan, windows
+    pipe = Pipeline.load(bundle)
+    window, p_ext = pipe.config.seconds, plan(pipe, a.history)
+    ps = prompts(a.per_family)
+    long_sentence = ("the quick brown fox jumps over the lazy dog and then it runs far away into the green forest "
+                     "where the birds sing all day long")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = a.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        mem = [run_length(bundle, s, folder / f"len-{s:g}.mp4", ps[0]["caption"], None, 0, a.steps, a.history, a.threads)
+               for s in a.lengths]
+        rows, hit, total = [], 0, 0
+        longest = max(a.lengths)
+        for i, p in enumerate(ps):
+            speech = long_sentence if p["family"] == "speech" else None
+            out = folder / f"{i:02d}-{p['family']}.mp4"
+            t = time.perf_counter()
+            run_length(bundle, longest, out, p["caption"], speech, 1 + i, a.steps, a.history, a.threads)
+            row, h, n = analyse(out, p["family"], windows(longest, p_ext), a.history, window, speech)
+            row["made in s"] = round(time.perf_counter() - t, 1)
+            rows.append(row)
+            if p["family"] != "speech":
+                hit, total = hit + h, total + n
+            print(json.dumps(row), flush=True)
+    print(f"{bundle}: {window:g} s windows keeping {a.history:g} s, {a.steps or 'the bundle'} steps, {a.threads} thread(s)")
+    print(console.table([{"seconds": m["seconds"], "peak MB": round(m["peak_mb"]), "wall s": round(m["wall_s"], 1)}
+                         for m in mem], ["seconds", "peak MB", "wall s"]))
+    print()
+    print(console.table(rows, console.columns(rows)))
+    print(f"\nevent windows in sync within one frame (impacts and music clips): {hit}/{total}"
+          + (f" = {100 * hit / total:.1f} %" if total else ""))
+
+
+if __name__ == "__main__":
+    main()
