@@ -67,6 +67,8 @@ def build_parser():
                         "across ranks (sequence: long clips); auto: prompts when -n is at least "
                         "the process count (see duetto/joint/parallel.py; e.g. torchrun --nproc_per_node 3 -m "
                         "duetto.joint.cli generate ...)")
+    g.add_argument("--rewrite-model", type=Path, default=None,
+                   help="with --rewrite: a local language model folder writes the caption (see duetto rewrite --model)")
     g.add_argument("--rewrite", action="store_true",
                    help="turn the prompt into a caption in the style the model was trained on first (printed, and "
                         "written beside each clip as OUT.json; see duetto rewrite)")
@@ -100,6 +102,10 @@ def build_parser():
                                     "a shape, quoted words to say); print it, and what could not be kept.")
     rw.add_argument("request", help="what you want, in plain words")
     rw.add_argument("--json", action="store_true", help="print the rewrite as JSON")
+    rw.add_argument("--model", type=Path, default=None,
+                    help="a local instruction-tuned language model folder (transformers format, safetensors) to write "
+                         "the caption; its answer is grounded in the training captions (default: the embedded "
+                         "retrieval rewriter)")
     gl = sub.add_parser("gallery", help="generate a few clips, check their sync and lay them out as a web page",
                         description="Generate clips from prompts the model was not trained on (one per family, a "
                                     "speech prompt saying its words, a music prompt following a reference), check "
@@ -124,7 +130,7 @@ def cmd_rewrite(a) -> int:
     import dataclasses
     import json
     from duetto.joint.rewrite import rewrite
-    r = rewrite(a.request)
+    r = rewrite(a.request, a.model)
     if a.json:
         print(json.dumps(dataclasses.asdict(r)))
     else:
@@ -136,7 +142,8 @@ def cmd_rewrite(a) -> int:
 def _rewrite_note(r) -> str:
     kept = ", ".join(r.kept) or "nothing it names"
     lost = f"; could not keep: {', '.join(r.dropped)} (not in anything the model was trained on)" if r.dropped else ""
-    return f"{PROG}: rewritten as a {r.family} scene, keeping {kept}{lost}"
+    by = {"lm": " by the language model", "lm+embedded": " by the language model, grounded in the training captions"}
+    return f"{PROG}: rewritten{by.get(r.by, '')} as a {r.family} scene, keeping {kept}{lost}"
 
 
 def cmd_gallery(a) -> int:
@@ -211,9 +218,11 @@ def cmd_generate(a) -> int:
             _check_length(option, path, a.seconds, MAX_SECONDS)
     bundle = bundle_path(a.checkpoint)
     a.rewritten = None
+    if a.rewrite_model is not None and not a.rewrite:
+        raise DuettoError("--rewrite-model goes with --rewrite")
     if a.rewrite:
         from duetto.joint.rewrite import rewrite
-        a.rewritten = rewrite(a.prompt)
+        a.rewritten = rewrite(a.prompt, a.rewrite_model)
         print(f"{PROG}: caption: {a.rewritten.caption}\n{_rewrite_note(a.rewritten)}", file=sys.stderr)
         a.prompt, a.speech = a.rewritten.caption, a.speech or a.rewritten.speech
     from duetto.joint import parallel
