@@ -61,9 +61,11 @@ def make_gallery(out, bundle, *, n_per_family: int = 1, seed: int = 0, progress:
                       "video": f"clips/{name}.mp4", "plot": f"plots/{name}.png", "verdict": rep.verdict,
                       "offset_ms": rep.offset_ms, "confidence": rep.confidence, "method": rep.method,
                       "reason": rep.reason})
-    atomic_write(out / "gallery.json", (json.dumps({"bundle": str(bundle), "clips": items}, indent=1) + "\n").encode())
+    shipped = Path(__file__).resolve().parents[1] / "samples"
+    name = Path(bundle).name if Path(bundle).resolve().parent == shipped else str(bundle)   # no machine's path
+    atomic_write(out / "gallery.json", (json.dumps({"bundle": name, "clips": items}, indent=1) + "\n").encode())
     page = out / "index.html"
-    atomic_write(page, render_page(items, str(bundle)).encode())
+    atomic_write(page, render_page(items, name).encode())
     return page
 
 
