@@ -74,7 +74,8 @@ def build_parser():
                         "written beside each clip as OUT.json; see duetto rewrite)")
     g.add_argument("--history", type=float, default=2.0,
                    help="clips longer than the model's window are made window by window, each keeping this many "
-                        "seconds of the clip so far (default 2; see duetto extend)")
+                        "seconds of the clip so far (default 2; see duetto extend); --parallel sequence makes them "
+                        "as one window split across ranks instead")
     g.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: refuse)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     x = sub.add_parser("extend", help="continue a clip, picture and sound together, to a longer one",
@@ -348,8 +349,9 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
     mine = parallel.my_clips(a.n, rank, world) if mode == "prompts" else list(range(a.n))
     if not mine:
         return console.EXIT_OK
-    if seconds is not None and seconds > pipe.config.seconds + 1e-9 and video is None and audio is None:
-        from duetto.joint.extend import extend, plan, windows     # beyond the model's window: window by window
+    long = seconds is not None and seconds > pipe.config.seconds + 1e-9 and video is None and audio is None
+    if long and mode != "sequence":       # beyond the model's window: window by window (sequence parallel: one window)
+        from duetto.joint.extend import extend, plan, windows
         per_clip = len(windows(seconds, plan(pipe, a.history))) * (a.steps or pipe.config.steps)
         with tqdm(total=per_clip * len(mine), desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
             clips = [extend(pipe, a.prompt, seconds=seconds, history=a.history, seed=a.seed + i, steps=a.steps,
