@@ -4,7 +4,8 @@
    --seconds`` (the first window, then windows keeping ``--history`` s); the peak resident memory of the process and
    its wall time. Flat memory means the context does not grow with the clip.
 2. Per clip of the longest length, for each prompt (``--per-family`` prompts of the gallery's, which no training
-   set used), read back from the mp4 it wrote:
+   set used), read back from the mp4 it wrote (`duetto.train.evaluate.extension_scores`, as ``duetto-train eval
+   --extend`` scores):
    - sync in each window: `duetto.align.measure_sync` on each window's span of the clip; a window is an event window
      when the picture there has visual events (`train.evaluate.event_timing`); in sync = within one frame;
    - the seams in the picture: the mean |luma change| across each seam's frame boundary, as a percentile of the
@@ -27,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 
 def run_length(bundle: str, seconds: float, out: Path, prompt: str, speech: str | None, seed: int, steps: int | None,
@@ -48,64 +48,17 @@ def run_length(bundle: str, seconds: float, out: Path, prompt: str, speech: str 
     return {"seconds": seconds, "wall_s": float(line[1]), "peak_mb": int(line[2]) / 1024}
 
 
-def percentile_of(value: float, population: np.ndarray) -> float:
-    return float((population < value).mean() * 100) if len(population) else float("nan")
-
-
-def seams_picture(video: np.ndarray, seam_frames: list[int]) -> float:
-    from duetto.data.clip import luma
-    d = np.abs(np.diff(luma(video).astype(np.float32), axis=0)).mean(axis=(1, 2))       # boundary i: frame i -> i+1
-    seams = [f - 1 for f in seam_frames if 0 < f < len(video)]
-    rest = np.delete(d, seams)
-    return float(np.mean([percentile_of(d[s], rest) for s in seams]))
-
-
-def seams_sound(audio: np.ndarray, sr: int, seam_samples: list[int]) -> float:
-    x = audio.mean(0)
-    e = np.diff(x) ** 2
-    w = int(0.01 * sr)
-    energy = np.convolve(e, np.ones(w), mode="valid")                                   # position i: samples i..i+w
-    at = lambda s: energy[min(max(0, s - w // 2), len(energy) - 1)]                     # noqa: E731
-    others = energy[::w]
-    seam_set = {s // w for s in seam_samples}
-    others = np.array([v for i, v in enumerate(others) if i not in seam_set])
-    return float(np.mean([percentile_of(at(s), others) for s in seam_samples]))
-
-
-def words_across_seams(audio: np.ndarray, sr: int, words, seams_s: list[float]) -> tuple[int, int]:
-    x = audio.mean(0)
-    rms = lambda a, b: float(np.sqrt(np.mean(x[int(a * sr): max(int(a * sr) + 1, int(b * sr))] ** 2)))  # noqa: E731
-    level = np.median([rms(a, b) for a, b, _ in words]) if words else 0.0
-    across = [(a, b) for a, b, _ in words if any(a < s < b for s in seams_s)]
-    return sum(rms(a, b) > 0.1 * level for a, b in across), len(across)
-
-
-def analyse(path: Path, family: str, starts: list[float], history: float, window: float, speech: str | None) -> dict:
-    from duetto.align import measure_sync
-    from duetto.data import read_clip, timebase
-    from duetto.data.clip import Clip
-    from duetto.train.evaluate import event_timing
+def analyse(path: Path, family: str, starts: list[float], history: float, window: float, speech: str | None):
+    from duetto.data import read_clip
+    from duetto.train.evaluate import extension_scores
     c = read_clip(path)
-    seams = [s + history for s in starts[1:]]                  # where each window's new part begins
-    in_sync = events = 0
-    for t0 in starts:
-        f0, f1 = timebase.frame_of(t0, c.fps), min(c.n_frames, timebase.frame_of(t0 + window, c.fps))
-        s0, s1 = timebase.n_samples_for_frames(f0, c.fps, c.sample_rate), timebase.n_samples_for_frames(f1, c.fps, c.sample_rate)
-        part = Clip(c.video[f0:f1], c.audio[:, s0:s1], c.fps, c.sample_rate)
-        if event_timing(part, family)["visual_events"] == 0:
-            continue
-        events += 1
-        rep = measure_sync(part)
-        in_sync += rep.verdict != "no-signal" and rep.offset_ms is not None and abs(rep.offset_ms) <= 1000 / c.fps + 1e-6
-    row = {"family": family, "seconds": round(c.duration, 2), "windows": len(starts),
-           "event windows in sync": f"{in_sync}/{events}",
-           "seam picture pct": round(seams_picture(c.video, [timebase.frame_of(s, c.fps) for s in seams]), 1),
-           "seam sound pct": round(seams_sound(c.audio, c.sample_rate, [int(round(s * c.sample_rate)) for s in seams]), 1)}
+    r = extension_scores(c, family, starts, window, history, speech)
+    row = {"family": family, "seconds": round(c.duration, 2), "windows": r["windows"],
+           "event windows in sync": f"{r['event_windows_in_sync']}/{r['event_windows']}",
+           "seam picture pct": r["seam_picture_pct"], "seam sound pct": r["seam_sound_pct"]}
     if speech:
-        from duetto.joint.conditioning import planned_words
-        said, across = words_across_seams(c.audio, c.sample_rate, planned_words(speech), seams)
-        row["words across seams sounding"] = f"{said}/{across}"
-    return row, in_sync, events
+        row["words across seams sounding"] = f"{r['words_across_seams_sounding']}/{r['words_across_seams']}"
+    return row, r["event_windows_in_sync"], r["event_windows"]
 
 
 def main():

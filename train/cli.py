@@ -146,6 +146,10 @@ def build_parser():
     from duetto.joint.device import add_device_arguments
     add_device_arguments(e)
     e.add_argument("--seconds", type=float, default=None, help="clip length (default: the bundle's)")
+    e.add_argument("--extend", type=float, default=None, metavar="SECONDS",
+                   help="make each clip this long window by window (duetto extend) and score each window's sync and "
+                        "the seams in picture and sound")
+    e.add_argument("--history", type=float, default=2.0, help="with --extend: seconds each window keeps (default 2)")
     e.add_argument("--out", type=Path, default=None, help="folder for report.json and the generated clips")
     e.add_argument("--text-encoder", default=None, help="caption encoder instead of the bundle's (a local folder)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -426,6 +430,10 @@ def cmd_eval(a) -> int:
         raise DuettoError(f"--n must be 1-100000, --steps 1-{MAX_STEPS}, --seconds in (0, {MAX_SECONDS:g}]")
     if not a.checkpoint.is_dir():
         raise DuettoError(f"{a.checkpoint}: no such bundle folder")
+    if a.extend is not None:
+        from duetto.joint.extend import MAX_SECONDS as MAX_EXTEND
+        if not 0 < a.extend <= MAX_EXTEND or a.given != "none" or a.seconds is not None:
+            raise DuettoError(f"--extend must be in (0, {MAX_EXTEND:g}] s, without --given or --seconds")
     from duetto.joint.device import from_arguments
     device, dtype = from_arguments(a)                  # before anything loads
     text = None
@@ -465,13 +473,17 @@ def cmd_eval(a) -> int:
     if a.out is not None:
         clips_dir = a.out / "clips"
         clips_dir.mkdir(parents=True, exist_ok=True)
+    if a.extend is not None:
+        from duetto.joint.extend import plan
+        plan(pipe, a.history)                          # a bad --history before any clip is made
     report = evaluate(pipe, prompts, seconds=a.seconds, reference=bank, clips_dir=clips_dir,
-                      progress=not a.no_progress)
+                      progress=not a.no_progress, extend_to=a.extend, history=a.history)
     c = pipe.config
     report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "device": str(device),
                           "dtype": str(dtype).removeprefix("torch."),
                           **{k: getattr(c, k) for k in SAMPLING_SETTINGS},
                           "seconds": a.seconds or c.seconds, "prompts": len(prompts),
+                          **({"extend": a.extend, "history": a.history} if a.extend is not None else {}),
                           **({"voices": [str(v) for v in a.voices]} if a.voices else {})}
     if a.out is not None:
         from duetto.data.media import atomic_write

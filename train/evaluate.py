@@ -277,6 +277,69 @@ def speech_seconds(audio: np.ndarray, sample_rate: int) -> float:
     return round(float((loud[-1] - loud[0] + 1) * n / sample_rate), 3) if len(loud) else 0.0
 
 
+def _percentile_of(value: float, population: np.ndarray) -> float:
+    return float((population < value).mean() * 100) if len(population) else float("nan")
+
+
+def seam_picture(video: np.ndarray, seam_frames: list[int]) -> float:
+    """Mean over seams of the percentile of the |luma change| across the seam's frame boundary among every other
+    frame boundary of the clip (50: a seam is a typical boundary; 100: the largest change of the clip)."""
+    from duetto.data.clip import luma
+    d = np.abs(np.diff(luma(video).astype(np.float32), axis=0)).mean(axis=(1, 2))       # boundary i: frame i -> i+1
+    seams = [f - 1 for f in seam_frames if 0 < f < len(video)]
+    rest = np.delete(d, seams)
+    return float(np.mean([_percentile_of(d[s], rest) for s in seams])) if seams else float("nan")
+
+
+def seam_sound(audio: np.ndarray, sample_rate: int, seam_samples: list[int]) -> float:
+    """Mean over seams of the percentile of the first difference's energy in the 10 ms around the seam (what a
+    click or a step adds) among the same measure at every other 10 ms position of the clip."""
+    x = audio.mean(0)
+    w = int(0.01 * sample_rate)
+    energy = np.convolve(np.diff(x) ** 2, np.ones(w), mode="valid")                    # position i: samples i..i+w
+    seams = [min(max(0, s - w // 2), len(energy) - 1) for s in seam_samples]
+    taken = {s // w for s in seam_samples}
+    others = np.array([v for i, v in enumerate(energy[::w]) if i not in taken])
+    return float(np.mean([_percentile_of(energy[s], others) for s in seams])) if seams else float("nan")
+
+
+def extension_scores(clip, family: str, starts: list[float], window: float, history: float,
+                     speech: str | None = None, language: str = "en-us") -> dict:
+    """An extended clip (`joint.extend`; ``starts``: its windows' start times) window by window: the windows whose
+    picture has visual events and, of those, the ones `measure_sync` finds within one frame; the seams (where each
+    window's new part begins) in the picture and the sound as percentiles (`seam_picture`, `seam_sound`); with
+    ``speech``, the words planned across a seam and how many of them sound (RMS above a tenth of the clip's median
+    level over its words)."""
+    from duetto.align import measure_sync
+    from duetto.data import timebase
+    from duetto.data.clip import Clip
+    fps, sr = clip.fps, clip.sample_rate
+    seams = [t + history for t in starts[1:]]
+    events = in_sync = 0
+    for t0 in starts:
+        f0, f1 = timebase.frame_of(t0, fps), min(clip.n_frames, timebase.frame_of(t0 + window, fps))
+        s0, s1 = timebase.n_samples_for_frames(f0, fps, sr), timebase.n_samples_for_frames(f1, fps, sr)
+        part = Clip(clip.video[f0:f1], clip.audio[:, s0:s1], fps, sr)
+        if event_timing(part, family)["visual_events"] == 0:
+            continue
+        events += 1
+        rep = measure_sync(part)
+        in_sync += bool(rep.verdict != "no-signal" and rep.offset_ms is not None and abs(rep.offset_ms) <= 1000 / fps + 1e-6)
+    out = {"windows": len(starts), "event_windows": events, "event_windows_in_sync": in_sync,
+           "seam_picture_pct": round(seam_picture(clip.video, [timebase.frame_of(t, fps) for t in seams]), 1),
+           "seam_sound_pct": round(seam_sound(clip.audio, sr, [int(round(t * sr)) for t in seams]), 1)}
+    if speech:
+        from duetto.joint.conditioning import planned_words
+        words = planned_words(speech, language)
+        x = clip.audio.mean(0)
+        rms = lambda a, b: float(np.sqrt(np.mean(x[int(a * sr): max(int(a * sr) + 1, int(b * sr))] ** 2)))  # noqa: E731
+        level = float(np.median([rms(a, b) for a, b, _ in words])) if words else 0.0
+        across = [(a, b) for a, b, _ in words if b <= clip.duration and any(a < t < b for t in seams)]
+        out.update({"words_across_seams": len(across),
+                    "words_across_seams_sounding": sum(rms(a, b) > 0.1 * level for a, b in across)})
+    return out
+
+
 def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
               reference: dict[str, np.ndarray] | None = None,
               reference_flicker: dict[str, list[float]] | None = None) -> list[dict]:
@@ -314,6 +377,16 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
             row["phone_error"] = round(sum(r["phone_errors"] for r in spoken) / sum(r["phones_asked"] for r in spoken), 3)
             row["speech_length_ratio"] = round(float(np.median([r["speech_seconds"] / r["words_seconds"]
                                                                 for r in spoken])), 3)
+        extended = [r for r in rs if "windows" in r]
+        if extended:             # extension: windows with events in sync, seams as percentiles of all boundaries
+            ew = sum(r["event_windows"] for r in extended)
+            row["event_windows_in_sync"] = round(sum(r["event_windows_in_sync"] for r in extended) / ew, 3) if ew else None
+            row["seam_picture_pct"] = round(float(np.nanmean([r["seam_picture_pct"] for r in extended])), 1)
+            row["seam_sound_pct"] = round(float(np.nanmean([r["seam_sound_pct"] for r in extended])), 1)
+            across = sum(r.get("words_across_seams", 0) for r in extended)
+            if across:
+                row["words_across_seams_sounding"] = round(
+                    sum(r.get("words_across_seams_sounding", 0) for r in extended) / across, 3)
         if reference_flicker is not None:
             ref_f = [f for k, v in reference_flicker.items() if fam == FAMILY_ALL or k == fam for f in v]
             row["reference_flicker"] = round(float(np.mean(ref_f)), 3) if ref_f else None
@@ -326,9 +399,12 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
 
 
 def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: float | None = None,
-             reference=None, clips_dir: Path | None = None, progress: bool = True) -> dict:
+             reference=None, clips_dir: Path | None = None, progress: bool = True, extend_to: float | None = None,
+             history: float = 2.0) -> dict:
     """Generate one clip per prompt (seeded by the prompt) and score it; ``reference`` (a `Bank` of held-out
-    clips at the bundle's rate and size) gives the latent Fréchet distance. Returns ``{"rows", "summary"}``."""
+    clips at the bundle's rate and size) gives the latent Fréchet distance. ``extend_to``: each clip made that long
+    window by window (`joint.extend`, keeping ``history`` s) and scored per window and at its seams
+    (`extension_scores`). Returns ``{"rows", "summary"}``."""
     from tqdm import tqdm
 
     from duetto.data.media import write_clip
@@ -336,12 +412,20 @@ def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: 
     for i, p in enumerate(tqdm(prompts, desc="eval", unit="clip", disable=not progress)):
         speech = p.speech if pipe.model.config.speech_vocab else None
         voice = p.voice if pipe.model.config.voice_dim else None
-        clip = pipe.generate(p.text, seconds=seconds, seed=p.seed, steps=steps, video=p.video, audio=p.audio,
-                             speech=speech, speech_voice=p.speech_voice, voice=voice)[0]
+        if extend_to is None:
+            clip = pipe.generate(p.text, seconds=seconds, seed=p.seed, steps=steps, video=p.video, audio=p.audio,
+                                 speech=speech, speech_voice=p.speech_voice, voice=voice)[0]
+        else:
+            from duetto.joint.extend import extend, plan, windows
+            clip = extend(pipe, p.text, seconds=extend_to, history=history, seed=p.seed, steps=steps, speech=speech,
+                          speech_voice=p.speech_voice, voice=voice)
         key = p.key or f"{i:04d}"
         row = {"key": key, "prompt": p.text, "family": p.family, "seed": p.seed, "speech": speech,
                **score(clip, p.family, p.text, speech, voice, p.voice_other if voice is not None else None,
                        p.speech_voice)}
+        if extend_to is not None:
+            row.update(extension_scores(clip, p.family, windows(extend_to, plan(pipe, history)), pipe.config.seconds,
+                                        history, speech, p.speech_voice))
         if reference is not None:
             feats[key] = latent_features(pipe, clip)
         if clips_dir is not None:

@@ -113,3 +113,33 @@ def test_the_commands(bundle, tmp_path, capsys):
                  "--checkpoint", str(bundle)]) == 2                  # no sidecar, no --prompt
     assert "give --prompt" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_the_seam_measures_see_a_jump_and_a_click_and_not_a_typical_boundary():
+    from duetto.train.evaluate import seam_picture, seam_sound
+    rng = np.random.default_rng(0)
+    video = np.clip(128 + np.cumsum(rng.normal(0, 1, (100, 1, 1, 1)), 0) + rng.normal(0, 2, (100, 16, 16, 3)), 0, 255)
+    video = video.astype(np.uint8)
+    cut = video.copy()
+    cut[50:] = np.clip(cut[50:].astype(int) + 60, 0, 255)                 # the picture jumps at frame 50
+    assert seam_picture(cut, [50]) == 100.0
+    assert 10 < seam_picture(video, [50]) < 90                            # a typical boundary
+    sr = 16000
+    audio = (0.1 * np.sin(2 * np.pi * 220 * np.arange(4 * sr) / sr))[None].astype(np.float32)
+    clicked = audio.copy()
+    clicked[:, 2 * sr:] += 0.3                                            # a step at 2 s: a click
+    assert seam_sound(clicked, sr, [2 * sr]) > 95
+    assert seam_sound(audio, sr, [2 * sr]) < 95
+
+
+def test_eval_scores_extended_clips_window_by_window(bundle, tmp_path, capsys):
+    from duetto.train.cli import main as train_main
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("\n".join(json.dumps({"prompt": "a ball drops", "family": "impacts", "seed": s}) for s in (1, 2)))
+    assert train_main(["eval", str(bundle), "--prompts", str(prompts), "--extend", "1.6", "--history", "0.4",
+                       "--n", "2", "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["windows"] for r in report["rows"]] == [2, 2] and report["settings"]["extend"] == 1.6
+    summary = report["summary"][-1]
+    assert {"seam_picture_pct", "seam_sound_pct", "event_windows_in_sync"} <= set(summary)
+    assert train_main(["eval", str(bundle), "--prompts", str(prompts), "--extend", "1.6", "--seconds", "1"]) == 2
