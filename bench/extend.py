@@ -8,10 +8,11 @@
    --extend`` scores):
    - sync in each window: `duetto.align.measure_sync` on each window's span of the clip; a window is an event window
      when the picture there has visual events (`train.evaluate.event_timing`); in sync = within one frame;
-   - the seams in the picture: the mean |luma change| across each seam's frame boundary, as a percentile of the
-     same measure over every other frame boundary of the clip (50: a seam is a typical boundary);
+   - the seams in the picture: the mean |luma change| across each seam's frame boundary (cut), and across the
+     blend before it (drift), as percentiles of the same measure over every other position of the clip (50: a seam
+     is a typical boundary);
    - the seams in the sound: the energy of the first difference (what a click or a step adds) in the 10 ms around
-     each seam, as a percentile of the same measure at every other 10 ms position;
+     each seam, as a percentile of the same measure at every other 10 ms position (click);
    - speech prompts: the share of the words planned across a seam that sound there (RMS above a tenth of the
      clip's speaking level within the word's span).
 
@@ -55,7 +56,8 @@ def analyse(path: Path, family: str, starts: list[float], history: float, window
     r = extension_scores(c, family, starts, window, history, speech)
     row = {"family": family, "seconds": round(c.duration, 2), "windows": r["windows"],
            "event windows in sync": f"{r['event_windows_in_sync']}/{r['event_windows']}",
-           "seam picture pct": r["seam_picture_pct"], "seam sound pct": r["seam_sound_pct"]}
+           "seam cut pct": r["seam_picture_pct"], "seam drift pct": r["seam_drift_pct"],
+           "seam click pct": r["seam_sound_pct"]}
     if speech:
         row["words across seams sounding"] = f"{r['words_across_seams_sounding']}/{r['words_across_seams']}"
     return row, r["event_windows_in_sync"], r["event_windows"]

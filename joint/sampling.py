@@ -68,19 +68,22 @@ def _integrate(fn: ModelFn, noise: Pair, sigmas, given_video, given_audio, callb
 
 class Known:
     """Latents known along the time axis (an extension's history): ``video`` [B, Cv, T, h, w] where ``video_mask``
-    [T] is true, ``audio`` [B, Ca, L] where ``audio_mask`` [L] is true. After every step those positions are set to
-    the known latents noised to the step's flow time, ``(1 - t) x + t n`` with ``n`` the sampler's own starting
-    noise there: the "replacement" way to inpaint with a flow model that was never trained for it (the model sees
-    a clip whose known part is consistent with its time, and fills the rest to match)."""
+    [T] is set, ``audio`` [B, Ca, L] where ``audio_mask`` [L] is. After every step those positions are set to the
+    known latents noised to the step's flow time, ``(1 - t) x + t n`` with ``n`` the sampler's own starting noise
+    there: the "replacement" way to inpaint with a flow model that was never trained for it (the model sees a clip
+    whose known part is consistent with its time, and fills the rest to match). A mask may be a weight in [0, 1]
+    instead of true/false: ``w`` of the known latent and ``1 - w`` of the sampler's own, a soft edge the sampler
+    blends across."""
 
     def __init__(self, video, video_mask, audio, audio_mask, noise: Pair):
         self.v, self.a = video, audio
-        self.mv, self.ma = video_mask[None, None, :, None, None], audio_mask[None, None, :]
+        self.mv = video_mask.to(video.dtype)[None, None, :, None, None]
+        self.ma = audio_mask.to(audio.dtype)[None, None, :]
         self.nv, self.na = noise
 
     def pin(self, v, a, t: float) -> Pair:
-        return (torch.where(self.mv, (1 - t) * self.v + t * self.nv, v),
-                torch.where(self.ma, (1 - t) * self.a + t * self.na, a))
+        kv, ka = (1 - t) * self.v + t * self.nv, (1 - t) * self.a + t * self.na
+        return self.mv * kv + (1 - self.mv) * v, self.ma * ka + (1 - self.ma) * a
 
 
 def euler(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,

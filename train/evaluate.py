@@ -281,33 +281,43 @@ def _percentile_of(value: float, population: np.ndarray) -> float:
     return float((population < value).mean() * 100) if len(population) else float("nan")
 
 
-def seam_picture(video: np.ndarray, seam_frames: list[int]) -> float:
-    """Mean over seams of the percentile of the |luma change| across the seam's frame boundary among every other
-    frame boundary of the clip (50: a seam is a typical boundary; 100: the largest change of the clip)."""
+def seam_picture(video: np.ndarray, seam_frames: list[int], span: int = 1) -> float:
+    """Mean over seams of the percentile of the |luma change| from ``span`` frames before the seam to the seam
+    among the same change over every other ``span`` frames of the clip (50: the seam is a typical stretch; 100: the
+    largest change of the clip). ``span`` 1: a cut between two frames; more: a seam blended over that many frames."""
     from duetto.data.clip import luma
-    d = np.abs(np.diff(luma(video).astype(np.float32), axis=0)).mean(axis=(1, 2))       # boundary i: frame i -> i+1
-    seams = [f - 1 for f in seam_frames if 0 < f < len(video)]
-    rest = np.delete(d, seams)
-    return float(np.mean([_percentile_of(d[s], rest) for s in seams])) if seams else float("nan")
+    y = luma(video).astype(np.float32)
+    span = max(1, min(int(span), len(y) - 1))
+    d = np.abs(y[span:] - y[:-span]).mean(axis=(1, 2))                     # position i: frame i -> i + span
+    seams = [f - span for f in seam_frames if span <= f < len(y)]
+    near = {i for f in seams for i in range(f - span + 1, f + span)}
+    rest = np.array([v for i, v in enumerate(d) if i not in near])
+    return float(np.mean([_percentile_of(d[f], rest) for f in seams])) if seams else float("nan")
 
 
-def seam_sound(audio: np.ndarray, sample_rate: int, seam_samples: list[int]) -> float:
-    """Mean over seams of the percentile of the first difference's energy in the 10 ms around the seam (what a
-    click or a step adds) among the same measure at every other 10 ms position of the clip."""
+def seam_sound(audio: np.ndarray, sample_rate: int, seam_samples: list[int], span: int = 0) -> float:
+    """Mean over seams of the percentile of the largest first-difference energy of any 10 ms in the ``span``
+    samples before the seam and the 10 ms around it (what a click or a step adds) among the same measure over
+    every other stretch of that length of the clip."""
     x = audio.mean(0)
     w = int(0.01 * sample_rate)
-    energy = np.convolve(np.diff(x) ** 2, np.ones(w), mode="valid")                    # position i: samples i..i+w
-    seams = [min(max(0, s - w // 2), len(energy) - 1) for s in seam_samples]
-    taken = {s // w for s in seam_samples}
-    others = np.array([v for i, v in enumerate(energy[::w]) if i not in taken])
-    return float(np.mean([_percentile_of(energy[s], others) for s in seams])) if seams else float("nan")
+    energy = np.convolve(np.diff(x) ** 2, np.ones(w), mode="valid")        # position i: samples i .. i + w
+    step = max(w, int(span))
+    starts = [min(max(0, s - step + w // 2), len(energy) - step) for s in seam_samples]
+    stat = lambda i: float(energy[i: i + step - w + 1].max())             # noqa: E731
+    taken = {i // step for i in starts} | {i // step + 1 for i in starts}
+    rest = np.array([stat(i) for i in range(0, len(energy) - step, step) if i // step not in taken])
+    return float(np.mean([_percentile_of(stat(i), rest) for i in starts])) if starts else float("nan")
 
 
 def extension_scores(clip, family: str, starts: list[float], window: float, history: float,
-                     speech: str | None = None, language: str = "en-us") -> dict:
+                     speech: str | None = None, language: str = "en-us", blend: float | None = None) -> dict:
     """An extended clip (`joint.extend`; ``starts``: its windows' start times) window by window: the windows whose
     picture has visual events and, of those, the ones `measure_sync` finds within one frame; the seams (where each
-    window's new part begins) in the picture and the sound as percentiles (`seam_picture`, `seam_sound`); with
+    window's new part begins) as percentiles among all other positions of the clip: the picture's change across
+    the seam's frame boundary (a cut), and across the ``blend`` seconds before it (`joint.extend.BLEND_S` by
+    default: how much the picture drifts where the two windows were blended), and the sound's click energy in the 10
+    ms around it (`seam_picture`, `seam_sound`); with
     ``speech``, the words planned across a seam and how many of them sound (RMS above a tenth of the clip's median
     level over its words)."""
     from duetto.align import measure_sync
@@ -325,8 +335,12 @@ def extension_scores(clip, family: str, starts: list[float], window: float, hist
         events += 1
         rep = measure_sync(part)
         in_sync += bool(rep.verdict != "no-signal" and rep.offset_ms is not None and abs(rep.offset_ms) <= 1000 / fps + 1e-6)
+    from duetto.joint.extend import BLEND_S                   # the seam is blended over this much before it
+    blend = BLEND_S if blend is None else blend
+    frames = [timebase.frame_of(t, fps) for t in seams]
     out = {"windows": len(starts), "event_windows": events, "event_windows_in_sync": in_sync,
-           "seam_picture_pct": round(seam_picture(clip.video, [timebase.frame_of(t, fps) for t in seams]), 1),
+           "seam_picture_pct": round(seam_picture(clip.video, frames), 1),                     # a cut at the seam
+           "seam_drift_pct": round(seam_picture(clip.video, frames, 1 + int(round(blend * fps))), 1),  # over the blend
            "seam_sound_pct": round(seam_sound(clip.audio, sr, [int(round(t * sr)) for t in seams]), 1)}
     if speech:
         from duetto.joint.conditioning import planned_words
@@ -382,6 +396,7 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
             ew = sum(r["event_windows"] for r in extended)
             row["event_windows_in_sync"] = round(sum(r["event_windows_in_sync"] for r in extended) / ew, 3) if ew else None
             row["seam_picture_pct"] = round(float(np.nanmean([r["seam_picture_pct"] for r in extended])), 1)
+            row["seam_drift_pct"] = round(float(np.nanmean([r["seam_drift_pct"] for r in extended])), 1)
             row["seam_sound_pct"] = round(float(np.nanmean([r["seam_sound_pct"] for r in extended])), 1)
             across = sum(r.get("words_across_seams", 0) for r in extended)
             if across:

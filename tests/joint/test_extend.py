@@ -141,5 +141,14 @@ def test_eval_scores_extended_clips_window_by_window(bundle, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert [r["windows"] for r in report["rows"]] == [2, 2] and report["settings"]["extend"] == 1.6
     summary = report["summary"][-1]
-    assert {"seam_picture_pct", "seam_sound_pct", "event_windows_in_sync"} <= set(summary)
+    assert {"seam_picture_pct", "seam_drift_pct", "seam_sound_pct", "event_windows_in_sync"} <= set(summary)
     assert train_main(["eval", str(bundle), "--prompts", str(prompts), "--extend", "1.6", "--seconds", "1"]) == 2
+
+
+def test_the_history_ends_softly():
+    from duetto.joint.extend import _weights
+    w, n = _weights(10, 6, 2.0)
+    assert n == 2 and w.tolist() == pytest.approx([1, 1, 1, 1, 2 / 3, 1 / 3, 0, 0, 0, 0])
+    w, n = _weights(10, 6, 0.0)
+    assert n == 0 and w.tolist() == [1] * 6 + [0] * 4
+    assert _weights(10, 6, 50.0)[1] == 3                                   # at most half the history
