@@ -2,6 +2,7 @@
 how that changes over time, and a verdict against a tolerance."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -21,6 +22,9 @@ from .tolerance import DEFAULT_PRESET, tolerance
 ANALYSIS_SIDE = 256       # a file is decoded once with its longer side at about this many pixels (never upscaled)
 FACE_PX = 80              # a face shorter than this (pixels) there is read from a larger picture where one exists...
 FACE_MAX_SIDE = 1280      # ...the clip given in memory, or the file decoded again, at most this size
+LUMA_BUDGET = 128 << 20   # bytes of decoded luma a file may take: a long clip is read smaller (a 10-minute 16:9
+                          # clip at 25 fps at about 126x71, not 256x144), so memory (about 2 GB at most, most of it
+                          # the analysis's float copies) is bounded however long it is
 MIN_CONFIDENCE = calibration.MIN_CONFIDENCE   # below: "no usable sync signal" (a calibrated probability, calibration.py)
 MIN_FPS = 5.0             # below this a frame lasts longer than a third of the default search (a slideshow)
 FACE_SHARE = 0.5          # a face counts when found in at least this share of the sampled frames
@@ -64,7 +68,17 @@ def analysis_input(src) -> tuple[LumaClip, str]:
         return LumaClip(luma=y, audio=audio, fps=src.fps, sample_rate=F.AUDIO_RATE), "<clip>"
     name = os.fspath(src)
     pr = probe(name)
-    return read_luma(name, size=_size(pr.height, pr.width, ANALYSIS_SIDE), sample_rate=F.AUDIO_RATE, channels=1), name
+    side = min(ANALYSIS_SIDE, _budget_side(pr, ANALYSIS_SIDE))
+    return read_luma(name, size=_size(pr.height, pr.width, side), sample_rate=F.AUDIO_RATE, channels=1), name
+
+
+def _budget_side(pr, side: float, budget: int | None = None) -> float:
+    """The longer side (pixels, at most ``side``) at which the whole of a probed file's luma fits ``budget``
+    (default `LUMA_BUDGET`; at least 64 pixels)."""
+    frames = max(1.0, (pr.duration or 0.0) * (pr.fps or 25.0))
+    h, w = _size(pr.height, pr.width, side)
+    area = (LUMA_BUDGET if budget is None else budget) / frames
+    return max(64.0, side * min(1.0, (area / (h * w)) ** 0.5))
 
 
 def _size(h: int, w: int, side: float) -> tuple[int, int]:
@@ -88,7 +102,9 @@ def _face_frames(src, clip: LumaClip, y: np.ndarray, faces: list) -> tuple[np.nd
         return y, 1.0
     pr = probe(os.fspath(src))
     side = min(FACE_MAX_SIDE, max(h, w) * 1.5 * FACE_PX / small)      # the face half as large again
-    step = max(1, round(max(pr.height, pr.width) / side))      # a whole decimation of the source: the decoder's
+    cap = _budget_side(pr, FACE_MAX_SIDE, 4 * LUMA_BUDGET)            # the whole clip's faces within 4 budgets
+    step = max(1, round(max(pr.height, pr.width) / min(side, cap)),  # a whole decimation of the source: the decoder's
+               math.ceil(max(pr.height, pr.width) / cap))
     want = _size(pr.height, pr.width, max(pr.height, pr.width) / step)   # luma plane is read without resampling
     if want[0] <= h:
         return y, 1.0

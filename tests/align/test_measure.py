@@ -320,3 +320,19 @@ def test_a_camera_stamping_the_start_of_its_exposure_reads_early():
     e = [measure_sync(photographed(s, cfg, "from pts"), method="events").offset_ms
          - measure_sync(photographed(s, cfg), method="events").offset_ms for s in range(4)]
     assert -0.8 * 40 <= np.mean(e) <= -0.3 * 40, e
+
+
+def test_a_long_file_is_read_smaller_to_fit_the_luma_budget(tmp_path, monkeypatch):
+    """However long a file is, its decoded luma stays within LUMA_BUDGET: a long clip is analysed at fewer pixels
+    (here a budget cut to a tenth of what the clip needs at full size), and still read right."""
+    import duetto.align.measure as M
+    from duetto.data import write_clip
+    clip = render("impacts", 1, replace(CFG, size=256, seconds=8))
+    path = write_clip(tmp_path / "c.mp4", shift_audio(clip, 120))
+    full, _ = M.analysis_input(path)
+    assert full.luma.shape[1:] == (256, 256)
+    monkeypatch.setattr(M, "LUMA_BUDGET", full.luma.nbytes // 10)
+    small, _ = M.analysis_input(path)
+    assert small.luma.nbytes <= full.luma.nbytes // 10 and small.luma.shape[1] < 100
+    r = M.measure_sync(path)
+    assert r.offset_ms is not None and abs(r.offset_ms - 120) <= 40, r.offset_ms
