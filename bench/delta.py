@@ -50,7 +50,8 @@ def main():
     student = JointDiT.from_pretrained(src).eval()
     trained = {k: v.clone() for k, v in student.state_dict().items()}
     task, teacher = held_out_task(a.run, student)
-    base = JointDiT.from_pretrained(teacher / "joint").state_dict()
+    from duetto.joint.pipeline import Pipeline
+    base = Pipeline.load(teacher).model.state_dict()
     rows = []
     for rank in [None, "whole", *a.ranks]:
         if rank is None:

@@ -65,7 +65,6 @@ def _distil(a, state, device, dtype, teacher) -> int:
     import torch
 
     from duetto.data.latents import load_latents
-    from duetto.joint.model import JointDiT
     from duetto.joint.pipeline import Pipeline
 
     from .cli import PROG, _check_same_run
@@ -115,7 +114,7 @@ def _distil(a, state, device, dtype, teacher) -> int:
         return console.EXIT_OK
     rollouts = read_rollouts(folder, plan, len(points))
     del pipe
-    student = JointDiT.from_pretrained(teacher / "joint")          # the teacher's own float32 weights
+    student = Pipeline.load(teacher).model                         # the teacher's own float32 weights (a delta's too)
     pairs = segments(points, a.student_steps, resolved["shift"])
     task = DistilTask(student, stack, rollouts, plan.rows, points, pairs, batch_size=a.batch_size, seed=a.seed,
                       held_out=16, target=a.target)
