@@ -166,7 +166,9 @@ def build_parser():
     x.add_argument("--video-vae", type=Path, help="joint runs: the video VAE folder its latents came from")
     x.add_argument("--audio-vae", type=Path, help="joint runs: the audio VAE folder its latents came from")
     x.add_argument("--size", type=int, default=None, help="joint runs: the frame size its latents were encoded at (default 64)")
-    x.add_argument("--sample-steps", type=int, default=None, help="joint runs: the bundle's default sampling steps (default 25)")
+    x.add_argument("--sample-steps", type=int, default=None,
+                   help="the bundle's default sampling steps (joint runs: default 25; distillation runs: one of the "
+                        "step counts the student learnt, N, N/2 ... 1, default N)")
     x.add_argument("--guidance", type=float, default=None,
                    help="joint runs: the bundle's default guidance scale, both streams (default 3; 1 = none)")
     x.add_argument("--video-guidance", type=float, default=None,
@@ -507,7 +509,8 @@ def cmd_export(a) -> int:
             rank = None if a.delta in (None, "full") else console.int_in(1, 1024, "'full' or a rank")(a.delta)
         except argparse.ArgumentTypeError as e:
             raise DuettoError(f"--delta: {e}") from None
-        out = export_student(a.run, a.out, a.step, half=a.half, delta=a.delta is not None, rank=rank)
+        out = export_student(a.run, a.out, a.step, half=a.half, delta=a.delta is not None, rank=rank,
+                             steps=a.sample_steps)
         print(f"{PROG}: wrote {out} ({describe(out)})", file=sys.stderr)
         print(out)
         return console.EXIT_OK

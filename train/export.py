@@ -97,11 +97,12 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
 
 
 def export_student(run: Path, out: Path, step: int | None = None, *, half: bool = False, delta: bool = False,
-                   rank: int | None = None) -> Path:
+                   rank: int | None = None, steps: int | None = None) -> Path:
     """A student bundle from distillation run ``run``: the teacher bundle's VAEs and settings, the student's
     weights, and sampling at the student's steps without guidance (``steps`` may still be set lower per run).
     ``delta``: stored as its difference from the teacher (`joint.delta`; low-rank of ``rank``, or whole tensors
-    when None), the bundle then sitting beside the teacher's."""
+    when None), the bundle then sitting beside the teacher's. ``steps``: its default step count, one of the
+    schedules it learnt (``N``, ``N // 2``, ... 1; default ``N``)."""
     import dataclasses
 
     from duetto.joint.model import JointDiT
@@ -115,7 +116,13 @@ def export_student(run: Path, out: Path, step: int | None = None, *, half: bool 
         raise DuettoError(f"{run}: its teacher bundle {teacher} is gone (the student takes its VAEs)")
     pipe = Pipeline.load(teacher)
     pipe.model = JointDiT.from_pretrained(src)
-    pipe.config = dataclasses.replace(pipe.config, steps=int(cfg["student_steps"]), sampler="euler",
+    learnt, n = [], int(cfg["student_steps"])
+    while n >= 1:
+        learnt.append(n)
+        n //= 2
+    if steps is not None and steps not in learnt:
+        raise DuettoError(f"--sample-steps {steps}: the student learnt {', '.join(map(str, learnt))} steps")
+    pipe.config = dataclasses.replace(pipe.config, steps=steps or int(cfg["student_steps"]), sampler="euler",
                                       shift=float(cfg["shift"]), video_scale=1.0, audio_scale=1.0,
                                       video_sync_scale=0.0, audio_sync_scale=0.0, guidance_max_t=1.0)
     if delta:

@@ -34,3 +34,31 @@ def test_it_generates_on_the_shared_clock():
     b = pipe.generate("a red ball drops onto a wooden floor", seconds=1.0, steps=2, seed=3)[0]
     assert a.video.shape == (25, 64, 64, 3) and a.audio.shape == (1, 16000) and a.fps == 25.0
     assert np.array_equal(a.video, b.video) and np.array_equal(a.audio, b.audio)
+
+
+STUDENT = SAMPLES / "duetto-tiny-student"
+
+
+@pytest.mark.skipif(not STUDENT.is_dir(), reason="no shipped student")
+def test_the_student_is_the_teacher_plus_its_delta_and_takes_one_pass_a_step():
+    """samples/duetto-tiny-student: a delta on duetto-tiny (joint.delta), its teacher's VAEs and clock, 2 steps
+    with no guidance (one model pass a step); `duetto generate` keeps the teacher by default (samples/README.md)."""
+    import json
+
+    from duetto.joint.cli import DEFAULT_BUNDLE, TEACHER_BUNDLE
+    from duetto.joint.delta import is_delta_bundle, weights_sha256
+    from duetto.joint.pipeline import Pipeline
+    assert is_delta_bundle(STUDENT) and not (STUDENT / "joint").exists()
+    meta = json.loads((STUDENT / "delta" / "config.json").read_text())
+    assert meta["base"] == "duetto-tiny" and meta["base_sha256"] == weights_sha256(BUNDLE)
+    assert DEFAULT_BUNDLE.resolve() == TEACHER_BUNDLE.resolve() == BUNDLE.resolve()
+    pipe = Pipeline.load(STUDENT)
+    c = pipe.config
+    assert (c.steps, c.video_scale, c.audio_scale, c.video_sync_scale, c.audio_sync_scale) == (2, 1.0, 1.0, 0.0, 0.0)
+    passes = []
+    pipe.model.register_forward_hook(lambda *_: passes.append(1))
+    clip = pipe.generate("a red ball drops onto a wooden floor", seconds=1.0, seed=3)[0]
+    assert len(passes) == 2 and clip.video.shape == (25, 64, 64, 3) and clip.audio.shape == (1, 16000)
+    teacher = Pipeline.load(BUNDLE).model.state_dict()
+    moved = [k for k, v in pipe.model.state_dict().items() if not (v == teacher[k]).all()]
+    assert len(moved) > 100                                         # the student's own weights, not the teacher's
