@@ -78,7 +78,7 @@ def render_page(items: list[dict], bundle: str) -> str:
         offset = "-" if it["offset_ms"] is None else f'{it["offset_ms"]:+.0f} ms'
         settings = ", ".join(f"{k} {v}" for k, v in it["settings"].items())
         cards.append(f"""<section class="clip {e(it['verdict'])}">
-  <video controls preload="metadata" width="256" height="256"><source src="{e(it['video'])}" type="video/mp4"></video>
+  <video controls preload="metadata" width="256" height="256"><source src="{e(it['video'])}#t=0.1" type="video/mp4"></video>
   <div class="text">
     <h2>{e(it['family'])} &middot; seed {it['seed']}</h2>
     <p class="prompt">{e(it['prompt'])}</p>{words}{music}
