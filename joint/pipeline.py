@@ -285,7 +285,7 @@ class Pipeline:
         if speech is not None:
             words = C.planned_words(speech, speech_voice) if cfg.speech_track or window else None
             ids = C.phoneme_ids(speech, speech_voice) if window is None else C.window_ids(words, *window)
-            out["speech"] = torch.from_numpy(ids)[None].expand(n, -1)
+            out["speech"] = torch.from_numpy(C.pad_ids([ids]))[0][None].expand(n, -1)   # no word here: padding
             if cfg.speech_track:                 # when each phoneme falls: espeak-ng's timing of the words
                 track = C.phoneme_track(words, audio_times)
                 out["speech_track"] = torch.from_numpy(track)[None].expand(n, -1)

@@ -152,3 +152,17 @@ def test_the_history_ends_softly():
     w, n = _weights(10, 6, 0.0)
     assert n == 0 and w.tolist() == [1] * 6 + [0] * 4
     assert _weights(10, 6, 50.0)[1] == 3                                   # at most half the history
+
+
+def test_a_window_after_the_last_word_is_told_nothing_to_say():
+    """The words end before a later window starts: that window gets padding (speech absent), not an empty
+    sequence (which crashed the model's pooling: a 32 s extension of a 20-word sentence)."""
+    teacher = Pipeline.load("samples/duetto-tiny")
+    if not teacher.model.config.speech_vocab:
+        pytest.skip("the shipped model takes no words")
+    times = teacher.layout(4.0)["audio_times"].numpy()
+    late = teacher.condition_inputs("a man speaks", 1, times, speech="hello there", offset=20.0)
+    assert late["speech"].shape == (1, 1) and int(late["speech"][0, 0]) == 0
+    lay = teacher.layout(4.0)
+    zv, za = teacher.sample("a man speaks", lay, [0], speech="hello there", offset=20.0, steps=1)
+    assert torch.isfinite(zv).all() and torch.isfinite(za).all()
