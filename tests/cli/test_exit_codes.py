@@ -80,7 +80,8 @@ def _stop_when(cmd, marker: str, sig, timeout=120):
     import threading
     import time
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+                         env={**os.environ, "OMP_NUM_THREADS": "1"},       # a background shell ignores SIGINT in
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # its jobs: not here
     seen, err = threading.Event(), []
 
     def read():
