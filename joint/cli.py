@@ -261,8 +261,9 @@ def cmd_extend(a) -> int:
         raise DuettoError(f"{a.clip}: {problem}")
     _check_length("the clip", a.clip, None, MAX_SECONDS)
     from duetto.data import probe
-    if a.seconds <= (probe(a.clip).duration or 0.0):
-        raise DuettoError(f"{a.clip} already lasts {probe(a.clip).duration:.2f} s; ask for more --seconds than that")
+    have = probe(a.clip).duration or 0.0
+    if a.seconds <= have:
+        raise DuettoError(f"{a.clip} already lasts {have:.2f} s; ask for more --seconds than that")
     prompt = a.prompt if a.prompt is not None else read_sidecar(a.clip).get("caption")
     if not prompt or not prompt.strip():
         raise DuettoError(f"{a.clip}: no caption sidecar ({a.clip.stem}.json or .txt); give --prompt")
