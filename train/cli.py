@@ -104,6 +104,10 @@ def build_parser():
     j.add_argument("--video-given", type=float, default=0.05,
                    help="share of clips whose video is given clean and only the audio denoised: video-to-audio "
                         "training (default 0.05)")
+    j.add_argument("--high-noise", type=float, default=0.0,
+                   help="share of clips whose flow times are drawn in [0.9, 1], near pure noise, where what is the "
+                        "same over a whole clip (a colour, a voice) can only come from the conditions (default 0; "
+                        "see joint.flow.HIGH_NOISE_T)")
     j.add_argument("--audio-given", type=float, default=0.05,
                    help="share of clips whose audio is given clean: audio-to-video training (default 0.05)")
     j.add_argument("--change-weight", type=float, default=0.0,
@@ -352,8 +356,8 @@ def cmd_joint(a) -> int:
         raise DuettoError("--held-out must be in [0, 1), --caption-dropout and --condition-dropout in [0, 1]")
     if not 0 <= a.cross_dropout < 1:
         raise DuettoError("--cross-dropout must be in [0, 1)")
-    if not (0 <= a.drop_all <= 1 and 0 <= a.caption_words_dropout <= 1):
-        raise DuettoError("--drop-all and --caption-words-dropout must be in [0, 1]")
+    if not (0 <= a.drop_all <= 1 and 0 <= a.caption_words_dropout <= 1 and 0 <= a.high_noise <= 1):
+        raise DuettoError("--drop-all, --caption-words-dropout and --high-noise must be in [0, 1]")
     if a.cross_dropout and a.cross == "none":
         raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
     if not 0 <= a.change_weight < float("inf"):
@@ -387,7 +391,7 @@ def cmd_joint(a) -> int:
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
     # recorded only when used, so older runs resume as they were
-    for name in ("cross_dropout", "change_weight", "drop_all", "caption_words_dropout"):
+    for name in ("cross_dropout", "change_weight", "drop_all", "caption_words_dropout", "high_noise"):
         if getattr(a, name):
             resolved[name] = getattr(a, name)
     for name in ("video_given", "audio_given"):
@@ -405,7 +409,7 @@ def cmd_joint(a) -> int:
     _init_from(model, a.init, a.out)
     model.gradient_checkpointing = a.grad_checkpoint
     flow = FlowConfig(cross_dropout=a.cross_dropout, change_weight=a.change_weight, video_given=a.video_given,
-                      audio_given=a.audio_given)
+                      audio_given=a.audio_given, high_noise=a.high_noise)
     task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=flow,
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds, family_weights=family_weights, drop_all=a.drop_all,

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from duetto.data.errors import DuettoError
-from duetto.joint.flow import CHANGE_CAP, FlowConfig, add_noise, change_weights, flow_loss, flow_times
+from duetto.joint.flow import CHANGE_CAP, HIGH_NOISE_T, FlowConfig, add_noise, change_weights, flow_loss, flow_times
 from duetto.joint.sampling import euler, guided, heun, schedule
 
 
@@ -106,6 +106,23 @@ def test_flow_times_follow_their_shares():
     assert tv[tv > 0].median() == pytest.approx(0.5, abs=0.02)      # logit-normal around 0.5
     assert torch.allclose(add_noise(torch.zeros(2, 3), torch.ones(2, 3), torch.tensor([0.25, 1.0])),
                           torch.tensor([[0.25] * 3, [1.0] * 3]))
+
+
+def test_a_high_noise_share_moves_times_near_one_and_keeps_everything_else():
+    base = FlowConfig(independent=0.2, video_given=0.1, audio_given=0.1)
+    g = lambda: torch.Generator().manual_seed(0)                                          # noqa: E731
+    tv0, ta0 = flow_times(20000, base, g())
+    tv, ta = flow_times(20000, FlowConfig(independent=0.2, video_given=0.1, audio_given=0.1, high_noise=0.3), g())
+    moved = tv != tv0
+    assert moved.float().mean() == pytest.approx(0.3 * 0.9, abs=0.015)     # a given picture stays given (t = 0)
+    assert (tv[moved] >= HIGH_NOISE_T).all() and (tv[moved] <= 1).all()
+    assert ((tv == 0) == (tv0 == 0)).all() and ((ta == 0) == (ta0 == 0)).all()
+    both = moved & (ta0 > 0)
+    assert torch.equal(tv[both], ta[both])                                   # one draw for both streams of a clip
+    assert (tv[~moved] == tv0[~moved]).all()                                 # the rest keep their times exactly
+    assert (tv0 > 0.95).float().mean() < 0.003 and (tv > 0.95).float().mean() > 0.12
+    with pytest.raises(DuettoError, match="high_noise"):
+        FlowConfig(high_noise=1.5)
 
 
 def test_a_stream_given_clean_has_no_loss():
