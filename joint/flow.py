@@ -26,6 +26,7 @@ class FlowConfig:
     cross_dropout: float = 0.0       # share of clips denoised with the streams apart (joint.sampling.guided)
     change_weight: float = 0.0       # extra loss weight where the clean latents change in time (`change_weights`)
     high_noise: float = 0.0          # share of clips whose flow times are drawn near pure noise (`HIGH_NOISE_T`)
+    prefix: float = 0.0              # share of clips whose first part is given clean and marked known (`PREFIX_SHARE`)
 
     def __post_init__(self):
         shares = (self.independent, self.video_given, self.audio_given)
@@ -37,6 +38,8 @@ class FlowConfig:
             raise DuettoError("FlowConfig: change_weight must be a finite number >= 0")
         if not 0 <= self.high_noise <= 1:
             raise DuettoError("FlowConfig: high_noise must be in [0, 1]")
+        if not 0 <= self.prefix <= 1:
+            raise DuettoError("FlowConfig: prefix must be in [0, 1]")
 
 
 # Why a high-noise share: what is the same over a whole clip (a shirt's colour, an instrument's, a voice's pitch)
@@ -46,6 +49,10 @@ class FlowConfig:
 # 0.95, so the model learns to copy such attributes from its input and never from the caption; yet sampling decides
 # them in its first steps, from pure noise, where only the conditions know them.
 HIGH_NOISE_T = 0.9                   # high-noise clips draw t uniformly in [HIGH_NOISE_T, 1]
+
+# A given prefix (an extension's history, `joint.extend`): its length is drawn uniformly in this range of the clip's
+# (both streams cut at the same place in seconds), its latents are clean and marked known, and only the rest is scored.
+PREFIX_SHARE = (0.1, 0.6)
 
 CHANGE_CAP = 5.0                     # a latent's change counts at most this many times its clip's mean change
 
@@ -116,21 +123,44 @@ def flow_loss(model, video: torch.Tensor, audio: torch.Tensor, video_times, audi
     na = torch.randn(audio.shape, generator=generator).to(audio)
     if cfg.cross_dropout > 0:                     # drawn last, so a run without it keeps its noise
         conditions["cross_keep"] = (torch.rand(b, generator=generator) >= cfg.cross_dropout).to(video.device)
-    pv, pa = model(add_noise(video, nv, t_video), add_noise(audio, na, t_audio), t_video, t_audio,
-                   video_times, audio_times, text, text_mask, **conditions)
-    lv = _clip_mse(pv, nv - video, video, cfg, video_times)
-    la = _clip_mse(pa, na - audio, audio, cfg, audio_times)
+    xv, xa = add_noise(video, nv, t_video), add_noise(audio, na, t_audio)
+    kv = ka = None
+    if cfg.prefix > 0:                            # drawn after the rest, so a run without it keeps its draws
+        kv, ka = known_prefix(b, video.shape[2], audio.shape[2], cfg.prefix, generator)
+        kv, ka = kv.to(video.device), ka.to(video.device)
+        xv = torch.where(kv[:, None, :, None, None], video, xv)
+        xa = torch.where(ka[:, None, :], audio, xa)
+        conditions.update(video_known=kv, audio_known=ka)
+    pv, pa = model(xv, xa, t_video, t_audio, video_times, audio_times, text, text_mask, **conditions)
+    lv = _clip_mse(pv, nv - video, video, cfg, video_times, None if kv is None else kv[:, None, :, None, None])
+    la = _clip_mse(pa, na - audio, audio, cfg, audio_times, None if ka is None else ka[:, None, :])
     wv, wa = (t_video > 0).to(lv), (t_audio > 0).to(la)
     loss_v = (lv * wv).sum() / wv.sum().clamp_min(1)
     loss_a = (la * wa).sum() / wa.sum().clamp_min(1)
     return loss_v + audio_weight * loss_a, {"video": loss_v.item(), "audio": loss_a.item()}
 
 
-def _clip_mse(pred: torch.Tensor, target: torch.Tensor, x0: torch.Tensor, cfg: FlowConfig, times=None) -> torch.Tensor:
+def known_prefix(b: int, n_video: int, n_audio: int, share: float, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(video_known [b, n_video], audio_known [b, n_audio])`` bool: in ``share`` of the clips the first part (a
+    `PREFIX_SHARE` fraction, at least one video latent and never all of them), cut at the same place of both
+    streams (``k`` video latents and ``k * n_audio // n_video`` audio ones); nothing in the others."""
+    chosen = torch.rand(b, generator=generator) < share
+    lo, hi = PREFIX_SHARE
+    frac = lo + (hi - lo) * torch.rand(b, generator=generator)
+    k = (frac * n_video).round().clamp(1, max(1, n_video - 1)).long() * chosen
+    ka = k * n_audio // n_video
+    return torch.arange(n_video)[None] < k[:, None], torch.arange(n_audio)[None] < ka[:, None]
+
+
+def _clip_mse(pred: torch.Tensor, target: torch.Tensor, x0: torch.Tensor, cfg: FlowConfig, times=None,
+              known: torch.Tensor | None = None) -> torch.Tensor:
     """``[B]``: each clip's mean squared error, weighted by `change_weights` (a weighted mean) when
-    ``cfg.change_weight`` > 0."""
+    ``cfg.change_weight`` > 0; latents where ``known`` (bool, broadcast to ``pred``) are left out."""
     se = F.mse_loss(pred, target, reduction="none")
-    if not cfg.change_weight:
+    if not cfg.change_weight and known is None:
         return se.flatten(1).mean(1)
-    w = change_weights(x0, cfg.change_weight, times).expand_as(se)
-    return (se * w).flatten(1).sum(1) / w.flatten(1).sum(1)
+    w = change_weights(x0, cfg.change_weight, times) if cfg.change_weight else torch.ones_like(x0[:, :1])
+    if known is not None:
+        w = w * (~known).to(w.dtype)
+    w = w.expand_as(se)
+    return (se * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1e-8)

@@ -5,7 +5,7 @@
                              video_times [T] or [B, T], audio_times [L] or [B, L], text [B, Lt, text_dim],
                              text_mask [B, Lt], speech=[B, Ls] phoneme ids (0 pads), voice=[B, voice_dim],
                              music=[B, L, music_dim], speech_track=[B, L] phoneme ids on the audio clock,
-                             cross_keep=[B] bool)
+                             cross_keep=[B] bool, video_known=[B, T] bool, audio_known=[B, L] bool)
 
 Every condition is optional and droppable (``None``) for guidance. The caption and the phonemes are tokens
 both streams attend to (the phonemes carry their order as sinusoids; the model learns where they fall in
@@ -14,6 +14,12 @@ tokens at their own times, both through zero-initialised projections, so a model
 With ``speech_track`` (config), the phonemes are also given on the audio latents' clock (which one sounds at each
 latent, 0 between words; `joint.conditioning.phoneme_track`): their embeddings, averaged over an audio patch, are
 added to the audio tokens through another zero-initialised projection, so the sound knows when each one falls.
+
+With ``known_prefix`` (config), latents may be marked known: ``video_known`` per video latent frame, ``audio_known``
+per audio latent (an extension's history, given clean while the rest is noisy at the clip's flow time). A learned
+vector per stream (zero at first) is added to the tokens of known latents, so the model can tell "given, copy and
+continue" from "noisy, denoise"; training gives a share of clips their first part this way
+(`joint.flow.FlowConfig.prefix`).
 
 ``sequence`` (a `joint.sequence.SequenceParallel`) runs the pass with this rank's time span of each stream's
 tokens (every rank passes the same inputs and gets the same whole output).
@@ -61,6 +67,8 @@ class JointDiT(Pretrained):
         self.voice_in = zero_linear(cfg.voice_dim, d, bias=False) if cfg.voice_dim else None
         self.music_in = zero_linear(cfg.music_dim, d, bias=False) if cfg.music_dim else None
         self.track_in = zero_linear(d, d, bias=False) if cfg.speech_track else None
+        if cfg.known_prefix:                                          # added to the tokens of known latents
+            self.known_video, self.known_audio = nn.Parameter(torch.zeros(d)), nn.Parameter(torch.zeros(d))
         self.video_blocks = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
         self.audio_blocks = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
         self.cross = nn.ModuleDict({str(i): CrossModalBlock(cfg) for i in range(cfg.depth) if cfg.has_cross(i)})
@@ -131,13 +139,34 @@ class JointDiT(Pretrained):
         e = rearrange(self.phone_embed(track.long()), "b (l p) d -> b l p d", p=cfg.audio_patch).mean(2)
         return self.track_in(e)
 
+    def mark_known(self, v, a, video_known, audio_known, frames: int, samples: int):
+        """Tokens ``v [B, T*rows*cols, dim]``, ``a [B, L/p, dim]`` with the known vectors added where ``video_known
+        [B, T]`` / ``audio_known [B, L]`` are set (an audio token counts the share of its patch that is known)."""
+        cfg, b = self.config, v.shape[0]
+        if not cfg.known_prefix:
+            raise DuettoError("this model was built without known latents (known_prefix=False)")
+        if video_known is not None:
+            if tuple(video_known.shape) != (b, frames):
+                raise DuettoError(f"video_known must be [{b}, {frames}], got {tuple(video_known.shape)}")
+            k = repeat(video_known.to(v.dtype), "b t -> b (t n)", n=v.shape[1] // frames)
+            v = v + k[..., None] * self.known_video.to(v.dtype)
+        if audio_known is not None:
+            if tuple(audio_known.shape) != (b, samples):
+                raise DuettoError(f"audio_known must be [{b}, {samples}], got {tuple(audio_known.shape)}")
+            k = rearrange(audio_known.to(a.dtype), "b (l p) -> b l p", p=cfg.audio_patch).mean(-1)
+            a = a + k[..., None] * self.known_audio.to(a.dtype)
+        return v, a
+
     # -- the pass -------------------------------------------------------------------------------------------
     def forward(self, video, audio, t_video, t_audio, video_times, audio_times, text=None, text_mask=None,
-                speech=None, voice=None, music=None, speech_track=None, cross_keep=None, sequence=None):
+                speech=None, voice=None, music=None, speech_track=None, cross_keep=None, sequence=None,
+                video_known=None, audio_known=None):
         cfg, b = self.config, video.shape[0]
         _, _, t, h, w = video.shape
         v, v_times, rows, cols = self.video_tokens(video, video_times)
         a, a_times = self.audio_tokens(audio, audio_times)
+        if video_known is not None or audio_known is not None:
+            v, a = self.mark_known(v, a, video_known, audio_known, t, audio.shape[2])
         ctx, ctx_mask, pooled = self.text_context(text, text_mask, b)
         if speech is not None:
             ctx, ctx_mask = self.speech_context(speech, ctx, ctx_mask)

@@ -229,10 +229,12 @@ class Pipeline:
             self.audio_vae.encode(_audio_tensor(audio, lay["samples"], self.audio_vae.channels).to(dev)).expand(n, -1, -1)
         given = self.condition_inputs(prompt, n, lay["audio_times"].numpy(), speech, speech_voice, voice, music,
                                       offset=offset)
-        fn = self.velocity(given, lay["video_times"], lay["audio_times"])
-        if known is not None:
+        if known is not None:                     # a model trained with known latents is told which they are
             kv, mv, ka, ma = known
-            known = Known(kv.to(dev), mv.to(dev), ka.to(dev), ma.to(dev), noise)
+            known = Known(kv.to(dev), mv.to(dev), ka.to(dev), ma.to(dev), noise, clean=m.config.known_prefix)
+            if m.config.known_prefix:
+                given.update(known.masks(n))
+        fn = self.velocity(given, lay["video_times"], lay["audio_times"])
         return SAMPLERS[cfg.sampler](fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v,
                                      given_audio=given_a, callback=callback, known=known)
 

@@ -73,17 +73,30 @@ class Known:
     there: the "replacement" way to inpaint with a flow model that was never trained for it (the model sees a clip
     whose known part is consistent with its time, and fills the rest to match). A mask may be a weight in [0, 1]
     instead of true/false: ``w`` of the known latent and ``1 - w`` of the sampler's own, a soft edge the sampler
-    blends across."""
+    blends across.
 
-    def __init__(self, video, video_mask, audio, audio_mask, noise: Pair):
-        self.v, self.a = video, audio
+    ``clean``: for a model trained with known latents (`JointDiT` ``known_prefix``), the known positions hold the
+    clean latents at every step (the model is told which they are; a weight below 1 counts as not known)."""
+
+    def __init__(self, video, video_mask, audio, audio_mask, noise: Pair, clean: bool = False):
+        self.v, self.a, self.clean = video, audio, clean
+        if clean:
+            video_mask, audio_mask = video_mask >= 1, audio_mask >= 1
         self.mv = video_mask.to(video.dtype)[None, None, :, None, None]
         self.ma = audio_mask.to(audio.dtype)[None, None, :]
         self.nv, self.na = noise
 
     def pin(self, v, a, t: float) -> Pair:
-        kv, ka = (1 - t) * self.v + t * self.nv, (1 - t) * self.a + t * self.na
+        if self.clean:
+            kv, ka = self.v.expand_as(v), self.a.expand_as(a)
+        else:
+            kv, ka = (1 - t) * self.v + t * self.nv, (1 - t) * self.a + t * self.na
         return self.mv * kv + (1 - self.mv) * v, self.ma * ka + (1 - self.ma) * a
+
+    def masks(self, n: int) -> dict:
+        """The model's ``video_known``/``audio_known`` inputs ``[n, T]``, ``[n, L]`` for ``n`` clips."""
+        return {"video_known": (self.mv[0, 0, :, 0, 0] > 0)[None].expand(n, -1),
+                "audio_known": (self.ma[0, 0] > 0)[None].expand(n, -1)}
 
 
 def euler(fn: ModelFn, noise: Pair, sigmas, *, given_video: torch.Tensor | None = None,

@@ -108,6 +108,10 @@ def build_parser():
                    help="share of clips whose flow times are drawn in [0.9, 1], near pure noise, where what is the "
                         "same over a whole clip (a colour, a voice) can only come from the conditions (default 0; "
                         "see joint.flow.HIGH_NOISE_T)")
+    j.add_argument("--given-prefix", type=float, default=0.0,
+                   help="share of clips whose first 10-60 %% is given clean and marked known, the rest denoised: "
+                        "continuing a clip (duetto extend) as the model was trained to; adds the known-latent "
+                        "vectors to the model (an --init model without them gains them at zero; default 0)")
     j.add_argument("--audio-given", type=float, default=0.05,
                    help="share of clips whose audio is given clean: audio-to-video training (default 0.05)")
     j.add_argument("--change-weight", type=float, default=0.0,
@@ -311,7 +315,7 @@ def _init_from(model, folder: Path | None, run: Path):
 
 
 # conditions a model may gain over its --init: the layers that take them in start at zero, as if they were absent
-GROWN = {"speech_track": "track_in."}
+GROWN = {"speech_track": "track_in.", "known_prefix": "known_"}
 
 
 def _asdict(cfg) -> dict:
@@ -356,8 +360,8 @@ def cmd_joint(a) -> int:
         raise DuettoError("--held-out must be in [0, 1), --caption-dropout and --condition-dropout in [0, 1]")
     if not 0 <= a.cross_dropout < 1:
         raise DuettoError("--cross-dropout must be in [0, 1)")
-    if not (0 <= a.drop_all <= 1 and 0 <= a.caption_words_dropout <= 1 and 0 <= a.high_noise <= 1):
-        raise DuettoError("--drop-all, --caption-words-dropout and --high-noise must be in [0, 1]")
+    if not all(0 <= x <= 1 for x in (a.drop_all, a.caption_words_dropout, a.high_noise, a.given_prefix)):
+        raise DuettoError("--drop-all, --caption-words-dropout, --high-noise and --given-prefix must be in [0, 1]")
     if a.cross_dropout and a.cross == "none":
         raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
     if not 0 <= a.change_weight < float("inf"):
@@ -375,6 +379,7 @@ def cmd_joint(a) -> int:
     cfg = replace(cfg, video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0],
                   video_patch=cfg.video_patch if a.video_patch is None else a.video_patch,
                   text_dim=encoder.dim, cross_modal=a.cross != "none", speech_track=a.speech_track,
+                  known_prefix=a.given_prefix > 0,
                   window=None if a.cross == "global" else (a.window if a.window is not None else cfg.window))
     grid = tuple(c0["video"].shape[-2:])
     if any(g % cfg.video_patch for g in grid):
@@ -386,12 +391,12 @@ def cmd_joint(a) -> int:
     train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, decay=a.decay, ema_decay=a.ema_decay,
                             ckpt_every=a.ckpt_every, eval_every=a.eval_every, log_every=a.log_every,
                             seed=a.seed).check()
-    model_fields = {k: v for k, v in _asdict(cfg).items() if k != "speech_track" or v}   # older runs lack the field
+    model_fields = {k: v for k, v in _asdict(cfg).items() if k not in GROWN or v}   # older runs lack these fields
     resolved = {"command": "joint", "preset": a.preset, "model": model_fields, "data": data_paths(a.data),
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
     # recorded only when used, so older runs resume as they were
-    for name in ("cross_dropout", "change_weight", "drop_all", "caption_words_dropout", "high_noise"):
+    for name in ("cross_dropout", "change_weight", "drop_all", "caption_words_dropout", "high_noise", "given_prefix"):
         if getattr(a, name):
             resolved[name] = getattr(a, name)
     for name in ("video_given", "audio_given"):
@@ -409,7 +414,8 @@ def cmd_joint(a) -> int:
     _init_from(model, a.init, a.out)
     model.gradient_checkpointing = a.grad_checkpoint
     flow = FlowConfig(cross_dropout=a.cross_dropout, change_weight=a.change_weight, video_given=a.video_given,
-                      audio_given=a.audio_given, high_noise=a.high_noise)
+                      audio_given=a.audio_given, high_noise=a.high_noise,
+                      prefix=a.given_prefix)
     task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=flow,
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds, family_weights=family_weights, drop_all=a.drop_all,

@@ -166,3 +166,51 @@ def test_a_window_after_the_last_word_is_told_nothing_to_say():
     lay = teacher.layout(4.0)
     zv, za = teacher.sample("a man speaks", lay, [0], speech="hello there", offset=20.0, steps=1)
     assert torch.isfinite(zv).all() and torch.isfinite(za).all()
+
+
+def test_a_model_trained_with_known_latents_is_told_the_history_and_keeps_it_clean(tmp_path):
+    """``known_prefix``: the known vectors start at zero (the model is the one it grew from), the masks reach the
+    model in every pass (guided ones too), and the history stays the clean latents at every step."""
+    from dataclasses import replace
+
+    from conftest import MICRO_GENERATION
+    from duetto.joint.config import preset
+    torch.manual_seed(0)
+    pipe = Pipeline.untrained(replace(preset("micro"), known_prefix=True), MICRO_GENERATION, video_preset="tiny-x1")
+    m = pipe.model
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if not name.startswith("known_"):
+                p.add_(torch.randn_like(p) * 0.05)
+    v, a = torch.randn(1, m.config.video_channels, 6, 8, 8), torch.randn(1, m.config.audio_channels, 12)
+    t, vt, at = torch.full((1,), 0.7), torch.arange(6) / 25, torch.arange(12) / 50
+    kv, ka = (torch.arange(6) < 2)[None], (torch.arange(12) < 4)[None]
+    with torch.no_grad():
+        plain = m(v, a, t, t, vt, at)
+        assert all(torch.equal(x, y) for x, y in zip(plain, m(v, a, t, t, vt, at, video_known=kv, audio_known=ka)))
+        m.known_video.fill_(1.0), m.known_audio.fill_(1.0)
+        marked = m(v, a, t, t, vt, at, video_known=kv, audio_known=ka)
+        assert not torch.equal(marked[0], plain[0]) and not torch.equal(marked[1], plain[1])
+    with pytest.raises(DuettoError, match=r"video_known must be \[1, 6\]"):
+        m(v, a, t, t, vt, at, video_known=kv[:, :5])
+    with pytest.raises(DuettoError, match="without known latents"):
+        Pipeline.untrained(preset("micro"), MICRO_GENERATION, video_preset="tiny-x1").model(v, a, t, t, vt, at,
+                                                                                             video_known=kv)
+    seen, given = [], {}
+    forward = m.forward
+
+    def spy(video, audio, *args, **kw):
+        seen.append((kw.get("video_known"), kw.get("audio_known")))
+        given.setdefault("v", []).append(video[:, :, :10].clone())
+        return forward(video, audio, *args, **kw)
+    m.forward = spy
+    first = extend(pipe, "a ball drops", seconds=1.6, history=0.4, seed=1, steps=3)
+    assert first.duration == pytest.approx(1.6)
+    window = [s for s in seen if s[0] is not None]
+    assert window and len(window) == len(seen) // 2          # two windows; the first one knows nothing
+    # the history is 10 video latents (0.4 s), its last 5 blended (BLEND_S) and so regenerated: 5 known, 10 of sound
+    assert all(k[0].shape == (1, 25) and k[0][0, :5].all() and not k[0][0, 5:].any() for k in window)
+    assert all(k[1].shape == (1, 50) and k[1][0, :10].all() and not k[1][0, 10:].any() for k in window)
+    history = given["v"][len(window):]                       # the second window's passes: the same clean history
+    assert all(torch.equal(h[:, :, :5], history[0][:, :, :5]) for h in history)
+    assert not torch.equal(history[0][:, :, 5:], history[-1][:, :, 5:])          # the rest is being denoised

@@ -211,3 +211,32 @@ def test_change_weight_moves_the_loss_towards_the_changing_latents():
     assert losses[3.0, "still"] < 0.5 * losses[0.0, "still"]
     with pytest.raises(DuettoError):
         FlowConfig(change_weight=-1.0)
+
+
+def test_a_given_prefix_is_clean_marked_and_left_out_of_the_loss():
+    from duetto.joint.flow import PREFIX_SHARE, known_prefix
+    kv, ka = known_prefix(4000, 25, 50, 0.5, torch.Generator().manual_seed(0))
+    nv, na = kv.sum(1), ka.sum(1)
+    assert (nv > 0).float().mean() == pytest.approx(0.5, abs=0.03)
+    assert torch.equal(na, 2 * nv)                                  # both streams cut at the same second
+    assert nv.max() <= 24 and nv[nv > 0].min() >= round(PREFIX_SHARE[0] * 25)
+    assert (kv[:, :-1].int() >= kv[:, 1:].int()).all()              # a prefix: known latents come first
+    assert known_prefix(8, 2, 4, 1.0)[0].sum(1).eq(1).all()         # never the whole clip, at least one latent
+    video, audio = torch.randn(6, 2, 5, 2, 2), torch.randn(6, 3, 10)
+    seen = {}
+
+    def model(v, a, tv, ta, vt, at, text, mask, **kw):
+        seen.update(v=v, a=a, tv=tv, **kw)
+        pv, pa = (v - video) / tv.view(-1, 1, 1, 1, 1), (a - audio) / ta.view(-1, 1, 1)   # exact where noised
+        known_v = kw["video_known"][:, None, :, None, None]
+        return torch.where(known_v, torch.full_like(pv, 1e6), pv), pa                     # garbage where known
+    cfg = FlowConfig(independent=0, video_given=0, audio_given=0, prefix=1.0)
+    loss, parts = flow_loss(model, video, audio, None, None, cfg=cfg, generator=torch.Generator().manual_seed(1))
+    k = seen["video_known"]
+    assert k.any(1).all() and not k.all(1).any()
+    assert torch.equal(seen["v"][k[:, None, :, None, None].expand_as(video)], video[k[:, None, :, None, None].expand_as(video)])
+    ka = seen["audio_known"][:, None, :].expand_as(audio)
+    assert torch.equal(seen["a"][ka], audio[ka])                    # the known part is the clean latents
+    assert parts["video"] < 1e-6 and parts["audio"] < 1e-6          # and the garbage there costs nothing
+    with pytest.raises(DuettoError, match="prefix"):
+        FlowConfig(prefix=2.0)

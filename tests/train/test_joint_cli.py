@@ -140,7 +140,8 @@ def test_a_run_starts_from_a_bundle_and_drops_the_cross_modal_blocks_for_some_cl
                            (["--cross-dropout", "1"], "--cross-dropout must be in [0, 1)"),
                            (["--cross-dropout", "0.2", "--cross", "none"], "--cross-dropout needs cross-modal attention"),
                            (["--change-weight", "-1"], "--change-weight must be a finite number >= 0"),
-                           (["--high-noise", "1.5"], "--high-noise must be in [0, 1]"),
+                           (["--high-noise", "1.5"], "--high-noise and --given-prefix must be in [0, 1]"),
+                           (["--given-prefix", "-0.1"], "--given-prefix must be in [0, 1]"),
                            (["--video-given", "0.5", "--audio-given", "0.5"], "with a sum of at most 0.8")]:
         assert main(["joint", "--data", str(latents), "--out", str(tmp_path / "bad"), "--steps", "1"] + COMMON + extra) == 2
         err = capsys.readouterr().err.strip()
@@ -156,16 +157,16 @@ def test_change_weight_and_given_shares_reach_the_loss_and_the_run_record(latent
     loss = jt.flow_loss
 
     def spy(*args, cfg, **kw):
-        seen.append((cfg.change_weight, cfg.video_given, cfg.audio_given, cfg.high_noise))
+        seen.append((cfg.change_weight, cfg.video_given, cfg.audio_given, cfg.high_noise, cfg.prefix))
         return loss(*args, cfg=cfg, **kw)
     monkeypatch.setattr(jt, "flow_loss", spy)
     out = tmp_path / "run"
     assert main(["joint", "--data", str(latents), "--out", str(out), "--steps", "2", "--change-weight", "2.5",
-                 "--video-given", "0.3", "--high-noise", "0.25"] + COMMON) == 0
-    assert seen == [(2.5, 0.3, 0.05, 0.25)] * 2
+                 "--video-given", "0.3", "--high-noise", "0.25", "--given-prefix", "0.2"] + COMMON) == 0
+    assert seen == [(2.5, 0.3, 0.05, 0.25, 0.2)] * 2
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["change_weight"] == 2.5 and config["video_given"] == 0.3 and "audio_given" not in config
-    assert config["high_noise"] == 0.25
+    assert config["high_noise"] == 0.25 and config["given_prefix"] == 0.2 and config["model"]["known_prefix"] is True
 
 
 def test_crops_keep_the_audio_that_spans_the_video_window(latents):

@@ -174,3 +174,14 @@ def test_a_model_may_gain_the_speech_track_over_its_init(tmp_path):
     other = JointDiT(replace(pipe.model.config, depth=3, speech_track=True))
     with pytest.raises(Exception, match="a different model: depth"):
         _init_from(other, tmp_path / "old", tmp_path / "run2")
+
+
+def test_a_model_may_gain_known_latents_over_its_init(tmp_path):
+    from duetto.train.cli import _init_from
+    pipe = _pipe()
+    pipe.model.save_pretrained(tmp_path / "old")
+    grown = JointDiT(replace(pipe.model.config, known_prefix=True, speech_track=True))
+    _init_from(grown, tmp_path / "old", tmp_path / "run")
+    old = pipe.model.state_dict()
+    new = {k for k in grown.state_dict() if k not in old}
+    assert {"known_video", "known_audio"} <= new and all(not grown.state_dict()[k].any() for k in new)
