@@ -120,12 +120,17 @@ _SILENT = {_ID[" "], _ID["ˈ"], _ID["ˌ"]}          # word gaps and stress marks
 LEAD, GAP = 0.3, 0.18                             # seconds before the first word and between words (`planned_words`)
 
 
-def phoneme_track(words: list[tuple[float, float, np.ndarray]], times) -> np.ndarray:
+SILENCE = _ID[" "]      # on a track with ``silence``: nothing is said here (0, padding, is "not told")
+
+
+def phoneme_track(words: list[tuple[float, float, np.ndarray]], times, silence: bool = False) -> np.ndarray:
     """``[len(times)]`` int64: at each time (seconds, e.g. the audio latents' timestamps) the id of the phoneme
-    symbol being said, 0 between words. ``words`` are `timed_word_ids`; each word's sounding symbols (stress marks
-    and gaps left out) share its span ``[start, end)`` evenly, in order."""
+    symbol being said, 0 between words, or with ``silence`` `SILENCE` between words (and before and after them:
+    a clip with words says nothing else), so a model can tell "be silent here" from "not told" (0, as a dropped
+    track is); no words give zeros either way. ``words`` are `timed_word_ids`; each word's sounding symbols (stress
+    marks and gaps left out) share its span ``[start, end)`` evenly, in order."""
     times = np.asarray(times, dtype=np.float64)
-    out = np.zeros(len(times), dtype=np.int64)
+    out = np.full(len(times), SILENCE if silence and words else 0, dtype=np.int64)
     for a, b, ids in words:
         ids = np.asarray([i for i in ids.tolist() if i not in _SILENT], dtype=np.int64)
         inside = (times >= a) & (times < b)

@@ -43,6 +43,7 @@ class JointConfig:
     voice_dim: int = 64                  # voice reference embedding; 0: none
     music_dim: int = 14                  # music features per audio latent (onset, beat, chroma); 0: none
     speech_track: bool = False           # the phonemes also on the audio clock (joint.conditioning.phoneme_track)
+    track_silence: bool = False          # the track marks "silent here" apart from "not told" (conditioning.SILENCE)
     known_prefix: bool = False           # latents may be marked known (given clean): an extension's history (joint.extend)
     time_rope_share: float = 0.5         # share of each head's dimensions rotated by time; the rest by (row, col)
     rope_min_period: float = 0.05        # seconds: the fastest rotation; not a divisor of a 25 fps frame (40 ms), or a one-frame slip would leave that pair unchanged
@@ -61,6 +62,8 @@ class JointConfig:
                 raise DuettoError(f"JointConfig.{name} must be a non-negative integer, not {v!r}")
         if not isinstance(self.speech_track, bool) or (self.speech_track and not self.speech_vocab):
             raise DuettoError("JointConfig.speech_track must be a bool, and needs speech_vocab > 0")
+        if not isinstance(self.track_silence, bool) or (self.track_silence and not self.speech_track):
+            raise DuettoError("JointConfig.track_silence must be a bool, and needs speech_track")
         if not isinstance(self.known_prefix, bool):
             raise DuettoError("JointConfig.known_prefix must be a bool")
         if self.dim % self.heads or (self.dim // self.heads) % 8:

@@ -289,7 +289,7 @@ class Pipeline:
             ids = C.phoneme_ids(speech, speech_voice) if window is None else C.window_ids(words, *window)
             out["speech"] = torch.from_numpy(C.pad_ids([ids]))[0][None].expand(n, -1)   # no word here: padding
             if cfg.speech_track:                 # when each phoneme falls: espeak-ng's timing of the words
-                track = C.phoneme_track(words, audio_times)
+                track = C.phoneme_track(words, audio_times, silence=cfg.track_silence)
                 out["speech_track"] = torch.from_numpy(track)[None].expand(n, -1)
         if voice is not None:
             out["voice"] = torch.from_numpy(C.voice_embedding(voice, sr))[None].expand(n, -1)

@@ -95,6 +95,10 @@ def build_parser():
     j.add_argument("--speech-track", action="store_true",
                    help="also give the phonemes on the audio clock, placed by the clips' word times (generation "
                         "places them by espeak-ng's timing of the words); may be added to an --init model without it")
+    j.add_argument("--track-silence", action="store_true",
+                   help="with --speech-track: mark the time between and around the words as silent (a symbol of its "
+                        "own), apart from \"not told\" (a dropped track), so the model learns to stop talking after "
+                        "the last word; may be turned on over an --init model without it")
     j.add_argument("--crop-seconds", type=float, default=None,
                    help="train on windows of about this many seconds at random places in the clips (whole video "
                         "latents; cheaper updates, the model still samples any length; default: whole clips)")
@@ -305,17 +309,19 @@ def _init_from(model, folder: Path | None, run: Path):
     if type(src) is not type(model):
         raise DuettoError(f"--init {folder}: holds {type(src).__name__} weights, not {type(model).__name__}")
     mine, theirs = _asdict(model.config), _asdict(src.config)
-    grown = [k for k in GROWN if mine.get(k) and not theirs.get(k)]
+    grown = [k for k in (*GROWN, *RETAUGHT) if mine.get(k) and not theirs.get(k)]
     differ = [f"{k} ({mine[k]!r} here, {theirs.get(k)!r} there)" for k in mine
               if k not in ("latent_shift", "latent_scale", *grown) and mine[k] != theirs.get(k)]
     if differ:
         raise DuettoError(f"--init {folder}: a different model: {', '.join(differ)}")
-    fresh = {k: v for k, v in model.state_dict().items() if any(k.startswith(GROWN[g]) for g in grown)}
+    fresh = {k: v for k, v in model.state_dict().items() if any(k.startswith(GROWN[g]) for g in grown if g in GROWN)}
     load_state_strict(model, {**src.state_dict(), **fresh}, str(folder))
 
 
 # conditions a model may gain over its --init: the layers that take them in start at zero, as if they were absent
 GROWN = {"speech_track": "track_in.", "known_prefix": "known_"}
+# what a model may be taught over its --init with no new layers: an input that now says more
+RETAUGHT = ("track_silence",)
 
 
 def _asdict(cfg) -> dict:
@@ -379,7 +385,7 @@ def cmd_joint(a) -> int:
     cfg = replace(cfg, video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0],
                   video_patch=cfg.video_patch if a.video_patch is None else a.video_patch,
                   text_dim=encoder.dim, cross_modal=a.cross != "none", speech_track=a.speech_track,
-                  known_prefix=a.given_prefix > 0,
+                  known_prefix=a.given_prefix > 0, track_silence=a.track_silence,
                   window=None if a.cross == "global" else (a.window if a.window is not None else cfg.window))
     grid = tuple(c0["video"].shape[-2:])
     if any(g % cfg.video_patch for g in grid):
@@ -391,7 +397,7 @@ def cmd_joint(a) -> int:
     train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, decay=a.decay, ema_decay=a.ema_decay,
                             ckpt_every=a.ckpt_every, eval_every=a.eval_every, log_every=a.log_every,
                             seed=a.seed).check()
-    model_fields = {k: v for k, v in _asdict(cfg).items() if k not in GROWN or v}   # older runs lack these fields
+    model_fields = {k: v for k, v in _asdict(cfg).items() if k not in (*GROWN, *RETAUGHT) or v}   # older runs lack them
     resolved = {"command": "joint", "preset": a.preset, "model": model_fields, "data": data_paths(a.data),
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}

@@ -39,9 +39,10 @@ class JointTask:
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
         self.caption_dropout, self.condition_dropout = caption_dropout, condition_dropout
         self.drop_all, self.caption_words_dropout = drop_all, caption_words_dropout
-        track = model.config.speech_track
-        self.train = stack_clips(clips, text_encoder, without_words=caption_words_dropout > 0, track=track)
-        self.held = stack_clips(held_out, text_encoder, track=track) if held_out else None
+        track, silence = model.config.speech_track, model.config.track_silence
+        self.train = stack_clips(clips, text_encoder, without_words=caption_words_dropout > 0, track=track,
+                                 silence=silence)
+        self.held = stack_clips(held_out, text_encoder, track=track, silence=silence) if held_out else None
         self.items_per_batch = batch_size
         self.crop = None if crop_seconds is None else self._latents(crop_seconds)
         if self.crop is not None:
@@ -177,7 +178,8 @@ def _draw_probabilities(clips: list[dict], weights: dict[str, float]) -> np.ndar
     return w / w.sum()
 
 
-def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, track: bool = False) -> dict:
+def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, track: bool = False,
+                silence: bool = False) -> dict:
     """Clips of one shape -> stacked tensors, shared token times and embedded captions (with ``without_words``
     also each caption without its quoted spoken words, `joint.conditioning.caption_without_words`, padded alike;
     with ``track`` each clip's phonemes on the audio latents' clock from its word times, `phoneme_track`)."""
@@ -201,7 +203,8 @@ def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, tr
     if track:
         from duetto.joint.conditioning import phoneme_track, timed_word_ids
         at = first["audio_times"].double().numpy()
-        extra["speech_track"] = torch.from_numpy(np.stack([phoneme_track(timed_word_ids(c["meta"]), at) for c in clips]))
+        extra["speech_track"] = torch.from_numpy(np.stack([phoneme_track(timed_word_ids(c["meta"]), at, silence)
+                                                           for c in clips]))
     return {**extra, "video": torch.stack([c["video"] for c in clips]), "audio": torch.stack([c["audio"] for c in clips]),
             "video_times": first["video_times"].double(), "audio_times": first["audio_times"].double(),
             "text": text.float(), "text_mask": mask.bool(),

@@ -99,3 +99,31 @@ def test_generation_gives_the_track_and_the_unconditional_pass_drops_it():
     hi = pipe.generate("a man speaks", speech="hi", seed=3)[0].audio
     longer = pipe.generate("a man speaks", speech="hello there my friend", seed=3)[0].audio
     assert np.abs(hi - longer).max() > 1e-3                     # only the words changed, and the sound did
+
+
+def test_a_track_with_silence_says_where_nothing_is_said_and_not_told_stays_zero():
+    from duetto.joint.conditioning import SILENCE
+    plain, silent = phoneme_track(_words(0.4), TIMES), phoneme_track(_words(0.4), TIMES, silence=True)
+    words = plain > 0
+    assert np.array_equal(silent[words], plain[words])                 # the words as before
+    assert (silent[~words] == SILENCE).all() and SILENCE not in plain[words]
+    assert silent[(TIMES >= 0.7) & (TIMES < 0.9)].tolist() == [SILENCE] * 10      # the 0.2 s gap: 10 latents
+    assert silent[TIMES >= 1.3].tolist() == [SILENCE] * int((TIMES >= 1.3).sum())  # after the last word
+    assert not phoneme_track([], TIMES, silence=True).any()            # no words at all: not told
+    with pytest.raises(DuettoError, match="track_silence"):
+        replace(preset("micro"), track_silence=True)                    # needs the track
+
+
+def test_generation_and_training_give_the_silent_track_to_a_model_that_has_it(tmp_path):
+    from duetto.joint.conditioning import SILENCE
+    from duetto.joint.pipeline import GenerationConfig, Pipeline
+    from duetto.train.cli import _init_from
+    pipe = Pipeline.untrained(replace(preset("micro"), speech_track=True, track_silence=True),
+                              GenerationConfig(size=32, text_encoder="hashing-16", steps=2, seconds=2.0))
+    at = pipe.layout(2.0)["audio_times"].numpy()
+    track = pipe.condition_inputs("a man speaks", 1, at, "hi")["speech_track"][0]
+    assert track[at < 0.25].eq(SILENCE).all() and track[at > 1.5].eq(SILENCE).all() and (track != SILENCE).any()
+    assert not unconditional(pipe.condition_inputs("a man speaks", 1, at, "hi"))["speech_track"].any()
+    old = JointDiT(replace(pipe.model.config, track_silence=False))
+    old.save_pretrained(tmp_path / "old")
+    _init_from(pipe.model, tmp_path / "old", tmp_path / "run")            # an --init model may be retaught
