@@ -12,6 +12,10 @@ weights' energy), so shipping it whole would double the bytes for a small change
 ``base`` is a sibling folder's name (never a path), checked against the hash of its joint weights, so a delta is
 applied only to the weights it was taken from; the VAEs and caption encoder are the base's. `Pipeline.load` reads
 both kinds of bundle.
+
+A model may also have grown over its base (a fine-tuned teacher that gained the timed speech track, its silence, or
+known latents: `GROWABLE`): then ``delta/model.json`` holds its joint config, and the tensors the base lacks are
+stored whole in the delta (every one of them, or loading refuses).
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from duetto.data.schema import load_json
 DELTA_DIR = "delta"
 DELTA_WEIGHTS = "delta.safetensors"
 MAX_RANK = 1024
+GROWABLE = ("speech_track", "track_silence", "known_prefix")    # config fields a model may gain over its base
+MODEL_NAME = "model.json"
 _BASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -53,11 +59,15 @@ def low_rank(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor
 
 def take_delta(state: dict[str, torch.Tensor], base: dict[str, torch.Tensor], rank: int | None) -> dict[str, torch.Tensor]:
     """The tensors of ``state`` that differ from ``base``: low-rank factors for matrices where ``rank`` makes them
-    smaller, the full tensor otherwise (``rank`` None: every changed tensor whole)."""
-    if set(state) != set(base):
-        raise DuettoError("the model and its base hold different tensors")
+    smaller, the full tensor otherwise (``rank`` None: every changed tensor whole); a tensor the base lacks (a grown
+    layer) whole."""
+    if set(base) - set(state):
+        raise DuettoError("the model lacks tensors of its base")
     out = {}
     for k, v in state.items():
+        if k not in base:
+            out[k] = v
+            continue
         b = base[k]
         if v.shape != b.shape:
             raise DuettoError(f"{k}: shape {tuple(v.shape)} against the base's {tuple(b.shape)}")
@@ -111,8 +121,7 @@ def save_delta_bundle(folder, model, base, config, rank: int | None, dtype: torc
     if rank is not None and not 1 <= rank <= MAX_RANK:
         raise DuettoError(f"rank must be 1-{MAX_RANK}")
     base_model = JointDiT.from_pretrained(base / "joint")
-    if base_model.config != model.config:
-        raise DuettoError(f"{base}: its joint model's config differs from the model's")
+    grown = check_grown(base_model.config, model.config, str(base))
     stored = lambda s: {k: v.detach().cpu().to(dtype if dtype is not None and v.is_floating_point() else v.dtype)  # noqa: E731
                         for k, v in s.items()}
     delta = stored(take_delta(model.state_dict(), base_model.state_dict(), rank))
@@ -121,9 +130,51 @@ def save_delta_bundle(folder, model, base, config, rank: int | None, dtype: torc
         (tmp / DELTA_DIR).mkdir()
         meta = {"base": base.resolve().name, "base_sha256": weights_sha256(base), "rank": rank}
         (tmp / DELTA_DIR / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if grown:
+            (tmp / DELTA_DIR / MODEL_NAME).write_text(json.dumps(dataclasses.asdict(model.config), indent=2) + "\n")
         save_file({k: v.contiguous() for k, v in delta.items()}, str(tmp / DELTA_DIR / DELTA_WEIGHTS))
         (tmp / GENERATION_NAME).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     return folder
+
+
+def check_grown(base, config, name: str) -> list[str]:
+    """The `GROWABLE` fields ``config`` (a `JointConfig`) gained over ``base``'s; any other difference is a
+    `DuettoError`."""
+    import dataclasses
+    a, b = dataclasses.asdict(base), dataclasses.asdict(config)
+    differ = [k for k in b if a.get(k) != b[k]]
+    bad = [k for k in differ if k not in GROWABLE or not b[k]]
+    if bad:
+        raise DuettoError(f"{name}: its joint model's config differs from the model's ({', '.join(bad)})")
+    return differ
+
+
+def delta_model(base_model, folder, delta: dict[str, torch.Tensor]):
+    """The delta bundle ``folder``'s `JointDiT`: ``base_model`` (its base's, loaded) moved by ``delta``, or, with a
+    ``model.json``, a model grown over it (its extra tensors all from the delta)."""
+    from duetto.data.autoencoder import config_from_dict, load_state_strict, weights_to_be_loaded
+
+    from .config import JointConfig
+    from .model import JointDiT
+    name = str(Path(folder) / DELTA_DIR / DELTA_WEIGHTS)
+    path = Path(folder) / DELTA_DIR / MODEL_NAME
+    if not path.is_file():
+        load_state_strict(base_model, apply_delta(base_model.state_dict(), delta, name), name)
+        return base_model
+    if path.stat().st_size > 16384:
+        raise DuettoError(f"{path}: over 16 KiB")
+    cfg = config_from_dict(JointConfig, load_json(path.read_bytes(), str(path)), str(path))
+    check_grown(base_model.config, cfg, str(path))
+    with weights_to_be_loaded():                 # every tensor comes from the base or the delta (checked below)
+        model = JointDiT(cfg)
+    base_state = base_model.state_dict()
+    new = [k for k in model.state_dict() if k not in base_state]
+    missing = [k for k in new if k not in delta]
+    if missing:
+        raise DuettoError(f"{name}: holds no {missing[0]} (a layer its base lacks)")
+    state = {**model.state_dict(), **base_state}
+    load_state_strict(model, apply_delta(state, delta, name), name)
+    return model.to(next(base_model.parameters()).dtype)
 
 
 def read_delta(folder) -> tuple[Path, dict[str, torch.Tensor]]:

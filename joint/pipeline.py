@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from duetto.data import timebase
-from duetto.data.autoencoder import atomic_folder, config_from_dict, load_autoencoder, load_state_strict
+from duetto.data.autoencoder import atomic_folder, config_from_dict, load_autoencoder
 from duetto.data.clip import Clip
 from duetto.data.errors import DuettoError
 from duetto.data.schema import load_json
@@ -109,7 +109,7 @@ class Pipeline:
     def load(cls, folder, text_encoder=None) -> Pipeline:
         """Load a bundle (whole, or a delta on the bundle beside it: `joint.delta`); every missing or corrupt part is
         a one-line `DuettoError` naming it."""
-        from .delta import DELTA_DIR, DELTA_WEIGHTS, apply_delta, is_delta_bundle, read_delta
+        from .delta import delta_model, is_delta_bundle, read_delta
         from .model import JointDiT
         from .text import load_text_encoder
         folder = Path(folder)
@@ -120,8 +120,7 @@ class Pipeline:
         if is_delta_bundle(folder):          # the base bundle's parts, its joint weights moved by the delta
             base, delta = read_delta(folder)
             pipe = cls.load(base, text_encoder)
-            name = str(folder / DELTA_DIR / DELTA_WEIGHTS)
-            load_state_strict(pipe.model, apply_delta(pipe.model.state_dict(), delta, name), name)
+            pipe.model = delta_model(pipe.model, folder, delta)
             pipe.config = cfg
             return pipe
         model = JointDiT.from_pretrained(folder / "joint")

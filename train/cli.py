@@ -196,7 +196,11 @@ def build_parser():
                         "so the shipped VAEs are the ones the latents came from)")
     x.add_argument("--delta", default=None, metavar="RANK|full",
                    help="distillation runs: store the student as its difference from the teacher bundle, which must sit "
-                        "beside --out (joint.delta): low-rank factors of rank RANK for each matrix, or 'full' tensors")
+                        "beside --out (joint.delta): low-rank factors of rank RANK for each matrix, or 'full' tensors; "
+                        "joint runs: the same against --delta-base")
+    x.add_argument("--delta-base", type=Path, default=None, metavar="BUNDLE",
+                   help="joint runs with --delta: the bundle beside --out the model is stored against (a fine-tuned "
+                        "teacher against the one it grew from; its VAEs must be the run's)")
     x.add_argument("--no-progress", action="store_true", help="no progress bar")
     from .distil import add_parser as add_distil
     add_distil(sub, _run_args)
@@ -518,13 +522,15 @@ def cmd_export(a) -> int:
     if not a.run.is_dir():
         raise DuettoError(f"{a.run}: no such run folder")
     kind = run_info(a.run)["command"]
-    if a.delta is not None and kind != "distil":
-        raise DuettoError("--delta is for distillation runs")
+    if a.delta is not None and kind == "joint" and a.delta_base is None:
+        raise DuettoError("--delta on a joint run needs --delta-base BUNDLE (the bundle it is stored against)")
+    if a.delta is not None and kind not in ("distil", "joint") or a.delta_base is not None and a.delta is None:
+        raise DuettoError("--delta is for distillation and joint runs; --delta-base goes with --delta")
+    try:
+        rank = None if a.delta in (None, "full") else console.int_in(1, 1024, "'full' or a rank")(a.delta)
+    except argparse.ArgumentTypeError as e:
+        raise DuettoError(f"--delta: {e}") from None
     if kind == "distil":
-        try:
-            rank = None if a.delta in (None, "full") else console.int_in(1, 1024, "'full' or a rank")(a.delta)
-        except argparse.ArgumentTypeError as e:
-            raise DuettoError(f"--delta: {e}") from None
         out = export_student(a.run, a.out, a.step, half=a.half, delta=a.delta is not None, rank=rank,
                              steps=a.sample_steps)
         print(f"{PROG}: wrote {out} ({describe(out)})", file=sys.stderr)
@@ -548,7 +554,7 @@ def cmd_export(a) -> int:
                               "--video-guidance positive, --sync-scale >= 0")
         out = export_bundle(a.run, a.out, a.video_vae, a.audio_vae, a.step, size=a.size, steps=a.sample_steps, half=a.half,
                             guidance=a.guidance, video_guidance=a.video_guidance, sync_scale=a.sync_scale,
-                            guidance_max_t=a.guidance_max_t)
+                            guidance_max_t=a.guidance_max_t, delta_base=a.delta_base, rank=rank)
     else:
         given = [k for k, v in joint_only.items() if v is not None]
         if given:

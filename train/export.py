@@ -72,9 +72,12 @@ def export_vae(run: Path, out: Path, step: int | None = None, *, half: bool = Fa
 
 def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: int | None = None, *,
                   size: int = 64, steps: int = 25, half: bool = False, guidance: float = 3.0,
-                  video_guidance: float | None = None, sync_scale: float = 0.0, guidance_max_t: float = 1.0) -> Path:
+                  video_guidance: float | None = None, sync_scale: float = 0.0, guidance_max_t: float = 1.0,
+                  delta_base: Path | None = None, rank: int | None = None) -> Path:
     """A generation bundle from joint run ``run`` and the two VAE folders its latents came from. ``guidance``: both
-    streams' classifier-free guidance scale, or the sound's when ``video_guidance`` sets the picture's."""
+    streams' classifier-free guidance scale, or the sound's when ``video_guidance`` sets the picture's.
+    ``delta_base``: stored as its difference from that bundle, which must sit beside ``out`` (`joint.delta`;
+    low-rank of ``rank``, or whole tensors when None); the base's VAEs must be the run's."""
     from duetto.data.encode import load_vae
     from duetto.data.latent_format import record_mismatch, vae_record
     from duetto.joint.model import JointDiT
@@ -93,6 +96,15 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
     gen = GenerationConfig(size=size, steps=steps, text_encoder=cfg.get("text_encoder") or "minilm",
                            video_scale=guidance if video_guidance is None else video_guidance, audio_scale=guidance,
                            video_sync_scale=sync_scale, audio_sync_scale=sync_scale, guidance_max_t=guidance_max_t)
+    if delta_base is not None:
+        from duetto.joint.delta import is_delta_bundle, save_delta_bundle
+        if is_delta_bundle(delta_base) or not (Path(delta_base) / "video_vae").is_dir():
+            raise DuettoError(f"--delta-base {delta_base}: not a whole bundle (deltas do not chain)")
+        for name in ("video", "audio"):
+            why = record_mismatch(vae_record(load_vae(Path(delta_base) / f"{name}_vae", name)), trained_on.get(name) or {})
+            if why:
+                raise DuettoError(f"--delta-base {delta_base}: its {name} VAE is not the run's ({why})")
+        return save_delta_bundle(out, model, delta_base, gen, rank, torch.float16 if half else None)
     return save_bundle(out, model, vvae, avae, gen, torch.float16 if half else None)
 
 

@@ -103,3 +103,31 @@ def test_checkpoint_takes_a_shipped_models_name(tmp_path, monkeypatch):
     assert cli.bundle_path(type(tmp_path)("duetto-tiny")) == type(tmp_path)("duetto-tiny")
     with pytest.raises(DuettoError, match=r"no-such: no such model bundle \(shipped: .*duetto-tiny"):
         cli.bundle_path(type(tmp_path)("no-such"))
+
+
+def test_a_model_grown_over_its_base_is_stored_as_a_delta_with_its_new_layers(pair, tmp_path):
+    """A fine-tuned teacher that gained the speech track, its silence and known latents: its config rides in the
+    delta, its new tensors whole; loading gives the grown model exactly (full delta) and refuses a delta that lacks
+    a grown tensor or grows anything else."""
+    from dataclasses import replace
+
+    from duetto.joint.model import JointDiT
+    base, pipe = pair
+    grown = JointDiT(replace(pipe.model.config, speech_track=True, track_silence=True, known_prefix=True))
+    state = {**grown.state_dict(), **pipe.model.state_dict()}
+    state["track_in.weight"] = torch.randn_like(state["track_in.weight"])
+    state["known_video"] = torch.randn_like(state["known_video"])
+    grown.load_state_dict(state)
+    out = save_delta_bundle(tmp_path / "grown", grown, base, pipe.config, rank=None, dtype=None)
+    assert json.loads((out / "delta" / "model.json").read_text())["known_prefix"] is True
+    loaded = Pipeline.load(out)
+    assert loaded.model.config == grown.config
+    assert all(torch.equal(v, grown.state_dict()[k]) for k, v in loaded.model.state_dict().items())
+    from safetensors.torch import load_file, save_file
+    delta = load_file(out / "delta" / "delta.safetensors")
+    save_file({k: v for k, v in delta.items() if k != "known_audio"}, str(out / "delta" / "delta.safetensors"))
+    with pytest.raises(DuettoError, match="holds no known_audio"):
+        Pipeline.load(out)
+    other = JointDiT(replace(pipe.model.config, depth=pipe.model.config.depth + 1))
+    with pytest.raises(DuettoError, match=r"config differs from the model's \(depth\)"):
+        save_delta_bundle(tmp_path / "other", other, base, pipe.config, rank=None, dtype=None)

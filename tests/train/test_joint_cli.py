@@ -132,6 +132,20 @@ def test_a_run_starts_from_a_bundle_and_drops_the_cross_modal_blocks_for_some_cl
     masks = [k for k in seen if k is not None]                                     # the 4 updates (evaluation: None)
     assert len(masks) == 4 and all(len(k) == 2 for k in masks) and {True, False} <= set(sum(masks, []))
     assert json.loads((out / "run.json").read_text())["config"]["cross_dropout"] == 0.5
+    # a fine-tuned teacher stored against the bundle it started from (beside it), loaded as the run's own model
+    common = ["export", str(out), "--video-vae", str(root / "v"), "--audio-vae", str(root / "a"), "--size", str(SIZE)]
+    assert main(common + ["--delta", "full", "--out", str(tmp_path / "d")]) == 2
+    assert "needs --delta-base" in capsys.readouterr().err
+    assert main(common + ["--delta", "8", "--delta-base", str(bundle), "--out", str(tmp_path / "d")]) == 2
+    assert "its video VAE is not the run's" in capsys.readouterr().err       # --half made the base's VAEs others
+    assert main(["export", str(first), "--video-vae", str(root / "v"), "--audio-vae", str(root / "a"), "--size",
+                 str(SIZE), "--out", str(tmp_path / "base")]) == 0
+    assert main(common + ["--delta", "8", "--delta-base", str(tmp_path / "base"), "--out", str(tmp_path / "d")]) == 0
+    from duetto.joint.pipeline import Pipeline
+    capsys.readouterr()
+    assert (tmp_path / "d" / "delta").is_dir() and not (tmp_path / "d" / "joint").exists()
+    mine, whole = Pipeline.load(tmp_path / "d").model.state_dict(), load_autoencoder(out / "model").state_dict()
+    assert all(torch.allclose(mine[k], whole[k].float(), atol=1e-3) for k in whole)
     capsys.readouterr()
     for extra, message in [(["--init", str(tmp_path / "nowhere")], "no such folder"),
                            (["--init", str(first / "model"), "--video-patch", "4"], "a different model: video_patch (4 here, 2 there)"),
