@@ -13,6 +13,9 @@ weights' energy), so shipping it whole would double the bytes for a small change
 applied only to the weights it was taken from; the VAEs and caption encoder are the base's. `Pipeline.load` reads
 both kinds of bundle.
 
+With ``int8``, the low-rank factors are stored as int8 with a float16 scale per rank component (``NAME.up.scale``
+and ``NAME.down.scale``, [r] each): half the bytes of float16, the delta they make off by about 1 % of itself.
+
 A model may also have grown over its base (a fine-tuned teacher that gained the timed speech track, its silence, or
 known latents: `GROWABLE`): then ``delta/model.json`` holds its joint config, and the tensors the base lacks are
 stored whole in the delta (every one of them, or loading refuses).
@@ -81,15 +84,35 @@ def take_delta(state: dict[str, torch.Tensor], base: dict[str, torch.Tensor], ra
     return out
 
 
+def quantize(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` [2-d] -> ``(int8 like x, float16 scale [x.shape[dim]])`` with ``x ~ q * scale`` along ``dim`` (the rank
+    axis of a factor: 1 for ``up`` [out, r], 0 for ``down`` [r, in])."""
+    scale = (x.float().abs().amax(1 - dim) / 127).clamp_min(1e-12)
+    s = scale[None, :] if dim == 1 else scale[:, None]
+    return (x.float() / s).round().clamp(-127, 127).to(torch.int8), scale.half()
+
+
+def _factor(delta: dict[str, torch.Tensor], key: str, name: str) -> torch.Tensor | None:
+    """A stored factor as float32 (int8 ones times their scale per rank component)."""
+    x = delta.get(key)
+    if x is None or x.dtype != torch.int8:
+        return x
+    dim = 1 if key.endswith(".up") else 0
+    scale = delta.get(f"{key}.scale")
+    if scale is None or scale.ndim != 1 or x.ndim != 2 or len(scale) != x.shape[dim]:
+        raise DuettoError(f"{name}: the int8 factor {key} has no scale of its rank components")
+    return x.float() * (scale.float()[None, :] if dim == 1 else scale.float()[:, None])
+
+
 def apply_delta(state: dict[str, torch.Tensor], delta: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
     """``state`` (the base's tensors) with ``delta`` applied; any key or shape that does not fit is a `DuettoError`."""
     out = dict(state)
     for k, v in delta.items():
-        if k.endswith(".down"):
+        if k.endswith(".down") or k.endswith(".scale") and k[: -len(".scale")] in delta:
             continue
         if k.endswith(".up"):
             key = k[: -len(".up")]
-            down = delta.get(f"{key}.down")
+            v, down = _factor(delta, k, name), _factor(delta, f"{key}.down", name)
             if key not in state or down is None or state[key].ndim != 2:
                 raise DuettoError(f"{name}: factors {k} fit no matrix of the base")
             if v.ndim != 2 or down.ndim != 2 or (v.shape[0], down.shape[1]) != tuple(state[key].shape) \
@@ -106,9 +129,11 @@ def apply_delta(state: dict[str, torch.Tensor], delta: dict[str, torch.Tensor], 
     return out
 
 
-def save_delta_bundle(folder, model, base, config, rank: int | None, dtype: torch.dtype | None = torch.float16) -> Path:
-    """Write ``model`` (a `JointDiT` of the base's shape) as a delta on bundle ``base``, which must sit beside
-    ``folder``; ``config`` is the new bundle's `GenerationConfig`. Atomic like `save_bundle`."""
+def save_delta_bundle(folder, model, base, config, rank: int | None, dtype: torch.dtype | None = torch.float16,
+                      int8: bool = False) -> Path:
+    """Write ``model`` (a `JointDiT` of the base's shape, or grown over it) as a delta on bundle ``base``, which must
+    sit beside ``folder``; ``config`` is the new bundle's `GenerationConfig`; ``int8``: low-rank factors in int8.
+    Atomic like `save_bundle`."""
     import dataclasses
 
     from .model import JointDiT
@@ -124,11 +149,15 @@ def save_delta_bundle(folder, model, base, config, rank: int | None, dtype: torc
     grown = check_grown(base_model.config, model.config, str(base))
     stored = lambda s: {k: v.detach().cpu().to(dtype if dtype is not None and v.is_floating_point() else v.dtype)  # noqa: E731
                         for k, v in s.items()}
-    delta = stored(take_delta(model.state_dict(), base_model.state_dict(), rank))
+    delta = take_delta(model.state_dict(), base_model.state_dict(), rank)
+    if int8:
+        for k in [k for k in delta if k.endswith(".up") or k.endswith(".down")]:
+            delta[k], delta[f"{k}.scale"] = quantize(delta[k], 1 if k.endswith(".up") else 0)
+    delta = stored(delta)
     from safetensors.torch import save_file
     with atomic_folder(folder) as tmp:
         (tmp / DELTA_DIR).mkdir()
-        meta = {"base": base.resolve().name, "base_sha256": weights_sha256(base), "rank": rank}
+        meta = {"base": base.resolve().name, "base_sha256": weights_sha256(base), "rank": rank, "int8": int8}
         (tmp / DELTA_DIR / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
         if grown:
             (tmp / DELTA_DIR / MODEL_NAME).write_text(json.dumps(dataclasses.asdict(model.config), indent=2) + "\n")

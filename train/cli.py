@@ -198,6 +198,8 @@ def build_parser():
                    help="distillation runs: store the student as its difference from the teacher bundle, which must sit "
                         "beside --out (joint.delta): low-rank factors of rank RANK for each matrix, or 'full' tensors; "
                         "joint runs: the same against --delta-base")
+    x.add_argument("--int8", action="store_true",
+                   help="with --delta RANK: store the low-rank factors as int8 with a scale per row (half the bytes)")
     x.add_argument("--delta-base", type=Path, default=None, metavar="BUNDLE",
                    help="joint runs with --delta: the bundle beside --out the model is stored against (a fine-tuned "
                         "teacher against the one it grew from; its VAEs must be the run's)")
@@ -526,6 +528,8 @@ def cmd_export(a) -> int:
         raise DuettoError("--delta on a joint run needs --delta-base BUNDLE (the bundle it is stored against)")
     if a.delta is not None and kind not in ("distil", "joint") or a.delta_base is not None and a.delta is None:
         raise DuettoError("--delta is for distillation and joint runs; --delta-base goes with --delta")
+    if a.int8 and (a.delta is None or a.delta == "full" or kind != "joint"):
+        raise DuettoError("--int8 goes with --delta RANK on a joint run")
     try:
         rank = None if a.delta in (None, "full") else console.int_in(1, 1024, "'full' or a rank")(a.delta)
     except argparse.ArgumentTypeError as e:
@@ -554,7 +558,7 @@ def cmd_export(a) -> int:
                               "--video-guidance positive, --sync-scale >= 0")
         out = export_bundle(a.run, a.out, a.video_vae, a.audio_vae, a.step, size=a.size, steps=a.sample_steps, half=a.half,
                             guidance=a.guidance, video_guidance=a.video_guidance, sync_scale=a.sync_scale,
-                            guidance_max_t=a.guidance_max_t, delta_base=a.delta_base, rank=rank)
+                            guidance_max_t=a.guidance_max_t, delta_base=a.delta_base, rank=rank, int8=a.int8)
     else:
         given = [k for k, v in joint_only.items() if v is not None]
         if given:

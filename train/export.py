@@ -73,7 +73,7 @@ def export_vae(run: Path, out: Path, step: int | None = None, *, half: bool = Fa
 def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: int | None = None, *,
                   size: int = 64, steps: int = 25, half: bool = False, guidance: float = 3.0,
                   video_guidance: float | None = None, sync_scale: float = 0.0, guidance_max_t: float = 1.0,
-                  delta_base: Path | None = None, rank: int | None = None) -> Path:
+                  delta_base: Path | None = None, rank: int | None = None, int8: bool = False) -> Path:
     """A generation bundle from joint run ``run`` and the two VAE folders its latents came from. ``guidance``: both
     streams' classifier-free guidance scale, or the sound's when ``video_guidance`` sets the picture's.
     ``delta_base``: stored as its difference from that bundle, which must sit beside ``out`` (`joint.delta`;
@@ -104,7 +104,7 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
             why = record_mismatch(vae_record(load_vae(Path(delta_base) / f"{name}_vae", name)), trained_on.get(name) or {})
             if why:
                 raise DuettoError(f"--delta-base {delta_base}: its {name} VAE is not the run's ({why})")
-        return save_delta_bundle(out, model, delta_base, gen, rank, torch.float16 if half else None)
+        return save_delta_bundle(out, model, delta_base, gen, rank, torch.float16 if half else None, int8)
     return save_bundle(out, model, vvae, avae, gen, torch.float16 if half else None)
 
 

@@ -131,3 +131,35 @@ def test_a_model_grown_over_its_base_is_stored_as_a_delta_with_its_new_layers(pa
     other = JointDiT(replace(pipe.model.config, depth=pipe.model.config.depth + 1))
     with pytest.raises(DuettoError, match=r"config differs from the model's \(depth\)"):
         save_delta_bundle(tmp_path / "other", other, base, pipe.config, rank=None, dtype=None)
+
+
+def test_int8_factors_make_the_delta_to_a_percent_in_half_the_bytes(pair, tmp_path):
+    from safetensors.torch import load_file
+
+    from duetto.joint.delta import quantize
+    x = torch.randn(50, 20)
+    q, scale = quantize(x, 0)
+    assert q.dtype == torch.int8 and scale.dtype == torch.float16 and scale.shape == (50,)
+    assert (q.float() * scale.float()[:, None] - x).abs().max() <= scale.float().max() * 0.51
+    q, scale = quantize(x, 1)
+    assert scale.shape == (20,) and (q.float() * scale.float()[None, :] - x).abs().max() <= scale.float().max() * 0.51
+    base, student = pair
+    plain = save_delta_bundle(tmp_path / "plain", student.model, base, student.config, rank=4)
+    small = save_delta_bundle(tmp_path / "small", student.model, base, student.config, rank=4, int8=True)
+    a, b = (load_file(f / "delta" / "delta.safetensors") for f in (plain, small))
+    factors = [k for k in a if k.endswith(".up")]
+    assert factors and all(b[k].dtype == torch.int8 and f"{k}.scale" in b for k in factors)
+    size = lambda d: sum(v.numel() * v.element_size() for v in d.values())   # noqa: E731
+    of = lambda d: {k: v for k, v in d.items() if k.rsplit(".scale", 1)[0].endswith((".up", ".down"))}  # noqa: E731
+    assert size(of(b)) < 0.6 * size(of(a)) and size(b) < size(a)
+    pa, pb = Pipeline.load(plain).model.state_dict(), Pipeline.load(small).model.state_dict()
+    base_state = Pipeline.load(base).model.state_dict()
+    for k in (k[: -len(".up")] for k in factors):
+        moved = (pa[k] - base_state[k]).norm()
+        assert moved > 0 and (pb[k] - pa[k]).norm() < 0.02 * moved
+    delta = dict(b)
+    del delta[f"{factors[0]}.scale"]
+    from safetensors.torch import save_file
+    save_file(delta, str(small / "delta" / "delta.safetensors"))
+    with pytest.raises(DuettoError, match="has no scale of its rank"):
+        Pipeline.load(small)
