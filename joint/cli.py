@@ -18,8 +18,9 @@ from duetto.data.errors import DuettoError
 
 PROG = "duetto"
 SHIPPED = Path(__file__).resolve().parents[1] / "samples"
-TEACHER_BUNDLE = SHIPPED / "duetto-tiny"            # the shipped model at its full guided setting
-DEFAULT_BUNDLE = TEACHER_BUNDLE
+TEACHER_BUNDLE = SHIPPED / "duetto-tiny"            # the first shipped model: the student's teacher and v2's base
+DEFAULT_BUNDLE = SHIPPED / "duetto-tiny-v2"         # duetto-tiny fine-tuned: stops talking after the words, extends
+                                                    # as trained (a delta on duetto-tiny; samples/README.md)
 
 
 def bundle_path(given: Path | None) -> Path:

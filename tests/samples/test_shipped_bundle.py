@@ -37,12 +37,13 @@ def test_it_generates_on_the_shared_clock():
 
 
 STUDENT = SAMPLES / "duetto-tiny-student"
+V2 = SAMPLES / "duetto-tiny-v2"
 
 
 @pytest.mark.skipif(not STUDENT.is_dir(), reason="no shipped student")
 def test_the_student_is_the_teacher_plus_its_delta_and_takes_one_pass_a_step():
     """samples/duetto-tiny-student: a delta on duetto-tiny (joint.delta), its teacher's VAEs and clock, 2 steps
-    with no guidance (one model pass a step); `duetto generate` keeps the teacher by default (samples/README.md)."""
+    with no guidance (one model pass a step); `duetto generate` uses duetto-tiny-v2 by default (samples/README.md)."""
     import json
 
     from duetto.joint.cli import DEFAULT_BUNDLE, TEACHER_BUNDLE
@@ -51,7 +52,7 @@ def test_the_student_is_the_teacher_plus_its_delta_and_takes_one_pass_a_step():
     assert is_delta_bundle(STUDENT) and not (STUDENT / "joint").exists()
     meta = json.loads((STUDENT / "delta" / "config.json").read_text())
     assert meta["base"] == "duetto-tiny" and meta["base_sha256"] == weights_sha256(BUNDLE)
-    assert DEFAULT_BUNDLE.resolve() == TEACHER_BUNDLE.resolve() == BUNDLE.resolve()
+    assert TEACHER_BUNDLE.resolve() == BUNDLE.resolve() and DEFAULT_BUNDLE.resolve() == V2.resolve()
     pipe = Pipeline.load(STUDENT)
     c = pipe.config
     assert (c.steps, c.video_scale, c.audio_scale, c.video_sync_scale, c.audio_sync_scale) == (2, 1.0, 1.0, 0.0, 0.0)
@@ -62,3 +63,27 @@ def test_the_student_is_the_teacher_plus_its_delta_and_takes_one_pass_a_step():
     teacher = Pipeline.load(BUNDLE).model.state_dict()
     moved = [k for k, v in pipe.model.state_dict().items() if not (v == teacher[k]).all()]
     assert len(moved) > 100                                         # the student's own weights, not the teacher's
+
+
+@pytest.mark.skipif(not V2.is_dir(), reason="no shipped v2")
+def test_v2_is_duetto_tiny_grown_and_stops_talking_after_the_words():
+    """samples/duetto-tiny-v2: an int8 low-rank delta on duetto-tiny that gained the timed speech track with its
+    silence and known latents; told words, the track says "silent" outside them, and the model is told an
+    extension's history."""
+    import json
+
+    from duetto.joint.conditioning import SILENCE
+    from duetto.joint.delta import weights_sha256
+    from duetto.joint.pipeline import Pipeline
+    meta = json.loads((V2 / "delta" / "config.json").read_text())
+    assert meta["base"] == "duetto-tiny" and meta["base_sha256"] == weights_sha256(BUNDLE) and meta["int8"] is True
+    pipe = Pipeline.load(V2)
+    cfg = pipe.model.config
+    assert cfg.speech_track and cfg.track_silence and cfg.known_prefix
+    assert pipe.model.known_video.abs().sum() > 0 and pipe.model.track_in.weight.abs().sum() > 0   # trained, not zero
+    at = pipe.layout(4.0)["audio_times"].numpy()
+    track = pipe.condition_inputs("a man speaks", 1, at, "hi there")["speech_track"][0]
+    assert track[at < 0.25].eq(SILENCE).all() and track[at > 2.0].eq(SILENCE).all()
+    clip = pipe.generate("a man with short black hair and a red shirt says \"hi there\"", speech="hi there",
+                         seconds=1.0, steps=2, seed=3)[0]
+    assert clip.video.shape == (25, 64, 64, 3) and clip.audio.shape == (1, 16000)
