@@ -67,7 +67,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=None, help="bundle (default: the shipped default)")
     ap.add_argument("--lengths", type=float, nargs="+", default=[4, 8, 16, 32])
-    ap.add_argument("--per-family", type=int, default=2, help="gallery prompts a family for the longest clips")
+    ap.add_argument("--per-family", type=int, default=2,
+                    help="gallery prompts a family for the longest clips (0: the memory runs only)")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--history", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=2)
@@ -87,7 +88,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = a.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        mem = [run_length(bundle, s, folder / f"len-{s:g}.mp4", ps[0]["caption"], None, 0, a.steps, a.history, a.threads)
+        first = prompts(1)[0]["caption"]           # the memory runs' prompt, also with --per-family 0 (memory only)
+        mem = [run_length(bundle, s, folder / f"len-{s:g}.mp4", first, None, 0, a.steps, a.history, a.threads)
                for s in a.lengths]
         rows, hit, total = [], 0, 0
         longest = max(a.lengths)
