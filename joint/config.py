@@ -16,6 +16,11 @@ PREDICTS = ("velocity", "data")
 MIN_FLOW_TIME = 0.05                     # "data": (x_t - x0) / max(t, this), as JiT clips it
 
 
+# What a model may gain over the one it starts from (an --init, a delta's base): config field -> the prefix of the
+# parameters it adds (they start at zero, as if the input were absent), or None for an input that only says more.
+GROWABLE = {"speech_track": "track_in.", "known_prefix": "known_", "track_silence": None}
+
+
 @dataclass(frozen=True)
 class JointConfig:
     """Two token streams over the latents of a video VAE and an audio VAE.

@@ -14,10 +14,11 @@ applied only to the weights it was taken from; the VAEs and caption encoder are 
 both kinds of bundle.
 
 With ``int8``, the low-rank factors are stored as int8 with a float16 scale per rank component (``NAME.up.scale``
-and ``NAME.down.scale``, [r] each): half the bytes of float16, the delta they make off by about 1 % of itself.
+and ``NAME.down.scale``, [r] each): half the bytes of float16 (``tests/joint/test_delta.py`` bounds the error of the
+delta they make at 2 % of it).
 
 A model may also have grown over its base (a fine-tuned teacher that gained the timed speech track, its silence, or
-known latents: `GROWABLE`): then ``delta/model.json`` holds its joint config, and the tensors the base lacks are
+known latents: `joint.config.GROWABLE`): then ``delta/model.json`` holds its joint config, and the tensors the base lacks are
 stored whole in the delta (every one of them, or loading refuses).
 """
 from __future__ import annotations
@@ -36,7 +37,6 @@ from duetto.data.schema import load_json
 DELTA_DIR = "delta"
 DELTA_WEIGHTS = "delta.safetensors"
 MAX_RANK = 1024
-GROWABLE = ("speech_track", "track_silence", "known_prefix")    # config fields a model may gain over its base
 MODEL_NAME = "model.json"
 _BASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -167,9 +167,11 @@ def save_delta_bundle(folder, model, base, config, rank: int | None, dtype: torc
 
 
 def check_grown(base, config, name: str) -> list[str]:
-    """The `GROWABLE` fields ``config`` (a `JointConfig`) gained over ``base``'s; any other difference is a
-    `DuettoError`."""
+    """The `joint.config.GROWABLE` fields ``config`` (a `JointConfig`) gained over ``base``'s; any other difference
+    is a `DuettoError`."""
     import dataclasses
+
+    from .config import GROWABLE
     a, b = dataclasses.asdict(base), dataclasses.asdict(config)
     differ = [k for k in b if a.get(k) != b[k]]
     bad = [k for k in differ if k not in GROWABLE or not b[k]]

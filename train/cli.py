@@ -199,7 +199,8 @@ def build_parser():
                         "beside --out (joint.delta): low-rank factors of rank RANK for each matrix, or 'full' tensors; "
                         "joint runs: the same against --delta-base")
     x.add_argument("--int8", action="store_true",
-                   help="with --delta RANK: store the low-rank factors as int8 with a scale per row (half the bytes)")
+                   help="with --delta RANK: store the low-rank factors as int8 with a scale per rank component "
+                        "(half the bytes)")
     x.add_argument("--delta-base", type=Path, default=None, metavar="BUNDLE",
                    help="joint runs with --delta: the bundle beside --out the model is stored against (a fine-tuned "
                         "teacher against the one it grew from; its VAEs must be the run's)")
@@ -315,19 +316,14 @@ def _init_from(model, folder: Path | None, run: Path):
     if type(src) is not type(model):
         raise DuettoError(f"--init {folder}: holds {type(src).__name__} weights, not {type(model).__name__}")
     mine, theirs = _asdict(model.config), _asdict(src.config)
-    grown = [k for k in (*GROWN, *RETAUGHT) if mine.get(k) and not theirs.get(k)]
+    from duetto.joint.config import GROWABLE
+    grown = [k for k in GROWABLE if mine.get(k) and not theirs.get(k)]
     differ = [f"{k} ({mine[k]!r} here, {theirs.get(k)!r} there)" for k in mine
               if k not in ("latent_shift", "latent_scale", *grown) and mine[k] != theirs.get(k)]
     if differ:
         raise DuettoError(f"--init {folder}: a different model: {', '.join(differ)}")
-    fresh = {k: v for k, v in model.state_dict().items() if any(k.startswith(GROWN[g]) for g in grown if g in GROWN)}
+    fresh = {k: v for k, v in model.state_dict().items() if any(GROWABLE[g] and k.startswith(GROWABLE[g]) for g in grown)}
     load_state_strict(model, {**src.state_dict(), **fresh}, str(folder))
-
-
-# conditions a model may gain over its --init: the layers that take them in start at zero, as if they were absent
-GROWN = {"speech_track": "track_in.", "known_prefix": "known_"}
-# what a model may be taught over its --init with no new layers: an input that now says more
-RETAUGHT = ("track_silence",)
 
 
 def _asdict(cfg) -> dict:
@@ -359,7 +355,7 @@ def cmd_joint(a) -> int:
     from dataclasses import replace
 
     from duetto.data.latents import load_latents
-    from duetto.joint.config import preset
+    from duetto.joint.config import GROWABLE, preset
     from duetto.joint.flow import FlowConfig
     from duetto.joint.model import JointDiT
     from duetto.joint.text import load_text_encoder
@@ -403,7 +399,7 @@ def cmd_joint(a) -> int:
     train_cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup_steps=a.warmup, decay=a.decay, ema_decay=a.ema_decay,
                             ckpt_every=a.ckpt_every, eval_every=a.eval_every, log_every=a.log_every,
                             seed=a.seed).check()
-    model_fields = {k: v for k, v in _asdict(cfg).items() if k not in (*GROWN, *RETAUGHT) or v}   # older runs lack them
+    model_fields = {k: v for k, v in _asdict(cfg).items() if k not in GROWABLE or v}   # older runs lack these fields
     resolved = {"command": "joint", "preset": a.preset, "model": model_fields, "data": data_paths(a.data),
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}

@@ -185,3 +185,21 @@ def test_a_model_may_gain_known_latents_over_its_init(tmp_path):
     old = pipe.model.state_dict()
     new = {k for k in grown.state_dict() if k not in old}
     assert {"known_video", "known_audio"} <= new and all(not grown.state_dict()[k].any() for k in new)
+
+
+def test_training_gives_a_model_with_track_silence_the_silent_track_and_drops_it_to_zeros():
+    from duetto.joint.conditioning import SILENCE
+    pipe = _pipe()
+    model = JointDiT(replace(pipe.model.config, speech_track=True, track_silence=True))
+    clip = _clip(pipe, "s", CAPTION, SPEECH)
+    clip["meta"]["speech"]["words"] = [{"word": "hello", "start": 0.2, "end": 0.5}, {"word": "there", "start": 0.7, "end": 0.9}]
+    task = JointTask(model, [clip], [], pipe.text_encoder, batch_size=6, caption_dropout=0.0, condition_dropout=0.5)
+    b = task.batch(1)
+    at, kept = clip["audio_times"], b["speech"].any(1)
+    assert 0 < int(kept.sum()) < 6
+    for row, k in zip(b["speech_track"], kept):
+        if k:        # silent before, between and after the words; the words' phonemes inside them
+            assert row[at < 0.2].eq(SILENCE).all() and row[(at > 0.51) & (at < 0.7)].eq(SILENCE).all()
+            assert row[at > 0.91].eq(SILENCE).all() and (row[(at > 0.21) & (at < 0.5)] != SILENCE).all()
+        else:        # a dropped track is "not told", as in sampling's unconditional pass
+            assert not row.any()
