@@ -496,6 +496,9 @@ _BT601 = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0,
                   np.float32) / 255.0
 
 
+YUV_BLOCK = 64               # frames converted to YUV at once when writing
+
+
 def rgb_to_yuv420p(video: np.ndarray) -> np.ndarray:
     """RGB uint8 ``[T, H, W, 3]`` (even H, W) to planar YUV 4:2:0, BT.601 limited range -- what decoders
     assume for untagged video -- as PyAV's layout ``[T, H * 3 // 2, W]``: the Y, U and V planes one after
@@ -546,11 +549,12 @@ def encode_clip(clip: Clip, suffix: str = ".mp4", *, audio_codec: str | None = N
         aus.time_base = Fraction(1, clip.sample_rate)
         chunk = aus.codec_context.frame_size or 1024
         sr, n_audio, a_next = clip.sample_rate, clip.audio.shape[1], 0
-        yuv = rgb_to_yuv420p(clip.video) if pix_fmt == "yuv420p" else None
         for i in range(t + 1):
             if i < t:
-                if yuv is not None:   # converted here: PyAV's converter is slow per frame, and its
-                    vf = av.VideoFrame.from_ndarray(yuv[i], format="yuv420p")   # output varied run to run
+                if pix_fmt == "yuv420p":   # converted here: PyAV's converter is slow per frame, and its output
+                    if i % YUV_BLOCK == 0:  # varied run to run; a block at a time, so a long clip's memory is flat
+                        yuv = rgb_to_yuv420p(clip.video[i: i + YUV_BLOCK])
+                    vf = av.VideoFrame.from_ndarray(yuv[i % YUV_BLOCK], format="yuv420p")
                 else:
                     vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(clip.video[i]), format="rgb24")
                 vf.pts, vf.time_base = i, 1 / rate

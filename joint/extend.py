@@ -169,7 +169,8 @@ def _decode(pipe, zv, za, seconds: float, start: Clip | None, prompt: str, seed:
     keeps its own frames and sound, the continuation joined to it with a short cross-fade of the sound."""
     from duetto.video.vae import to_uint8
     fps, sr = pipe.video_vae.config.fps, pipe.audio_vae.sample_rate
-    frames = to_uint8(pipe.video_vae.chunked_decode(zv))[0].cpu().numpy()               # [T, H, W, 3]
+    frames = np.concatenate([to_uint8(part)[0].cpu().numpy()                          # [T, H, W, 3] uint8: the
+                             for part in pipe.video_vae.decode_chunks(zv)])            # float frames never whole
     sound = pipe.audio_vae.chunked_decode(za).clamp(-1, 1)[0].float().cpu().numpy()     # [C, N]
     n_frames = min(len(frames), timebase.n_frames(seconds, fps))
     frames = frames[:n_frames]

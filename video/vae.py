@@ -250,11 +250,15 @@ class VideoVAE(LatentAutoencoder):
 
     @torch.no_grad()
     def chunked_decode(self, z: torch.Tensor, chunk_latents: int = 4) -> torch.Tensor:
-        raw = self.denormalise(z)
-        cache = {}
-        parts = [self.decode_raw(raw[:, :, s: s + chunk_latents], cache, first=(s == 0))
-                 for s in range(0, raw.shape[2], chunk_latents)]
-        return torch.cat(parts, dim=2)
+        return torch.cat(list(self.decode_chunks(z, chunk_latents)), dim=2)
+
+    @torch.no_grad()
+    def decode_chunks(self, z: torch.Tensor, chunk_latents: int = 4):
+        """``chunked_decode``'s parts in order (``[B, 3, frames, H, W]`` each), so a caller can convert or write each
+        one and never hold a long clip's float frames."""
+        raw, cache = self.denormalise(z), {}
+        for s in range(0, raw.shape[2], chunk_latents):
+            yield self.decode_raw(raw[:, :, s: s + chunk_latents], cache, first=(s == 0))
 
 
 def _check_video(video: torch.Tensor):

@@ -182,6 +182,23 @@ def test_decode_limits_stop_hostile_sizes(tmp_path):
         read_clip(data, limits=Limits(max_seconds=1.0))
 
 
+def test_mp4_frames_converted_a_block_at_a_time_keep_their_own_picture(tmp_path, monkeypatch):
+    """The writer converts RGB to YUV a block of frames at a time (flat memory for long clips): every frame, on
+    either side of each block boundary, decodes to its own grey level, and the bytes equal one whole-clip block's."""
+    import duetto.data.media as M
+    levels = np.linspace(30, 220, 11).round().astype(np.uint8)
+    video = np.broadcast_to(levels[:, None, None, None], (11, 32, 32, 3)).copy()
+    clip = Clip(video=video, audio=np.zeros((1, 7040), np.float32), fps=25, sample_rate=16000)
+    whole = encode_clip(clip)
+    monkeypatch.setattr(M, "YUV_BLOCK", 4)
+    path = tmp_path / "x.mp4"
+    path.write_bytes(encode_clip(clip))
+    assert path.read_bytes() == whole
+    _, _, frames = decode_plain(path)
+    got = np.array([f.astype(float).mean() for _, f in frames])
+    assert len(got) == 11 and np.abs(got - levels).max() < 3, (got, levels)
+
+
 def test_encoding_is_reproducible_whatever_was_encoded_before():
     a, _ = click_flash_clip(frames=30, event_frame=5)
     b, _ = click_flash_clip(frames=30, event_frame=20, size=32)
