@@ -3,7 +3,8 @@
 For a distillation run, the student's EMA weights (a checkpoint, or the finished model) are stored as float16
 deltas of each rank asked (and whole), read back, and sampled on the run's 16 held-out teacher rollouts
 (`DistilTask.sample_error`: mean squared latent difference of the student's samples to the teacher's, same noise and
-conditions, per stream and step count). The row "student" is the weights as trained, in float32.
+conditions, per stream and step count). The row "student" is the weights as trained, in float32. A teacher that is
+itself a delta bundle is stored against its own base (what `duetto-train export --delta` does).
 
     python bench/delta.py RUN [--step N] [--ranks 16 32 64]
 """
@@ -50,8 +51,9 @@ def main():
     student = JointDiT.from_pretrained(src).eval()
     trained = {k: v.clone() for k, v in student.state_dict().items()}
     task, teacher = held_out_task(a.run, student)
-    from duetto.joint.pipeline import Pipeline
-    base = Pipeline.load(teacher).model.state_dict()
+    from duetto.train.export import delta_store_base
+    store = delta_store_base(teacher)                 # the teacher, or its base when the teacher is a delta
+    base = {**trained, **JointDiT.from_pretrained(store / "joint").state_dict()}   # + what the student grew
     rows = []
     for rank in [None, "whole", *a.ranks]:
         if rank is None:

@@ -195,8 +195,9 @@ def build_parser():
                    help="store weights in float16 (half the bytes; export VAEs with --half before encoding latents, "
                         "so the shipped VAEs are the ones the latents came from)")
     x.add_argument("--delta", default=None, metavar="RANK|full",
-                   help="distillation runs: store the student as its difference from the teacher bundle, which must sit "
-                        "beside --out (joint.delta): low-rank factors of rank RANK for each matrix, or 'full' tensors; "
+                   help="distillation runs: store the student as its difference from the teacher bundle (or, when the "
+                        "teacher is itself a delta, from the teacher's base), which must sit beside --out (joint.delta): "
+                        "low-rank factors of rank RANK for each matrix, or 'full' tensors; "
                         "joint runs: the same against --delta-base")
     x.add_argument("--int8", action="store_true",
                    help="with --delta RANK: store the low-rank factors as int8 with a scale per rank component "
@@ -524,15 +525,15 @@ def cmd_export(a) -> int:
         raise DuettoError("--delta on a joint run needs --delta-base BUNDLE (the bundle it is stored against)")
     if a.delta is not None and kind not in ("distil", "joint") or a.delta_base is not None and a.delta is None:
         raise DuettoError("--delta is for distillation and joint runs; --delta-base goes with --delta")
-    if a.int8 and (a.delta is None or a.delta == "full" or kind != "joint"):
-        raise DuettoError("--int8 goes with --delta RANK on a joint run")
+    if a.int8 and (a.delta is None or a.delta == "full"):
+        raise DuettoError("--int8 goes with --delta RANK")
     try:
         rank = None if a.delta in (None, "full") else console.int_in(1, 1024, "'full' or a rank")(a.delta)
     except argparse.ArgumentTypeError as e:
         raise DuettoError(f"--delta: {e}") from None
     if kind == "distil":
         out = export_student(a.run, a.out, a.step, half=a.half, delta=a.delta is not None, rank=rank,
-                             steps=a.sample_steps)
+                             steps=a.sample_steps, int8=a.int8)
         print(f"{PROG}: wrote {out} ({describe(out)})", file=sys.stderr)
         print(out)
         return console.EXIT_OK

@@ -108,12 +108,20 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
     return save_bundle(out, model, vvae, avae, gen, torch.float16 if half else None)
 
 
+def delta_store_base(teacher: Path) -> Path:
+    """The whole bundle a student of ``teacher`` is stored against: the teacher, or, when the teacher is itself a
+    delta bundle (deltas do not chain), the teacher's own base."""
+    from duetto.joint.delta import is_delta_bundle, read_delta
+    return read_delta(teacher)[0] if is_delta_bundle(teacher) else Path(teacher)
+
+
 def export_student(run: Path, out: Path, step: int | None = None, *, half: bool = False, delta: bool = False,
-                   rank: int | None = None, steps: int | None = None) -> Path:
+                   rank: int | None = None, steps: int | None = None, int8: bool = False) -> Path:
     """A student bundle from distillation run ``run``: the teacher bundle's VAEs and settings, the student's
     weights, and sampling at the student's steps without guidance (``steps`` may still be set lower per run).
     ``delta``: stored as its difference from the teacher (`joint.delta`; low-rank of ``rank``, or whole tensors
-    when None), the bundle then sitting beside the teacher's. ``steps``: its default step count, one of the
+    when None; ``int8``: factors in int8), the bundle then sitting beside the teacher's; a teacher that is itself a
+    delta bundle lends its own base (`delta_store_base`). ``steps``: its default step count, one of the
     schedules it learnt (``N``, ``N // 2``, ... 1; default ``N``)."""
     import dataclasses
 
@@ -139,7 +147,8 @@ def export_student(run: Path, out: Path, step: int | None = None, *, half: bool 
                                       video_sync_scale=0.0, audio_sync_scale=0.0, guidance_max_t=1.0)
     if delta:
         from duetto.joint.delta import save_delta_bundle
-        return save_delta_bundle(out, pipe.model, teacher, pipe.config, rank, torch.float16 if half else None)
+        return save_delta_bundle(out, pipe.model, delta_store_base(teacher), pipe.config, rank,
+                                 torch.float16 if half else None, int8)
     return pipe.save(out, torch.float16 if half else None)
 
 

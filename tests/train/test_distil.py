@@ -106,6 +106,30 @@ def test_a_student_learns_the_teachers_path_and_ships_as_a_bundle(micro_bundle, 
     assert [p.stat().st_mtime_ns for p in parts] == stamp and max(_losses(out)) == 41
 
 
+def test_a_student_of_a_delta_teacher_is_stored_against_the_teachers_base(micro_bundle, latents, tmp_path):
+    """Deltas do not chain: a teacher that is itself a delta bundle (the shipped default is one) lends its own base,
+    and the exported student (int8 factors here) loads back as the student."""
+    from duetto.joint.delta import save_delta_bundle
+    base = Pipeline.load(micro_bundle)
+    with torch.no_grad():
+        for p in base.model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    teacher = save_delta_bundle(micro_bundle.parent / f"teacher-{tmp_path.name}", base.model, micro_bundle,
+                                base.config, rank=None)
+    out = tmp_path / "student"
+    args = _args(micro_bundle, latents, out, "--steps", "2", "--eval-every", "0")
+    args[args.index("--teacher") + 1] = str(teacher)
+    assert main(args) == 0
+    student = micro_bundle.parent / f"student-{tmp_path.name}"
+    assert main(["export", str(out), "--delta", "4", "--int8", "--out", str(student)]) == 0
+    assert json.loads((student / "delta" / "config.json").read_text())["base"] == micro_bundle.name
+    whole = Pipeline.load(tmp_path / "whole") if main(["export", str(out), "--out", str(tmp_path / "whole")]) == 0 \
+        else None
+    got, want = Pipeline.load(student).model.state_dict(), whole.model.state_dict()
+    err = max(float((got[k].float() - want[k].float()).abs().max()) for k in want)
+    assert 0 < err < 0.05, err              # rank 4 of a micro model's change, in int8: close, not exact
+
+
 def test_distillation_resumes_after_sigkill_to_the_same_losses(micro_bundle, latents, tmp_path):
     steps = 16
     reference = tmp_path / "reference"
