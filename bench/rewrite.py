@@ -97,12 +97,15 @@ def fill_ratio(video) -> float:
 
 
 def scene_features(clip) -> "np.ndarray":
-    """What the reader compares, three groups scaled to count alike: the mean frame (16 x 16 x 3), where the picture
-    changes (8 x 8) and the mean log power of the sound in 24 log-spaced bands."""
+    """What the reader compares, three groups scaled to count alike: the layout of the mean frame's edges (horizontal
+    and vertical luma gradients, 16 x 16 each: colours are left out, the scenes draw any subject in any colour),
+    where the picture changes (8 x 8) and the mean log power of the sound in 24 log-spaced bands."""
     import numpy as np
     v = clip.video.astype(np.float32) / 255                                   # [T, H, W, 3]
     t, h, w, _ = v.shape
-    mean = v.mean(0).reshape(16, h // 16, 16, w // 16, 3).mean((1, 3)).ravel()
+    g = v.mean(0).mean(-1)                                                    # [H, W] mean luma
+    gx, gy = np.abs(np.diff(g, axis=1, append=g[:, -1:])), np.abs(np.diff(g, axis=0, append=g[-1:]))
+    mean = np.concatenate([e.reshape(16, h // 16, 16, w // 16).mean((1, 3)).ravel() for e in (gx, gy)])
     moving = np.abs(np.diff(v.mean(-1), axis=0)).mean(0).reshape(8, h // 8, 8, w // 8).mean((1, 3)).ravel()
     a = clip.audio.mean(0)
     n = 512
