@@ -77,6 +77,10 @@ def build_parser():
                    help="clips longer than the model's window are made window by window, each keeping this many "
                         "seconds of the clip so far (default 2; see duetto extend); --parallel sequence makes them "
                         "as one window split across ranks instead")
+    g.add_argument("--history-method", choices=("auto", "replace"), default="auto",
+                   help="auto (default): a model trained with known latents is told which latents are the history "
+                        "and sees them clean; replace: the history is put back at every step, noised to the step's "
+                        "flow time (on duetto-tiny-v2: more of the picture's events sound, long speech babbles)")
     g.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: refuse)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     x = sub.add_parser("extend", help="continue a clip, picture and sound together, to a longer one",
@@ -89,6 +93,8 @@ def build_parser():
     x.add_argument("--prompt", default=None,
                    help="the caption for what follows (default: the clip's CLIP.json or CLIP.txt caption sidecar)")
     x.add_argument("--history", type=float, default=2.0, help="seconds of the clip so far each window keeps (default 2)")
+    x.add_argument("--history-method", choices=("auto", "replace"), default="auto",
+                   help="how each window is given its history (default auto; see duetto generate --help)")
     x.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     x.add_argument("--steps", type=int, default=None, help="sampling steps a window (default: the model's)")
     x.add_argument("--checkpoint", type=Path, default=None,
@@ -283,7 +289,8 @@ def cmd_extend(a) -> int:
     total = len(windows(a.seconds, p, start.duration)) * (a.steps or pipe.config.steps)
     with tqdm(total=total, desc="extending", unit="step", disable=a.quiet) as bar:
         clip = extend(pipe, prompt, seconds=a.seconds, start=start, history=a.history, seed=a.seed, steps=a.steps,
-                      speech=a.speech, speech_voice=a.language, callback=lambda i, n: bar.update(1))
+                      speech=a.speech, speech_voice=a.language, callback=lambda i, n: bar.update(1),
+                      method=a.history_method)
     write_clip(a.out, clip)                            # atomic
     print(a.out)
     return console.EXIT_OK
@@ -358,7 +365,7 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
         with tqdm(total=per_clip * len(mine), desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
             clips = [extend(pipe, a.prompt, seconds=seconds, history=a.history, seed=a.seed + i, steps=a.steps,
                             speech=a.speech, speech_voice=a.language, voice=voice, music=music,
-                            callback=lambda i, total: bar.update(1)) for i in mine]
+                            callback=lambda i, total: bar.update(1), method=a.history_method) for i in mine]
     else:
         with tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
             clips = pipe.generate(a.prompt, seconds=seconds, seeds=[a.seed + i for i in mine], steps=a.steps,

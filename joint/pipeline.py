@@ -209,11 +209,13 @@ class Pipeline:
     @torch.no_grad()
     def sample(self, prompt: str, lay: dict, seeds: list[int], *, video=None, audio=None, speech=None,
                speech_voice: str = "en-us", voice=None, music=None, steps: int | None = None,
-               callback=None, known=None, offset: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               callback=None, known=None, offset: float | None = None,
+               tell_known: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The latents ``(video [n, Cv, T, h, w], audio [n, Ca, L])`` of `generate` (``lay``: `layout`), one clip per
         seed, its noise drawn on the CPU from its own seed (video, then audio). ``known``: ``(video latents, video
         mask [T], audio latents, audio mask [L])`` kept where the masks are true (`sampling.Known`); ``offset``: the
-        window starts this many seconds into a longer clip (speech and music conditions follow the clip's clock)."""
+        window starts this many seconds into a longer clip (speech and music conditions follow the clip's clock);
+        ``tell_known`` False: a model trained with known latents is not told which they are (the replacement method)."""
         cfg, m, dev, n = self.config, self.model, self.device, len(seeds)
         h = cfg.size // 8
         vs, as_ = [], []
@@ -230,8 +232,9 @@ class Pipeline:
                                       offset=offset)
         if known is not None:                     # a model trained with known latents is told which they are
             kv, mv, ka, ma = known
-            known = Known(kv.to(dev), mv.to(dev), ka.to(dev), ma.to(dev), noise, clean=m.config.known_prefix)
-            if m.config.known_prefix:
+            tell = m.config.known_prefix and tell_known
+            known = Known(kv.to(dev), mv.to(dev), ka.to(dev), ma.to(dev), noise, clean=tell)
+            if tell:
                 given.update(known.masks(n))
         fn = self.velocity(given, lay["video_times"], lay["audio_times"])
         return SAMPLERS[cfg.sampler](fn, noise, schedule(steps or cfg.steps, cfg.shift), given_video=given_v,

@@ -162,6 +162,8 @@ def build_parser():
                    help="make each clip this long window by window (duetto extend) and score each window's sync and "
                         "the seams in picture and sound")
     e.add_argument("--history", type=float, default=2.0, help="with --extend: seconds each window keeps (default 2)")
+    e.add_argument("--history-method", choices=("auto", "replace"), default="auto",
+                   help="with --extend: how each window is given its history (default auto; see duetto generate)")
     e.add_argument("--out", type=Path, default=None, help="folder for report.json and the generated clips")
     e.add_argument("--text-encoder", default=None, help="caption encoder instead of the bundle's (a local folder)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -498,13 +500,14 @@ def cmd_eval(a) -> int:
         from duetto.joint.extend import plan
         plan(pipe, a.history)                          # a bad --history before any clip is made
     report = evaluate(pipe, prompts, seconds=a.seconds, reference=bank, clips_dir=clips_dir,
-                      progress=not a.no_progress, extend_to=a.extend, history=a.history)
+                      progress=not a.no_progress, extend_to=a.extend, history=a.history, history_method=a.history_method)
     c = pipe.config
     report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "device": str(device),
                           "dtype": str(dtype).removeprefix("torch."),
                           **{k: getattr(c, k) for k in SAMPLING_SETTINGS},
                           "seconds": a.seconds or c.seconds, "prompts": len(prompts),
-                          **({"extend": a.extend, "history": a.history} if a.extend is not None else {}),
+                          **({"extend": a.extend, "history": a.history, "history_method": a.history_method}
+                             if a.extend is not None else {}),
                           **({"voices": [str(v) for v in a.voices]} if a.voices else {})}
     if a.out is not None:
         from duetto.data.media import atomic_write

@@ -103,7 +103,7 @@ def test_the_commands(bundle, tmp_path, capsys):
     (tmp_path / "short.json").write_text(json.dumps({"caption": "a ball drops"}))
     out = tmp_path / "long.mp4"
     assert main(["extend", str(short), "--seconds", "2.8", "-o", str(out), "--checkpoint", str(bundle),
-                 "--history", "0.4", "--quiet"]) == 0                      # the caption from the sidecar
+                 "--history", "0.4", "--quiet", "--history-method", "replace"]) == 0   # the caption from the sidecar
     c = read_clip(out)
     assert c.n_frames == 70 and c.audio.shape[1] == 44800
     assert main(["extend", str(short), "--seconds", "1.0", "-o", str(tmp_path / "x.mp4"),
@@ -214,3 +214,11 @@ def test_a_model_trained_with_known_latents_is_told_the_history_and_keeps_it_cle
     history = given["v"][len(window):]                       # the second window's passes: the same clean history
     assert all(torch.equal(h[:, :, :5], history[0][:, :, :5]) for h in history)
     assert not torch.equal(history[0][:, :, 5:], history[-1][:, :, 5:])          # the rest is being denoised
+    # --history-method replace: the same model is not told, and its history is put back noised at every step
+    seen.clear(), given.clear()
+    extend(pipe, "a ball drops", seconds=1.6, history=0.4, seed=1, steps=3, method="replace")
+    assert seen and all(s == (None, None) for s in seen)
+    history = given["v"][len(seen) // 2:]
+    assert not torch.equal(history[0][:, :, :5], history[-1][:, :, :5])       # noised to each step's flow time
+    with pytest.raises(DuettoError, match="--history-method must be one of auto, replace"):
+        extend(pipe, "a ball drops", seconds=1.6, history=0.4, method="clean")
