@@ -17,6 +17,7 @@
      clip's speaking level within the word's span).
 
     python bench/extend.py [--checkpoint B] [--lengths 8 16 32] [--per-family 2] [--steps S] [--history 2]
+                           [--family F ...] [--no-memory]
 """
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ def main():
     ap.add_argument("--history", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--keep", type=Path, default=None, help="keep the clips in this folder")
+    ap.add_argument("--family", action="append", default=None, help="only these families' prompts (repeatable)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the memory runs (the clips of the longest length only)")
     a = ap.parse_args()
     from duetto.data import console
     from duetto.joint.cli import DEFAULT_BUNDLE
@@ -82,7 +85,7 @@ def main():
     from duetto.joint.extend import plan, windows
     pipe = Pipeline.load(bundle)
     window, p_ext = pipe.config.seconds, plan(pipe, a.history)
-    ps = prompts(a.per_family)
+    ps = [p for p in prompts(a.per_family) if a.family is None or p["family"] in a.family]
     long_sentence = ("the quick brown fox jumps over the lazy dog and then it runs far away into the green forest "
                      "where the birds sing all day long")
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +93,7 @@ def main():
         folder.mkdir(parents=True, exist_ok=True)
         first = prompts(1)[0]["caption"]           # the memory runs' prompt, also with --per-family 0 (memory only)
         mem = [run_length(bundle, s, folder / f"len-{s:g}.mp4", first, None, 0, a.steps, a.history, a.threads)
-               for s in a.lengths]
+               for s in ([] if a.no_memory else a.lengths)]
         rows, hit, total = [], 0, 0
         longest = max(a.lengths)
         for i, p in enumerate(ps):
@@ -105,10 +108,12 @@ def main():
                 hit, total = hit + h, total + n
             print(json.dumps(row), flush=True)
     print(f"{bundle}: {window:g} s windows keeping {a.history:g} s, {a.steps or 'the bundle'} steps, {a.threads} thread(s)")
-    print(console.table([{"seconds": m["seconds"], "peak MB": round(m["peak_mb"]), "wall s": round(m["wall_s"], 1)}
-                         for m in mem], ["seconds", "peak MB", "wall s"]))
-    print()
-    print(console.table(rows, console.columns(rows)))
+    if mem:
+        print(console.table([{"seconds": m["seconds"], "peak MB": round(m["peak_mb"]), "wall s": round(m["wall_s"], 1)}
+                             for m in mem], ["seconds", "peak MB", "wall s"]))
+        print()
+    if rows:
+        print(console.table(rows, console.columns(rows)))
     print(f"\nevent windows in sync within one frame (impacts and music clips): {hit}/{total}"
           + (f" = {100 * hit / total:.1f} %" if total else ""))
 
