@@ -319,7 +319,9 @@ def extension_scores(clip, family: str, starts: list[float], window: float, hist
     default: how much the picture drifts where the two windows were blended), and the sound's click energy in the 10
     ms around it (`seam_picture`, `seam_sound`); with
     ``speech``, the words planned across a seam and how many of them sound (RMS above a tenth of the clip's median
-    level over its words)."""
+    level over its words). ``drift``: how far the picture wanders from where it began, the mean absolute difference
+    (0-255) between the mean frames of the first and the last ``window`` seconds (a face that fades, a shirt that
+    changes colour; a clip in one scene stays in single figures)."""
     from duetto.align import measure_sync
     from duetto.data import timebase
     from duetto.data.clip import Clip
@@ -341,7 +343,8 @@ def extension_scores(clip, family: str, starts: list[float], window: float, hist
     out = {"windows": len(starts), "event_windows": events, "event_windows_in_sync": in_sync,
            "seam_picture_pct": round(seam_picture(clip.video, frames), 1),                     # a cut at the seam
            "seam_drift_pct": round(seam_picture(clip.video, frames, 1 + int(round(blend * fps))), 1),  # over the blend
-           "seam_sound_pct": round(seam_sound(clip.audio, sr, [int(round(t * sr)) for t in seams]), 1)}
+           "seam_sound_pct": round(seam_sound(clip.audio, sr, [int(round(t * sr)) for t in seams]), 1),
+           "drift": round(drift(clip.video, timebase.n_frames(window, fps)), 1)}
     if speech:
         from duetto.joint.conditioning import planned_words
         words = planned_words(speech, language)
@@ -352,6 +355,13 @@ def extension_scores(clip, family: str, starts: list[float], window: float, hist
         out.update({"words_across_seams": len(across),
                     "words_across_seams_sounding": sum(rms(a, b) > 0.1 * level for a, b in across)})
     return out
+
+
+def drift(video: np.ndarray, n: int) -> float:
+    """Mean absolute difference (0-255) between the mean frames of the first and the last ``n`` frames of ``video``
+    ``[T, H, W, 3]`` uint8."""
+    first, last = video[:n].astype(np.float32).mean(0), video[-n:].astype(np.float32).mean(0)
+    return float(np.abs(last - first).mean())
 
 
 def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
@@ -398,6 +408,7 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
             row["seam_picture_pct"] = round(float(np.nanmean([r["seam_picture_pct"] for r in extended])), 1)
             row["seam_drift_pct"] = round(float(np.nanmean([r["seam_drift_pct"] for r in extended])), 1)
             row["seam_sound_pct"] = round(float(np.nanmean([r["seam_sound_pct"] for r in extended])), 1)
+            row["drift"] = round(float(np.mean([r["drift"] for r in extended])), 1)
             across = sum(r.get("words_across_seams", 0) for r in extended)
             if across:
                 row["words_across_seams_sounding"] = round(

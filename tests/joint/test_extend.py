@@ -132,6 +132,16 @@ def test_the_seam_measures_see_a_jump_and_a_click_and_not_a_typical_boundary():
     assert seam_sound(audio, sr, [2 * sr]) < 95
 
 
+def test_drift_is_how_far_the_picture_wandered_from_its_first_window():
+    from duetto.train.evaluate import drift
+    still = np.full((100, 8, 8, 3), 90, np.uint8)
+    assert drift(still, 25) == 0.0
+    fading = still.copy()
+    fading[:, :, :, 0] = np.linspace(90, 190, 100).astype(np.uint8)[:, None, None]    # red rises by 100 over 4 s
+    first, last = np.linspace(90, 190, 100).astype(np.uint8)[[range(25), range(75, 100)]].mean(1)
+    assert drift(fading, 25) == pytest.approx((last - first) / 3, abs=0.01)         # one channel of three moved
+
+
 def test_eval_scores_extended_clips_window_by_window(bundle, tmp_path, capsys):
     from duetto.train.cli import main as train_main
     prompts = tmp_path / "p.jsonl"
