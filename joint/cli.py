@@ -313,6 +313,12 @@ def _check_writable(out: Path) -> None:
         raise DuettoError(f"{parent}: is a file, so {out} cannot be written")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DuettoError(f"{parent}: not writable")
+    import tempfile
+    try:                                    # root passes os.access where nothing can be written (/proc): try it
+        with tempfile.TemporaryFile(dir=parent, prefix=".duetto-probe-"):
+            pass
+    except OSError as e:
+        raise DuettoError(f"{parent}: cannot write a file there ({e.strerror or e})") from None
 
 
 def _check_length(option: str, path: Path, seconds: float | None, limit: float) -> None:
