@@ -18,7 +18,9 @@ A model trained with known latents (`JointDiT` ``known_prefix``, ``duetto-train 
 models get the replacement method above, which needs no training.
 
 Design note: the history is the newest ``history`` seconds at full resolution; older content is dropped, not
-compressed into coarser tokens (FramePack). The latents of the whole clip
+compressed into coarser tokens (FramePack). The cost shows in long clips: nothing holds the picture to how it began,
+and on ``duetto-tiny-v2`` a speaker pales window by window over 32 s (``drift`` of ``duetto-train eval --extend``:
+speech 27-77 of 255, impacts and music 5-12; samples/README.md). The latents of the whole clip
 (tiny: 16 x 8 x 8 per frame, 8 per 20 ms of sound) are decoded at the end by the VAEs' chunked decoders, which give
 the full decode exactly, so the decoders add no seams of their own.
 
