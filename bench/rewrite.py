@@ -77,11 +77,8 @@ def fill_ratio(video) -> float:
     drawn circle fills pi/4 of it, a square all); NaN when no frame shows one of at least 9 pixels."""
     import numpy as np
     from scipy import ndimage
-    from duetto.data.synth.impacts import FLOOR_Y
-    h = video.shape[1]
-    above = video[:, : int(FLOOR_Y * h) - 1].astype(np.float32)
-    wall = np.median(above[:, : max(1, h // 4)].reshape(len(video), -1, 3), 1)
-    fg = (np.linalg.norm(above - wall[:, None, None], axis=-1) > 60) & (above.min(-1) < 240)   # not a flash
+    from duetto.data.synth.attributes import impacts_foreground
+    _, fg = impacts_foreground(video)               # what the colour reading votes with
     fills = []
     for m in fg:
         lab, n = ndimage.label(m)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from duetto.data import console
 from duetto.data.errors import DuettoError
+from duetto.joint.config import HISTORY_METHODS
 
 PROG = "duetto"
 SHIPPED = Path(__file__).resolve().parents[1] / "samples"
@@ -77,7 +79,7 @@ def build_parser():
                    help="clips longer than the model's window are made window by window, each keeping this many "
                         "seconds of the clip so far (default 2; see duetto extend); --parallel sequence makes them "
                         "as one window split across ranks instead")
-    g.add_argument("--history-method", choices=("auto", "replace"), default="auto",
+    g.add_argument("--history-method", choices=HISTORY_METHODS, default="auto",
                    help="auto (default): a model trained with known latents is told which latents are the history "
                         "and sees them clean; replace: the history is put back at every step, noised to the step's "
                         "flow time (on duetto-tiny-v2: more of the picture's events sound, long speech babbles)")
@@ -93,7 +95,7 @@ def build_parser():
     x.add_argument("--prompt", default=None,
                    help="the caption for what follows (default: the clip's CLIP.json or CLIP.txt caption sidecar)")
     x.add_argument("--history", type=float, default=2.0, help="seconds of the clip so far each window keeps (default 2)")
-    x.add_argument("--history-method", choices=("auto", "replace"), default="auto",
+    x.add_argument("--history-method", choices=HISTORY_METHODS, default="auto",
                    help="how each window is given its history (default auto; see duetto generate --help)")
     x.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     x.add_argument("--steps", type=int, default=None, help="sampling steps a window (default: the model's)")
@@ -313,7 +315,6 @@ def _check_writable(out: Path) -> None:
         raise DuettoError(f"{parent}: is a file, so {out} cannot be written")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DuettoError(f"{parent}: not writable")
-    import tempfile
     try:                                    # root passes os.access where nothing can be written (/proc): try it
         with tempfile.TemporaryFile(dir=parent, prefix=".duetto-probe-"):
             pass

@@ -20,6 +20,10 @@ MIN_FLOW_TIME = 0.05                     # "data": (x_t - x0) / max(t, this), as
 # parameters it adds (they start at zero, as if the input were absent), or None for an input that only says more.
 GROWABLE = {"speech_track": "track_in.", "known_prefix": "known_", "track_silence": None}
 
+# How an extension window is given its history (`joint.extend`): "auto" tells a model trained with known latents
+# which they are; "replace" puts them back noised at every step, for any model.
+HISTORY_METHODS = ("auto", "replace")
+
 
 @dataclass(frozen=True)
 class JointConfig:

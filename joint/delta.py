@@ -211,6 +211,12 @@ def delta_model(base_model, folder, delta: dict[str, torch.Tensor]):
 def read_delta(folder) -> tuple[Path, dict[str, torch.Tensor]]:
     """``(base bundle folder, delta tensors)`` of a delta bundle, the base checked against its recorded hash."""
     folder = Path(folder)
+    return delta_base(folder), read_safetensors(folder / DELTA_DIR / DELTA_WEIGHTS)
+
+
+def delta_base(folder) -> Path:
+    """The base bundle folder of delta bundle ``folder``, checked against its recorded hash."""
+    folder = Path(folder)
     path = folder / DELTA_DIR / "config.json"
     if not path.is_file() or path.stat().st_size > 4096:
         raise DuettoError(f"{folder}/{DELTA_DIR}: no config.json (or one over 4 KiB)")
@@ -225,4 +231,4 @@ def read_delta(folder) -> tuple[Path, dict[str, torch.Tensor]]:
         raise DuettoError(f"{base}: itself a delta bundle (deltas do not chain)")
     if weights_sha256(base) != meta.get("base_sha256"):
         raise DuettoError(f"{folder}: {base} is not the bundle this delta was taken from (its weights changed)")
-    return base, read_safetensors(folder / DELTA_DIR / DELTA_WEIGHTS)
+    return base

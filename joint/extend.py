@@ -37,14 +37,14 @@ import torch
 from duetto.data import timebase
 from duetto.data.clip import Clip
 from duetto.data.errors import DuettoError
+from duetto.joint.config import HISTORY_METHODS
 
 MAX_SECONDS = 600.0          # what one extension may reach (the latents of 10 minutes: ~10 MB at the tiny size)
 CROSSFADE_S = 0.02           # where a given clip's own sound meets the decoded continuation
 BLEND_S = 0.5                # the history's last seconds are kept softly (weight 1 -> 0): the seam is a blend
-# How a window is given its history. On duetto-tiny-v2 (DEV, 16 s, samples/README.md) telling the model keeps long
-# speech to its words (length 2.98x -> 1.34x the words') but makes fewer of the events the picture shows (impacts
-# recall 0.94 -> 0.81); replacement is the other way round.
-METHODS = ("auto", "replace")
+# How a window is given its history (`joint.config.HISTORY_METHODS`). On duetto-tiny-v2 (DEV, 16 s,
+# samples/README.md) telling the model keeps long speech to its words (length 2.98x -> 1.34x the words') but makes
+# fewer of the events the picture shows (impacts recall 0.94 -> 0.81); replacement is the other way round.
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,9 @@ def extend(pipe, prompt: str, *, seconds: float, start: Clip | None = None, hist
     last seconds of each history are kept with a weight falling from 1 to 0, and taken from the new window, so the
     seam is a blend the sampler makes rather than a cut (not at the end of a given clip, which is kept as it is).
     ``method``: ``auto`` tells a model trained with known latents its history (others get replacement);
-    ``replace`` uses replacement for every model (see `METHODS`)."""
-    if method not in METHODS:
-        raise DuettoError(f"--history-method must be one of {', '.join(METHODS)}, not {method!r}")
+    ``replace`` uses replacement for every model (`joint.config.HISTORY_METHODS`)."""
+    if method not in HISTORY_METHODS:
+        raise DuettoError(f"--history-method must be one of {', '.join(HISTORY_METHODS)}, not {method!r}")
     p = plan(pipe, history)
     if not 0 < seconds <= MAX_SECONDS:
         raise DuettoError(f"an extended clip lasts at most {MAX_SECONDS:g} s")

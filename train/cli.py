@@ -22,6 +22,7 @@ from pathlib import Path
 
 from duetto.data import console
 from duetto.data.errors import DuettoError
+from duetto.joint.config import HISTORY_METHODS
 
 from .config import data_paths
 
@@ -162,7 +163,7 @@ def build_parser():
                    help="make each clip this long window by window (duetto extend) and score each window's sync and "
                         "the seams in picture and sound")
     e.add_argument("--history", type=float, default=2.0, help="with --extend: seconds each window keeps (default 2)")
-    e.add_argument("--history-method", choices=("auto", "replace"), default="auto",
+    e.add_argument("--history-method", choices=HISTORY_METHODS, default="auto",
                    help="with --extend: how each window is given its history (default auto; see duetto generate)")
     e.add_argument("--out", type=Path, default=None, help="folder for report.json and the generated clips")
     e.add_argument("--text-encoder", default=None, help="caption encoder instead of the bundle's (a local folder)")

@@ -111,8 +111,8 @@ def export_bundle(run: Path, out: Path, video_vae: Path, audio_vae: Path, step: 
 def delta_store_base(teacher: Path) -> Path:
     """The whole bundle a student of ``teacher`` is stored against: the teacher, or, when the teacher is itself a
     delta bundle (deltas do not chain), the teacher's own base."""
-    from duetto.joint.delta import is_delta_bundle, read_delta
-    return read_delta(teacher)[0] if is_delta_bundle(teacher) else Path(teacher)
+    from duetto.joint.delta import delta_base, is_delta_bundle
+    return delta_base(teacher) if is_delta_bundle(teacher) else Path(teacher)
 
 
 def export_student(run: Path, out: Path, step: int | None = None, *, half: bool = False, delta: bool = False,

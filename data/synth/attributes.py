@@ -85,15 +85,21 @@ def _music_colour(video: np.ndarray, kind: str) -> str:
     return nearest_colour(np.median(_region(video, 0.78, 0.80, 0.12, 0.88), 0))
 
 
-def _impacts_colour(video: np.ndarray, min_distance: float = 60.0) -> str | None:
-    """The colour most of the above-floor pixels that stand out from their frame's wall vote for."""
+def impacts_foreground(video: np.ndarray, min_distance: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+    """An impacts scene's objects: ``(above [T, h', W, 3] float, mask [T, h', W])``, the frames above the floor and
+    the pixels there that stand out from their frame's wall (the median of its top quarter) and are not a contact
+    flash (near white, brighter than any colour)."""
     _, h, _, _ = video.shape
     above = video[:, : int(FLOOR_Y * h) - 1].astype(np.float32)                 # [T, h', W, 3]
     wall = np.median(above[:, : max(1, h // 4)].reshape(len(video), -1, 3), 1)  # [T, 3]: the top quarter
-    px = above.reshape(len(video), -1, 3)
-    fg = np.linalg.norm(px - wall[:, None], axis=-1) > min_distance
-    px = px[fg]
-    px = px[px.min(1) < 240]                       # contact flashes (near white, brighter than any colour)
+    fg = np.linalg.norm(above - wall[:, None, None], axis=-1) > min_distance
+    return above, fg & (above.min(-1) < 240)
+
+
+def _impacts_colour(video: np.ndarray, min_distance: float = 60.0) -> str | None:
+    """The colour most of the above-floor pixels that stand out from their frame's wall vote for."""
+    above, fg = impacts_foreground(video, min_distance)
+    px = above[fg]
     if not len(px):
         return None
     votes = np.bincount(np.argmin(((px[:, None] - _RGB[None]) ** 2).sum(-1), 1), minlength=len(_NAMES))
