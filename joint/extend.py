@@ -22,7 +22,9 @@ compressed into coarser tokens (FramePack). The cost shows in long clips: nothin
 and on ``duetto-tiny-v2`` a speaker pales window by window over 32 s (``drift`` of ``duetto-train eval --extend``:
 speech 27-77 of 255, impacts and music 5-12; samples/README.md). The latents of the whole clip
 (tiny: 16 x 8 x 8 per frame, 8 per 20 ms of sound) are decoded at the end by the VAEs' chunked decoders, which give
-the full decode exactly, so the decoders add no seams of their own.
+the full decode exactly, so the decoders add no seams of their own. Those chunks' few-MB activations, allocated and
+freed hundreds of times, would fragment glibc's heap and grow the process with the clip; `duetto.data.heap` holds
+the allocator's mmap threshold fixed so they do not.
 
     clip = extend(pipe, "a wooden ball bounces on a table", seconds=32)               # generate, then continue
     clip = extend(pipe, caption, seconds=16, start=read_clip("a.mp4", fps=25, size=64, sample_rate=16000))
@@ -37,6 +39,7 @@ import torch
 from duetto.data import timebase
 from duetto.data.clip import Clip
 from duetto.data.errors import DuettoError
+from duetto.data.heap import steady_heap
 from duetto.joint.config import HISTORY_METHODS
 
 MAX_SECONDS = 600.0          # what one extension may reach (the latents of 10 minutes: ~10 MB at the tiny size)
@@ -121,6 +124,7 @@ def extend(pipe, prompt: str, *, seconds: float, start: Clip | None = None, hist
         if seconds <= have:
             raise DuettoError(f"the clip already lasts {have:.2f} s; ask for more than that")
     starts = windows(seconds, p, have)
+    steady_heap()              # decoding a long clip chunk by chunk would otherwise fragment glibc's heap
     n_steps = steps or pipe.config.steps
     done = [0]
 
