@@ -22,37 +22,19 @@ and from its rewrite, and reads the clip (the clip-level figures):
 """
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 from duetto.data import console
 from duetto.data.synth.attributes import caption_subject
 from duetto.joint.rewrite import rewrite
 
-# request, family, subject kind, colour (None: not named)
-REQUESTS = [
-    ("a red ball bouncing", "impacts", "ball", "red"), ("bouncing balls", "impacts", "ball", None),
-    ("a blue cube falls on the floor", "impacts", "cube", "blue"), ("drop a yellow block", "impacts", "block", "yellow"),
-    ("wooden blocks hitting the ground", "impacts", "block", None), ("a purple disc clattering", "impacts", "disc", "purple"),
-    ("a green glass ball drops", "impacts", "ball", "green"), ("something heavy falls", "impacts", None, None),
-    ("a white cube tumbling", "impacts", "cube", "white"), ("two orange balls bounce", "impacts", "ball", "orange"),
-    ("a metal ball hitting tiles", "impacts", "ball", None), ("a pink rubber ball", "impacts", "ball", "pink"),
-    ("a stone falls onto concrete", "impacts", None, None), ("marbles dropping", "impacts", None, None),
-    ("drums", "music", "drums", None), ("someone playing the piano", "music", "piano", None),
-    ("a blue xylophone melody", "music", "xylophone", "blue"), ("a harp playing softly", "music", "harp", None),
-    ("a red drum kit with a fast beat", "music", "drums", "red"), ("a green piano tune", "music", "piano", "green"),
-    ("upbeat xylophone music", "music", "xylophone", None), ("a gold harp", "music", "harp", "gold"),
-    ("a slow song on the piano", "music", "piano", None), ("drummer playing a rock beat", "music", "drums", None),
-    ("a teal xylophone", "music", "xylophone", "teal"), ("jazz drums", "music", "drums", None),
-    ("a cheerful tune", "music", None, None),
-    ('a man says "good morning"', "speech", "person", None), ('a woman says "thank you very much"', "speech", "person", None),
-    ("someone talking to the camera", "speech", "person", None),
-    ('a man in a red shirt says "hello"', "speech", "person", "red"),
-    ('a person in a blue shirt says "see you tomorrow"', "speech", "person", "blue"),
-    ("a woman speaking", "speech", "person", None), ('a girl saying "nice to meet you"', "speech", "person", None),
-    ("a man with a green shirt talking", "speech", "person", "green"), ('say "happy birthday"', "speech", "person", None),
-    ("a news presenter speaking", "speech", "person", None), ('an old man says "where is my hat"', "speech", "person", None),
-    ("a person in a yellow shirt says hi", "speech", "person", "yellow"), ('"welcome home"', "speech", "person", None),
-]
+# request, family, subject kind, colour (None: not named): bench/requests.jsonl, which `duetto-train eval --prompts
+# bench/requests.jsonl --rewrite` reads too
+REQUESTS_FILE = Path(__file__).with_name("requests.jsonl")
+REQUESTS = [(d["prompt"], d["family"], d["subject"], d["colour"])
+            for d in (json.loads(line) for line in REQUESTS_FILE.read_text().splitlines() if line.startswith("{"))]
 
 
 def matches(caption: str, family: str, kind, colour) -> dict:

@@ -165,6 +165,12 @@ def build_parser():
     e.add_argument("--history", type=float, default=2.0, help="with --extend: seconds each window keeps (default 2)")
     e.add_argument("--history-method", choices=HISTORY_METHODS, default="auto",
                    help="with --extend: how each window is given its history (default auto; see duetto generate)")
+    e.add_argument("--rewrite", action="store_true",
+                   help="rewrite each prompt into a caption first (duetto rewrite): plain requests scored as duetto "
+                        "generate --rewrite makes them; rows keep the request, and caption_family says how often the "
+                        "caption reads as the prompt's family (e.g. --prompts bench/requests.jsonl)")
+    e.add_argument("--rewrite-model", type=Path, default=None,
+                   help="with --rewrite: a local language model folder writes the captions (see duetto rewrite)")
     e.add_argument("--out", type=Path, default=None, help="folder for report.json and the generated clips")
     e.add_argument("--text-encoder", default=None, help="caption encoder instead of the bundle's (a local folder)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -448,6 +454,8 @@ def cmd_eval(a) -> int:
         raise DuettoError(f"--given {a.given} needs --clips (the clips whose {a.given} is kept)")
     if a.prompts is None and not a.clips:
         raise DuettoError("give --prompts FILE and/or --clips SHARDS")
+    if a.rewrite_model is not None and not a.rewrite:
+        raise DuettoError("--rewrite-model goes with --rewrite")
     from duetto.joint.pipeline import MAX_SECONDS, MAX_STEPS
     if not 1 <= a.n <= 100_000 or (a.steps is not None and not 1 <= a.steps <= MAX_STEPS) or \
             (a.seconds is not None and not 0 < a.seconds <= MAX_SECONDS):
@@ -481,6 +489,14 @@ def cmd_eval(a) -> int:
         prompts = kept
     from duetto.train.evaluate import spread
     prompts = spread(prompts, a.n)
+    if a.rewrite:
+        import dataclasses
+
+        from duetto.joint.rewrite import load_rewriter
+        rewriter = load_rewriter(a.rewrite_model)
+        done = [rewriter.rewrite(p.text) for p in prompts]
+        prompts = [dataclasses.replace(p, text=r.caption, speech=p.speech or r.speech, request=p.text)
+                   for p, r in zip(prompts, done)]
     if a.voices:
         import dataclasses
 
@@ -509,7 +525,8 @@ def cmd_eval(a) -> int:
                           "seconds": a.seconds or c.seconds, "prompts": len(prompts),
                           **({"extend": a.extend, "history": a.history, "history_method": a.history_method}
                              if a.extend is not None else {}),
-                          **({"voices": [str(v) for v in a.voices]} if a.voices else {})}
+                          **({"voices": [str(v) for v in a.voices]} if a.voices else {}),
+                          **({"rewrite": str(a.rewrite_model or "embedded")} if a.rewrite else {})}
     if a.out is not None:
         from duetto.data.media import atomic_write
         atomic_write(a.out / "report.json", (json.dumps(report, indent=1) + "\n").encode())

@@ -64,6 +64,7 @@ class Prompt:
     speech_voice: str = "en-us"          # their espeak-ng language
     voice: np.ndarray | None = None      # float32 [C, N]: a voice reference (duetto generate --voice)
     voice_other: np.ndarray | None = None  # another voice, far from it: is the output closer to its own?
+    request: str | None = None           # the plain request ``text`` was rewritten from (eval --rewrite)
 
 
 def read_prompts(path) -> list[Prompt]:
@@ -251,6 +252,14 @@ def caption_attributes(clip, caption: str) -> dict:
             "colour_chance": chance(subject)}
 
 
+def caption_family(caption: str) -> str | None:
+    """The family a caption reads as in the synthetic scenes' style (`data.synth.attributes.caption_subject`), or
+    ``None``: what a model trained on those captions can be expected to make of it."""
+    from duetto.data.synth.attributes import caption_subject
+    s = caption_subject(caption)
+    return s["family"] if s else None
+
+
 def spoken_words(clip, words: str, language: str = "en-us") -> dict:
     """The phoneme symbols the shipped recognizer (`duetto.train.phones`, trained on the synthetic speech) hears in
     the clip's sound, and their errors against those of ``words`` as espeak-ng says them in ``language``; and how
@@ -387,6 +396,9 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
                "event_precision": round(sum(r["onsets_on_events"] for r in rs) / onsets, 3) if onsets else None,
                "event_recall": round(sum(r["events_with_onsets"] for r in rs) / events, 3) if events else None,
                "flicker": round(float(np.mean([r["flicker"] for r in rs])), 3) if "flicker" in rs[0] else None}
+        labelled = [r for r in rs if "caption_family" in r]
+        if labelled:             # the caption (as written, or rewritten) reads as the prompt's family
+            row["caption_family"] = round(float(np.mean([r["caption_family"] for r in labelled])), 3)
         coloured = [r for r in rs if "colour_right" in r]
         if coloured:             # the subject's colour right, and what a uniform guess would score
             row["colour_right"] = round(float(np.mean([r["colour_right"] for r in coloured])), 3)
@@ -449,6 +461,10 @@ def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: 
         row = {"key": key, "prompt": p.text, "family": p.family, "seed": p.seed, "speech": speech,
                **score(clip, p.family, p.text, speech, voice, p.voice_other if voice is not None else None,
                        p.speech_voice)}
+        if p.family != FAMILY_ALL and p.video is None and p.audio is None:
+            row["caption_family"] = caption_family(p.text) == p.family
+        if p.request is not None:
+            row["request"] = p.request
         if extend_to is not None:
             row.update(extension_scores(clip, p.family, windows(extend_to, plan(pipe, history)), pipe.config.seconds,
                                         history, speech, p.speech_voice))

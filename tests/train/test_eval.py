@@ -173,3 +173,23 @@ def test_n_spreads_over_families_and_keeps_each_prompts_seed():
     assert [p.family for p in picked] == ["impacts", "impacts", "music", "music", "speech", "speech"]
     assert [p.seed for p in picked] == [0, 1, 4, 5, 7, 8]                 # the seeds a full evaluation gives
     assert spread(prompts, 100) == prompts and [p.seed for p in spread(prompts, 3)] == [0, 4, 7]
+
+
+def test_eval_rewrites_plain_requests_and_says_how_their_captions_read(micro_bundle, tmp_path, capsys):
+    prompts = tmp_path / "requests.jsonl"
+    prompts.write_text('{"prompt": "a red ball bouncing", "family": "impacts"}\n{"prompt": "drums", "family": "music"}\n')
+    base = ["eval", str(micro_bundle), "--prompts", str(prompts), "--steps", "1", "--json", "--no-progress"]
+    assert main(base) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert [r["caption_family"] for r in plain["rows"]] == [False, False]     # as written: not the captions' style
+    assert "request" not in plain["rows"][0] and "rewrite" not in plain["settings"]
+    assert main(base + ["--rewrite"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = report["rows"]
+    assert [r["request"] for r in rows] == ["a red ball bouncing", "drums"]
+    assert rows[0]["prompt"] != "a red ball bouncing" and "red" in rows[0]["prompt"]     # the colour asked is kept
+    assert [r["caption_family"] for r in rows] == [True, True]
+    assert {s["family"]: s["caption_family"] for s in report["summary"]}["all"] == 1.0
+    assert report["settings"]["rewrite"] == "embedded"
+    assert main(base + ["--rewrite-model", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().endswith("--rewrite-model goes with --rewrite")
