@@ -16,7 +16,7 @@ from pathlib import Path
 
 from duetto.data import console
 from duetto.data.errors import DuettoError
-from duetto.joint.config import HISTORY_METHODS
+from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS
 
 PROG = "duetto"
 SHIPPED = Path(__file__).resolve().parents[1] / "samples"
@@ -83,6 +83,10 @@ def build_parser():
                    help="auto (default): a model trained with known latents is told which latents are the history "
                         "and sees them clean; replace: the history is put back at every step, noised to the step's "
                         "flow time (on duetto-tiny-v2: more of the picture's events sound, long speech babbles)")
+    g.add_argument("--anchor", type=float, default=None, metavar="SECONDS",
+                   help="clips longer than the window: seconds of the clip's first picture every window keeps in its "
+                        f"history, in place of the oldest (default {HISTORY_ANCHOR_S:g}, at most half --history; 0: "
+                        "none): what holds the picture to how it began")
     g.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: refuse)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     x = sub.add_parser("extend", help="continue a clip, picture and sound together, to a longer one",
@@ -97,6 +101,9 @@ def build_parser():
     x.add_argument("--history", type=float, default=2.0, help="seconds of the clip so far each window keeps (default 2)")
     x.add_argument("--history-method", choices=HISTORY_METHODS, default="auto",
                    help="how each window is given its history (default auto; see duetto generate --help)")
+    x.add_argument("--anchor", type=float, default=None, metavar="SECONDS",
+                   help=f"seconds of the clip's first picture every window keeps (default {HISTORY_ANCHOR_S:g}, at most "
+                        "half --history; see duetto generate --help)")
     x.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     x.add_argument("--steps", type=int, default=None, help="sampling steps a window (default: the model's)")
     x.add_argument("--checkpoint", type=Path, default=None,
@@ -213,6 +220,7 @@ def cmd_generate(a) -> int:
         raise DuettoError(f"--seed must be in 0-{MAX_SEED - a.n} (each clip takes seed + i)")
     if not 0 < a.history < MAX_SECONDS:
         raise DuettoError("--history must be above 0 (and below the model's window)")
+    check_anchor(a.anchor, a.history)
     if a.video is not None and a.audio is not None:
         raise DuettoError("give --video or --audio, not both")
     if a.out.suffix.lower() != ".mp4":
@@ -249,6 +257,12 @@ MAX_CLIPS = 1000
 MAX_SEED = console.MAX_SEED
 
 
+def check_anchor(anchor: float | None, history: float) -> None:
+    """--anchor against --history, before anything loads (`joint.extend.anchor_latents` says the same)."""
+    if anchor is not None and not 0 <= anchor <= history / 2 + 1e-9:
+        raise DuettoError(f"--anchor must be between 0 and half the history ({history / 2:g} s), not {anchor:g}")
+
+
 def cmd_extend(a) -> int:
     from duetto.joint.extend import MAX_SECONDS
     from duetto.joint.pipeline import MAX_STEPS
@@ -256,6 +270,7 @@ def cmd_extend(a) -> int:
             or not 0 <= a.seed <= MAX_SEED or not 0 < a.history < MAX_SECONDS:
         raise DuettoError(f"--seconds must be in (0, {MAX_SECONDS:g}], --steps 1-{MAX_STEPS}, --seed 0-{MAX_SEED}, "
                           "--history above 0")
+    check_anchor(a.anchor, a.history)
     if a.speech is not None and not a.speech.strip():
         raise DuettoError("--speech is empty: give the words to say")
     if a.out.suffix.lower() != ".mp4":
@@ -292,7 +307,7 @@ def cmd_extend(a) -> int:
     with tqdm(total=total, desc="extending", unit="step", disable=a.quiet) as bar:
         clip = extend(pipe, prompt, seconds=a.seconds, start=start, history=a.history, seed=a.seed, steps=a.steps,
                       speech=a.speech, speech_voice=a.language, callback=lambda i, n: bar.update(1),
-                      method=a.history_method)
+                      method=a.history_method, anchor=a.anchor)
     write_clip(a.out, clip)                            # atomic
     print(a.out)
     return console.EXIT_OK
@@ -372,7 +387,7 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
         with tqdm(total=per_clip * len(mine), desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
             clips = [extend(pipe, a.prompt, seconds=seconds, history=a.history, seed=a.seed + i, steps=a.steps,
                             speech=a.speech, speech_voice=a.language, voice=voice, music=music,
-                            callback=lambda i, total: bar.update(1), method=a.history_method) for i in mine]
+                            callback=lambda i, total: bar.update(1), method=a.history_method, anchor=a.anchor) for i in mine]
     else:
         with tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
             clips = pipe.generate(a.prompt, seconds=seconds, seeds=[a.seed + i for i in mine], steps=a.steps,

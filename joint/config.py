@@ -23,6 +23,10 @@ GROWABLE = {"speech_track": "track_in.", "known_prefix": "known_", "track_silenc
 # How an extension window is given its history (`joint.extend`): "auto" tells a model trained with known latents
 # which they are; "replace" puts them back noised at every step, for any model.
 HISTORY_METHODS = ("auto", "replace")
+# Seconds of a long clip's first picture every window keeps in its history (`joint.extend`): what holds a speaker
+# to how they looked (DEV speech, 16 s, duetto-tiny-v2: drift 24.6 of 255 -> 13.7 with 0.4 s, 8.1 with 0.8 s, the
+# words' timing unchanged; impacts and music keep every event window in sync; samples/README.md).
+HISTORY_ANCHOR_S = 0.8
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from duetto.data import console
 from duetto.data.errors import DuettoError
-from duetto.joint.config import HISTORY_METHODS
+from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS
 
 from .config import data_paths
 
@@ -165,6 +165,9 @@ def build_parser():
     e.add_argument("--history", type=float, default=2.0, help="with --extend: seconds each window keeps (default 2)")
     e.add_argument("--history-method", choices=HISTORY_METHODS, default="auto",
                    help="with --extend: how each window is given its history (default auto; see duetto generate)")
+    e.add_argument("--anchor", type=float, default=None, metavar="SECONDS",
+                   help=f"with --extend: seconds of the clip's first picture every window keeps (default "
+                        f"{HISTORY_ANCHOR_S:g}, at most half --history; see duetto generate)")
     e.add_argument("--rewrite", action="store_true",
                    help="rewrite each prompt into a caption first (duetto rewrite): plain requests scored as duetto "
                         "generate --rewrite makes them; rows keep the request, and caption_family says how often the "
@@ -466,6 +469,8 @@ def cmd_eval(a) -> int:
         from duetto.joint.extend import MAX_SECONDS as MAX_EXTEND
         if not 0 < a.extend <= MAX_EXTEND or a.given != "none" or a.seconds is not None:
             raise DuettoError(f"--extend must be in (0, {MAX_EXTEND:g}] s, without --given or --seconds")
+        from duetto.joint.cli import check_anchor
+        check_anchor(a.anchor, a.history)
     from duetto.joint.device import from_arguments
     device, dtype = from_arguments(a)                  # before anything loads
     text = None
@@ -517,13 +522,15 @@ def cmd_eval(a) -> int:
         from duetto.joint.extend import plan
         plan(pipe, a.history)                          # a bad --history before any clip is made
     report = evaluate(pipe, prompts, seconds=a.seconds, reference=bank, clips_dir=clips_dir,
-                      progress=not a.no_progress, extend_to=a.extend, history=a.history, history_method=a.history_method)
+                      progress=not a.no_progress, extend_to=a.extend, history=a.history, history_method=a.history_method,
+                      anchor=a.anchor)
     c = pipe.config
     report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "device": str(device),
                           "dtype": str(dtype).removeprefix("torch."),
                           **{k: getattr(c, k) for k in SAMPLING_SETTINGS},
                           "seconds": a.seconds or c.seconds, "prompts": len(prompts),
-                          **({"extend": a.extend, "history": a.history, "history_method": a.history_method}
+                          **({"extend": a.extend, "history": a.history, "history_method": a.history_method,
+                              "anchor": min(HISTORY_ANCHOR_S, a.history / 2) if a.anchor is None else a.anchor}
                              if a.extend is not None else {}),
                           **({"voices": [str(v) for v in a.voices]} if a.voices else {}),
                           **({"rewrite": str(a.rewrite_model or "embedded")} if a.rewrite else {})}

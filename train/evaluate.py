@@ -438,10 +438,10 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
 
 def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: float | None = None,
              reference=None, clips_dir: Path | None = None, progress: bool = True, extend_to: float | None = None,
-             history: float = 2.0, history_method: str = "auto") -> dict:
+             history: float = 2.0, history_method: str = "auto", anchor: float | None = None) -> dict:
     """Generate one clip per prompt (seeded by the prompt) and score it; ``reference`` (a `Bank` of held-out
     clips at the bundle's rate and size) gives the latent Fréchet distance. ``extend_to``: each clip made that long
-    window by window (`joint.extend`, keeping ``history`` s, given as ``history_method`` says) and scored per window and at its seams
+    window by window (`joint.extend`, keeping ``history`` s, given as ``history_method`` says, keeping ``anchor`` s of its first picture) and scored per window and at its seams
     (`extension_scores`). Returns ``{"rows", "summary"}``."""
     from tqdm import tqdm
 
@@ -456,7 +456,7 @@ def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: 
         else:
             from duetto.joint.extend import extend, plan, windows
             clip = extend(pipe, p.text, seconds=extend_to, history=history, seed=p.seed, steps=steps, speech=speech,
-                          speech_voice=p.speech_voice, voice=voice, method=history_method)
+                          speech_voice=p.speech_voice, voice=voice, method=history_method, anchor=anchor)
         key = p.key or f"{i:04d}"
         row = {"key": key, "prompt": p.text, "family": p.family, "seed": p.seed, "speech": speech,
                **score(clip, p.family, p.text, speech, voice, p.voice_other if voice is not None else None,

@@ -232,3 +232,37 @@ def test_a_model_trained_with_known_latents_is_told_the_history_and_keeps_it_cle
     assert not torch.equal(history[0][:, :, :5], history[-1][:, :, :5])       # noised to each step's flow time
     with pytest.raises(DuettoError, match="--history-method must be one of auto, replace"):
         extend(pipe, "a ball drops", seconds=1.6, history=0.4, method="clean")
+
+
+def test_the_anchor_keeps_the_clips_first_picture_in_every_window(pipe, monkeypatch):
+    """--anchor: each window's history is [the clip's first picture | its newest picture], and the newest sound."""
+    calls, sample = [], pipe.sample
+
+    def spy(*args, known=None, **kw):
+        out = sample(*args, known=known, **kw)
+        calls.append((known, out))
+        return out
+    monkeypatch.setattr(pipe, "sample", spy)
+    extend(pipe, "a ball drops", seconds=2.2, history=0.4, seed=1, steps=2, anchor=0.08, blend=0.0)
+    (first, (v0, a0)), (second, _), (third, _) = [(k, o) for k, o in calls]
+    assert first is None
+    kv, mv, ka, ma = second
+    assert torch.equal(kv[:, :, :2], v0[:, :, :2])             # 0.08 s = 2 video latents from the clip's start
+    assert torch.equal(kv[:, :, 2:10], v0[:, :, -8:])          # then the newest 0.32 s of picture
+    assert torch.equal(ka[:, :, :20], a0[:, :, -20:])          # the sound's history is its newest 0.4 s
+    assert mv[:10].all() and not mv[10:].any() and ma[:20].all() and not ma[20:].any()
+    assert torch.equal(third[0][:, :, :2], v0[:, :, :2])       # the same anchor in every later window
+    calls.clear()
+    extend(pipe, "a ball drops", seconds=1.6, history=0.4, seed=1, steps=2, anchor=0, blend=0.0)
+    (_, (v0, _)), (second, _) = calls
+    assert torch.equal(second[0][:, :, :10], v0[:, :, -10:])   # no anchor: the newest 0.4 s only
+    with pytest.raises(DuettoError, match=r"--anchor must be between 0 and half the history \(0.2 s\), not 0.3"):
+        extend(pipe, "a ball drops", seconds=1.6, history=0.4, anchor=0.3)
+
+
+def test_a_bad_anchor_is_one_line_before_anything_loads(tmp_path, capsys):
+    for argv in (["generate", "a ball", "--seconds", "8", "-o", str(tmp_path / "a.mp4")],
+                 ["extend", str(tmp_path / "missing.mp4"), "--seconds", "8", "-o", str(tmp_path / "a.mp4")]):
+        assert main([*argv, "--history", "0.4", "--anchor", "0.3", "--checkpoint", str(tmp_path / "none")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith("--anchor must be between 0 and half the history (0.2 s), not 0.3") and "\n" not in err
