@@ -16,7 +16,7 @@ from pathlib import Path
 
 from duetto.data import console
 from duetto.data.errors import DuettoError
-from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS
+from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS, anchor_seconds
 
 PROG = "duetto"
 SHIPPED = Path(__file__).resolve().parents[1] / "samples"
@@ -85,7 +85,7 @@ def build_parser():
                         "flow time (on duetto-tiny-v2: more of the picture's events sound, long speech babbles)")
     g.add_argument("--anchor", type=float, default=None, metavar="SECONDS",
                    help="clips longer than the window: seconds of the clip's first picture every window keeps in its "
-                        f"history, in place of the oldest (default {HISTORY_ANCHOR_S:g}, at most half --history; 0: "
+                        f"history, in place of the oldest (default {HISTORY_ANCHOR_S:g}, at most 40 %% of --history; 0: "
                         "none): what holds the picture to how it began")
     g.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: refuse)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -103,7 +103,7 @@ def build_parser():
                    help="how each window is given its history (default auto; see duetto generate --help)")
     x.add_argument("--anchor", type=float, default=None, metavar="SECONDS",
                    help=f"seconds of the clip's first picture every window keeps (default {HISTORY_ANCHOR_S:g}, at most "
-                        "half --history; see duetto generate --help)")
+                        "40 %% of --history; see duetto generate --help)")
     x.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     x.add_argument("--steps", type=int, default=None, help="sampling steps a window (default: the model's)")
     x.add_argument("--checkpoint", type=Path, default=None,
@@ -220,7 +220,7 @@ def cmd_generate(a) -> int:
         raise DuettoError(f"--seed must be in 0-{MAX_SEED - a.n} (each clip takes seed + i)")
     if not 0 < a.history < MAX_SECONDS:
         raise DuettoError("--history must be above 0 (and below the model's window)")
-    check_anchor(a.anchor, a.history)
+    anchor_seconds(a.anchor, a.history)               # a bad --anchor before anything loads
     if a.video is not None and a.audio is not None:
         raise DuettoError("give --video or --audio, not both")
     if a.out.suffix.lower() != ".mp4":
@@ -257,12 +257,6 @@ MAX_CLIPS = 1000
 MAX_SEED = console.MAX_SEED
 
 
-def check_anchor(anchor: float | None, history: float) -> None:
-    """--anchor against --history, before anything loads (`joint.extend.anchor_latents` says the same)."""
-    if anchor is not None and not 0 <= anchor <= history / 2 + 1e-9:
-        raise DuettoError(f"--anchor must be between 0 and half the history ({history / 2:g} s), not {anchor:g}")
-
-
 def cmd_extend(a) -> int:
     from duetto.joint.extend import MAX_SECONDS
     from duetto.joint.pipeline import MAX_STEPS
@@ -270,7 +264,7 @@ def cmd_extend(a) -> int:
             or not 0 <= a.seed <= MAX_SEED or not 0 < a.history < MAX_SECONDS:
         raise DuettoError(f"--seconds must be in (0, {MAX_SECONDS:g}], --steps 1-{MAX_STEPS}, --seed 0-{MAX_SEED}, "
                           "--history above 0")
-    check_anchor(a.anchor, a.history)
+    anchor_seconds(a.anchor, a.history)               # a bad --anchor before anything loads
     if a.speech is not None and not a.speech.strip():
         raise DuettoError("--speech is empty: give the words to say")
     if a.out.suffix.lower() != ".mp4":

@@ -25,8 +25,22 @@ GROWABLE = {"speech_track": "track_in.", "known_prefix": "known_", "track_silenc
 HISTORY_METHODS = ("auto", "replace")
 # Seconds of a long clip's first picture every window keeps in its history (`joint.extend`): what holds a speaker
 # to how they looked (DEV speech, 16 s, duetto-tiny-v2: drift 24.6 of 255 -> 13.7 with 0.4 s, 8.1 with 0.8 s, the
-# words' timing unchanged; impacts and music keep every event window in sync; samples/README.md).
+# words' timing unchanged; impacts and music keep every event window in sync; samples/README.md). At most
+# ANCHOR_SHARE of the history, so the newest picture stays known beyond the history's blended end.
 HISTORY_ANCHOR_S = 0.8
+ANCHOR_SHARE = 0.4
+
+
+def anchor_seconds(anchor: float | None, history: float) -> float:
+    """The anchor a window keeps for ``--anchor`` (``None``: `HISTORY_ANCHOR_S`, or less where the history is short)
+    and ``--history`` (seconds, above 0); a one-line `DuettoError` for a value out of [0, ANCHOR_SHARE x history]."""
+    cap = ANCHOR_SHARE * history
+    if anchor is None:
+        return min(HISTORY_ANCHOR_S, cap)
+    if not 0 <= anchor <= cap + 1e-9:
+        raise DuettoError(f"--anchor must be between 0 and {ANCHOR_SHARE:.0%} of the history ({cap:g} s), "
+                          f"not {anchor:g}")
+    return float(anchor)
 
 
 @dataclass(frozen=True)

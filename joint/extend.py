@@ -46,7 +46,7 @@ from duetto.data import timebase
 from duetto.data.clip import Clip
 from duetto.data.errors import DuettoError
 from duetto.data.heap import steady_heap
-from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS
+from duetto.joint.config import HISTORY_METHODS, anchor_seconds
 
 MAX_SECONDS = 600.0          # what one extension may reach (the latents of 10 minutes: ~10 MB at the tiny size)
 CROSSFADE_S = 0.02           # where a given clip's own sound meets the decoded continuation
@@ -112,13 +112,12 @@ def extend(pipe, prompt: str, *, seconds: float, start: Clip | None = None, hist
     ``method``: ``auto`` tells a model trained with known latents its history (others get replacement);
     ``replace`` uses replacement for every model (`joint.config.HISTORY_METHODS`). ``anchor``: seconds of the
     clip's first picture that stay in every window's history, in place of its oldest ``anchor`` seconds of
-    picture (whole latents, at most half the history; 0: none; ``None``: `HISTORY_ANCHOR_S`, at most half the
-    history); the sound's history is always the newest."""
+    picture (whole latents; 0: none; ``None``: the default, `joint.config.anchor_seconds`); the sound's history is
+    always the newest."""
     if method not in HISTORY_METHODS:
         raise DuettoError(f"--history-method must be one of {', '.join(HISTORY_METHODS)}, not {method!r}")
     p = plan(pipe, history)
-    anchor = min(HISTORY_ANCHOR_S, history / 2) if anchor is None else anchor
-    anchor_latents(p, anchor)                            # a bad anchor before anything is sampled
+    av = anchor_latents(p, anchor_seconds(anchor, history))       # a bad anchor before anything is sampled
     if not 0 < seconds <= MAX_SECONDS:
         raise DuettoError(f"an extended clip lasts at most {MAX_SECONDS:g} s")
     fps, sr = pipe.video_vae.config.fps, pipe.audio_vae.sample_rate
@@ -153,7 +152,7 @@ def extend(pipe, prompt: str, *, seconds: float, start: Clip | None = None, hist
             continue
         kv = torch.zeros(1, zv.shape[1], p.video_window, *zv.shape[3:])
         ka = torch.zeros(1, za.shape[1], p.audio_window)
-        av = anchor_latents(p, anchor)                          # [anchor | newest picture | new], [newest sound | new]
+        # the window: [anchor | newest picture | new] and [newest sound | new]
         kv[:, :, :av] = zv[:, :, :av].cpu()
         kv[:, :, av: p.video_history] = zv[:, :, zv.shape[2] - (p.video_history - av):].cpu()
         ka[:, :, : p.audio_history] = za[:, :, -p.audio_history:].cpu()
@@ -168,13 +167,11 @@ def extend(pipe, prompt: str, *, seconds: float, start: Clip | None = None, hist
 
 
 def anchor_latents(p: Plan, anchor: float) -> int:
-    """Video latents of the clip's beginning each window keeps (``anchor`` seconds, whole latents, at least one,
-    at most half the history; 0 for ``anchor`` 0)."""
-    if anchor < 0 or anchor > p.history_s / 2 + 1e-9:
-        raise DuettoError(f"--anchor must be between 0 and half the history ({p.history_s / 2:g} s), not {anchor:g}")
-    if anchor == 0:
+    """Video latents of the clip's beginning a window keeps for ``anchor`` seconds (checked by
+    `joint.config.anchor_seconds`): whole latents, at least one for any anchor above 0."""
+    if anchor <= 0:
         return 0
-    return min(p.video_history // 2, max(1, int(round(anchor * p.video_window / p.window_s))))
+    return min(p.video_history - 1, max(1, int(round(anchor * p.video_window / p.window_s))))
 
 
 def _weights(window: int, history: int, blend: float) -> tuple[torch.Tensor, int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from duetto.data import console
 from duetto.data.errors import DuettoError
-from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS
+from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS, anchor_seconds
 
 from .config import data_paths
 
@@ -167,7 +167,7 @@ def build_parser():
                    help="with --extend: how each window is given its history (default auto; see duetto generate)")
     e.add_argument("--anchor", type=float, default=None, metavar="SECONDS",
                    help=f"with --extend: seconds of the clip's first picture every window keeps (default "
-                        f"{HISTORY_ANCHOR_S:g}, at most half --history; see duetto generate)")
+                        f"{HISTORY_ANCHOR_S:g}, at most 40 %% of --history; see duetto generate)")
     e.add_argument("--rewrite", action="store_true",
                    help="rewrite each prompt into a caption first (duetto rewrite): plain requests scored as duetto "
                         "generate --rewrite makes them; rows keep the request, and caption_family says how often the "
@@ -459,6 +459,8 @@ def cmd_eval(a) -> int:
         raise DuettoError("give --prompts FILE and/or --clips SHARDS")
     if a.rewrite_model is not None and not a.rewrite:
         raise DuettoError("--rewrite-model goes with --rewrite")
+    if a.rewrite and a.prompts is None:
+        raise DuettoError("--rewrite rewrites the --prompts FILE (plain requests); --clips captions are captions already")
     from duetto.joint.pipeline import MAX_SECONDS, MAX_STEPS
     if not 1 <= a.n <= 100_000 or (a.steps is not None and not 1 <= a.steps <= MAX_STEPS) or \
             (a.seconds is not None and not 0 < a.seconds <= MAX_SECONDS):
@@ -469,10 +471,17 @@ def cmd_eval(a) -> int:
         from duetto.joint.extend import MAX_SECONDS as MAX_EXTEND
         if not 0 < a.extend <= MAX_EXTEND or a.given != "none" or a.seconds is not None:
             raise DuettoError(f"--extend must be in (0, {MAX_EXTEND:g}] s, without --given or --seconds")
-        from duetto.joint.cli import check_anchor
-        check_anchor(a.anchor, a.history)
+        if not 0 < a.history < MAX_EXTEND:
+            raise DuettoError("--history must be above 0 (and below the model's window)")
+        anchor_seconds(a.anchor, a.history)            # a bad --anchor before anything loads
+    elif a.anchor is not None:
+        raise DuettoError("--anchor goes with --extend")
     from duetto.joint.device import from_arguments
     device, dtype = from_arguments(a)                  # before anything loads
+    rewriter = None
+    if a.rewrite:                                      # a bad --rewrite-model before the bundle loads
+        from duetto.joint.rewrite import load_rewriter
+        rewriter = load_rewriter(a.rewrite_model)
     text = None
     if a.text_encoder:
         from duetto.joint.text import load_text_encoder
@@ -494,11 +503,8 @@ def cmd_eval(a) -> int:
         prompts = kept
     from duetto.train.evaluate import spread
     prompts = spread(prompts, a.n)
-    if a.rewrite:
+    if rewriter is not None:
         import dataclasses
-
-        from duetto.joint.rewrite import load_rewriter
-        rewriter = load_rewriter(a.rewrite_model)
         done = [rewriter.rewrite(p.text) for p in prompts]
         prompts = [dataclasses.replace(p, text=r.caption, speech=p.speech or r.speech, request=p.text)
                    for p, r in zip(prompts, done)]
@@ -530,7 +536,7 @@ def cmd_eval(a) -> int:
                           **{k: getattr(c, k) for k in SAMPLING_SETTINGS},
                           "seconds": a.seconds or c.seconds, "prompts": len(prompts),
                           **({"extend": a.extend, "history": a.history, "history_method": a.history_method,
-                              "anchor": min(HISTORY_ANCHOR_S, a.history / 2) if a.anchor is None else a.anchor}
+                              "anchor": anchor_seconds(a.anchor, a.history)}
                              if a.extend is not None else {}),
                           **({"voices": [str(v) for v in a.voices]} if a.voices else {}),
                           **({"rewrite": str(a.rewrite_model or "embedded")} if a.rewrite else {})}

@@ -37,7 +37,7 @@ def _glibc_with_mallinfo2() -> bool:
 @pytest.mark.skipif(not _glibc_with_mallinfo2(), reason="needs glibc >= 2.33")
 @pytest.mark.parametrize("mode, expect", [("default", "0 False"), ("steady", "1 True")])
 def test_a_freed_block_keeps_its_own_mmap_only_when_steady(mode, expect):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == expect.split()
 
@@ -45,10 +45,14 @@ def test_a_freed_block_keeps_its_own_mmap_only_when_steady(mode, expect):
 def test_a_users_own_setting_is_left_alone(monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert heap.steady_heap() is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536")
+    assert heap.steady_heap() is False
 
 
 def test_without_mallopt_it_does_nothing(monkeypatch):
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
 
     class NoMallopt:
         def __init__(self, *a):

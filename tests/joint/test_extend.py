@@ -150,9 +150,13 @@ def test_eval_scores_extended_clips_window_by_window(bundle, tmp_path, capsys):
                        "--n", "2", "--json", "--no-progress"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["windows"] for r in report["rows"]] == [2, 2] and report["settings"]["extend"] == 1.6
+    assert report["settings"]["anchor"] == pytest.approx(0.16)     # the default, 40 % of a 0.4 s history
     summary = report["summary"][-1]
     assert {"seam_picture_pct", "seam_drift_pct", "seam_sound_pct", "event_windows_in_sync"} <= set(summary)
     assert train_main(["eval", str(bundle), "--prompts", str(prompts), "--extend", "1.6", "--seconds", "1"]) == 2
+    capsys.readouterr()
+    assert train_main(["eval", str(bundle), "--prompts", str(prompts), "--anchor", "0.1"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--anchor goes with --extend")
 
 
 def test_the_history_ends_softly():
@@ -256,8 +260,13 @@ def test_the_anchor_keeps_the_clips_first_picture_in_every_window(pipe, monkeypa
     extend(pipe, "a ball drops", seconds=1.6, history=0.4, seed=1, steps=2, anchor=0, blend=0.0)
     (_, (v0, _)), (second, _) = calls
     assert torch.equal(second[0][:, :, :10], v0[:, :, -10:])   # no anchor: the newest 0.4 s only
-    with pytest.raises(DuettoError, match=r"--anchor must be between 0 and half the history \(0.2 s\), not 0.3"):
-        extend(pipe, "a ball drops", seconds=1.6, history=0.4, anchor=0.3)
+    calls.clear()
+    extend(pipe, "a ball drops", seconds=1.6, history=0.4, seed=1, steps=2, blend=0.0)
+    (_, (v0, _)), (second, _) = calls                          # the default: 40 % of a 0.4 s history, 4 latents
+    assert torch.equal(second[0][:, :, :4], v0[:, :, :4]) and torch.equal(second[0][:, :, 4:10], v0[:, :, -6:])
+    for bad in (0.3, -0.1, float("nan")):
+        with pytest.raises(DuettoError, match=r"--anchor must be between 0 and 40% of the history \(0.16 s\), not"):
+            extend(pipe, "a ball drops", seconds=1.6, history=0.4, anchor=bad)
 
 
 def test_a_bad_anchor_is_one_line_before_anything_loads(tmp_path, capsys):
@@ -265,4 +274,4 @@ def test_a_bad_anchor_is_one_line_before_anything_loads(tmp_path, capsys):
                  ["extend", str(tmp_path / "missing.mp4"), "--seconds", "8", "-o", str(tmp_path / "a.mp4")]):
         assert main([*argv, "--history", "0.4", "--anchor", "0.3", "--checkpoint", str(tmp_path / "none")]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.endswith("--anchor must be between 0 and half the history (0.2 s), not 0.3") and "\n" not in err
+        assert err.endswith("--anchor must be between 0 and 40% of the history (0.16 s), not 0.3") and "\n" not in err

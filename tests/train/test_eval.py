@@ -193,3 +193,7 @@ def test_eval_rewrites_plain_requests_and_says_how_their_captions_read(micro_bun
     assert report["settings"]["rewrite"] == "embedded"
     assert main(base + ["--rewrite-model", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip().endswith("--rewrite-model goes with --rewrite")
+    assert main(["eval", str(micro_bundle), "--clips", str(tmp_path), "--rewrite"]) == 2
+    assert "--rewrite rewrites the --prompts FILE" in capsys.readouterr().err
+    assert main(base + ["--rewrite", "--rewrite-model", str(tmp_path / "no-model")]) == 2     # before the bundle loads
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
