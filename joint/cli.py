@@ -381,7 +381,8 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
         with tqdm(total=per_clip * len(mine), desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
             clips = [extend(pipe, a.prompt, seconds=seconds, history=a.history, seed=a.seed + i, steps=a.steps,
                             speech=a.speech, speech_voice=a.language, voice=voice, music=music,
-                            callback=lambda i, total: bar.update(1), method=a.history_method, anchor=a.anchor) for i in mine]
+                            callback=lambda i, total: bar.update(1), method=a.history_method, anchor=a.anchor)
+                      for i in mine]
     else:
         with tqdm(total=a.steps or pipe.config.steps, desc="sampling", unit="step", disable=a.quiet or rank > 0) as bar:
             clips = pipe.generate(a.prompt, seconds=seconds, seeds=[a.seed + i for i in mine], steps=a.steps,

@@ -20,8 +20,8 @@ models get the replacement method above, which needs no training.
 History, compressed: a window's history is ``history`` seconds, of which the first ``anchor`` seconds of picture
 (`joint.config.HISTORY_ANCHOR_S`, 0.8 s of the 2) are the clip's own beginning and the rest its newest picture; the
 sound's history is its newest ``history`` seconds (its clock carries the words; an anchor of old sound there left
-one of two DEV speech clips sounding 11 s after its words had ended). So the context stays one window however long the clip gets, and everything
-older than the newest seconds is summarised by how the clip began: FramePack's anti-drifting anchor, not its
+one of two DEV speech clips sounding 11 s after its words had ended). So the context stays one window however long
+the clip gets, and everything older than the newest seconds is summarised by how the clip began: FramePack's anti-drifting anchor, not its
 per-age coarsening into bigger patches, which the model would have to be trained for. Without the anchor nothing
 held the picture to how it began, and on ``duetto-tiny-v2`` a speaker paled window by window (DEV speech, 16 s:
 ``drift`` of ``duetto-train eval --extend`` 24.6 of 255; with 0.8 s, 8.1; samples/README.md). The anchor sits

@@ -460,7 +460,8 @@ def cmd_eval(a) -> int:
     if a.rewrite_model is not None and not a.rewrite:
         raise DuettoError("--rewrite-model goes with --rewrite")
     if a.rewrite and a.prompts is None:
-        raise DuettoError("--rewrite rewrites the --prompts FILE (plain requests); --clips captions are captions already")
+        raise DuettoError("--rewrite rewrites the --prompts FILE (plain requests); --clips captions are captions "
+                          "already")
     from duetto.joint.pipeline import MAX_SECONDS, MAX_STEPS
     if not 1 <= a.n <= 100_000 or (a.steps is not None and not 1 <= a.steps <= MAX_STEPS) or \
             (a.seconds is not None and not 0 < a.seconds <= MAX_SECONDS):
@@ -503,14 +504,12 @@ def cmd_eval(a) -> int:
         prompts = kept
     from duetto.train.evaluate import spread
     prompts = spread(prompts, a.n)
+    import dataclasses
     if rewriter is not None:
-        import dataclasses
         done = [rewriter.rewrite(p.text) for p in prompts]
         prompts = [dataclasses.replace(p, text=r.caption, speech=p.speech or r.speech, request=p.text)
                    for p, r in zip(prompts, done)]
     if a.voices:
-        import dataclasses
-
         from duetto.joint.conditioning import read_reference
         if not pipe.model.config.voice_dim:
             raise DuettoError(f"{a.checkpoint}: this model takes no voice reference (--voices)")

@@ -441,8 +441,8 @@ def evaluate(pipe, prompts: list[Prompt], *, steps: int | None = None, seconds: 
              history: float = 2.0, history_method: str = "auto", anchor: float | None = None) -> dict:
     """Generate one clip per prompt (seeded by the prompt) and score it; ``reference`` (a `Bank` of held-out
     clips at the bundle's rate and size) gives the latent Fréchet distance. ``extend_to``: each clip made that long
-    window by window (`joint.extend`, keeping ``history`` s, given as ``history_method`` says, keeping ``anchor`` s of its first picture) and scored per window and at its seams
-    (`extension_scores`). Returns ``{"rows", "summary"}``."""
+    window by window (`joint.extend`, keeping ``history`` s, given as ``history_method`` says, with ``anchor`` s of
+    its first picture) and scored per window and at its seams (`extension_scores`). Returns ``{"rows", "summary"}``."""
     from tqdm import tqdm
 
     from duetto.data.media import write_clip
