@@ -56,3 +56,17 @@ def test_a_small_moving_subject_in_a_still_frame_is_measured():
         r = measure_sync(shift_audio(wide, shift), method="events")
         assert r.verdict != "no-signal", r.reason
         assert abs(r.offset_ms - shift) <= 20, r.offset_ms
+
+
+def test_frame_motion_is_the_mean_change_and_the_busiest_tile():
+    """frame_motion (in-place chunks) against the plain definition: the mean |change| per frame and the largest
+    mean |change| inside any of 8 x 8 tiles, on a picture whose only motion is one tile's corner (sizes that 8 does
+    not divide, more frames than a chunk)."""
+    from duetto.align.features import frame_motion
+    rng = np.random.default_rng(1)
+    y = np.full((70, 45, 83), 100, np.float32)
+    y[:, :5, :10] += rng.integers(0, 60, (70, 5, 10))            # one 5 x 10 tile moves, the rest is still
+    change, peak = frame_motion(y, chunk=16)
+    d = np.abs(np.diff(y.astype(np.float64), axis=0))
+    assert np.allclose(change, d.mean(axis=(1, 2)))
+    assert peak == pytest.approx(d[:, :5, :10].mean(axis=(1, 2)).max())

@@ -220,3 +220,36 @@ def test_read_luma_places_frames_and_sound_like_read_clip(tmp_path):
     assert flash_frame(luma.luma[..., None]) == flash_frame(full.video) == 23
     assert abs(click_time(luma.audio, 16000) - t) < 0.005
     assert abs(luma.duration - 60 / (30000 / 1001)) < 1e-9
+
+
+@pytest.mark.parametrize("pix", ["yuv420p", "yuvj420p"])
+def test_read_luma_at_the_source_size_gives_swscales_gray_exactly(tmp_path, monkeypatch, pix):
+    """At the source's own size the luma plane is read through a lookup table (limited-range Y stretched, or
+    full-range Y kept) instead of swscale: every frame equal to PyAV's own gray conversion, whatever the range."""
+    from duetto.data.media import read_luma
+    rng = np.random.default_rng(0)
+    path = tmp_path / f"{pix}.mp4"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 96, 64, pix
+        a = out.add_stream("aac", rate=16000, layout="mono")
+        for k in range(8):                                          # 0.5 s of silence: a file needs its sound
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 16000, 1024 * k
+            for p in a.encode(f):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+        for i in range(12):
+            rgb = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+            rgb[:, : 8 * i] = 255                                   # a white band that grows: each frame its own
+            for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    from duetto.data import media
+    got = read_luma(path, size=(64, 96)).luma
+    monkeypatch.setattr(media._FrameSink, "_native_gray", lambda self, frame: None)   # swscale for every frame
+    ref = read_luma(path, size=(64, 96)).luma
+    assert got.shape == ref.shape == (12, 64, 96) and np.array_equal(got, ref)
+    assert len(np.unique(ref)) > 200                                # a real picture, not a constant one
