@@ -66,7 +66,7 @@ def analyse(path: Path, family: str, starts: list[float], history: float, window
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=None, help="bundle (default: the shipped default)")
+    ap.add_argument("--checkpoint", default=None, help="bundle (default: the one duetto generate uses past one window, duetto-tiny-v2)")
     ap.add_argument("--lengths", type=float, nargs="+", default=[4, 8, 16, 32])
     ap.add_argument("--per-family", type=int, default=2,
                     help="gallery prompts a family for the longest clips (0: the memory runs only)")
@@ -78,10 +78,10 @@ def main():
     ap.add_argument("--no-memory", action="store_true", help="skip the memory runs (the clips of the longest length only)")
     a = ap.parse_args()
     from duetto.data import console
-    from duetto.joint.cli import DEFAULT_BUNDLE
+    from duetto.joint.cli import LONG_BUNDLE
     from duetto.joint.gallery import prompts
     from duetto.joint.pipeline import Pipeline
-    bundle = a.checkpoint or str(DEFAULT_BUNDLE)
+    bundle = a.checkpoint or str(LONG_BUNDLE)          # what duetto generate --seconds S uses past one window
     from duetto.joint.extend import plan, windows
     pipe = Pipeline.load(bundle)
     window, p_ext = pipe.config.seconds, plan(pipe, a.history)

@@ -20,15 +20,19 @@ from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS, anchor_second
 
 PROG = "duetto"
 SHIPPED = Path(__file__).resolve().parents[1] / "samples"
-TEACHER_BUNDLE = SHIPPED / "duetto-tiny"            # the first shipped model: the student's teacher and v2's base
-DEFAULT_BUNDLE = SHIPPED / "duetto-tiny-v2"         # duetto-tiny fine-tuned: stops talking after the words, extends
-                                                    # as trained (a delta on duetto-tiny; samples/README.md)
+BASE_BUNDLE = SHIPPED / "duetto-tiny"               # the first shipped model: the base the two below are deltas on
+TEACHER_BUNDLE = SHIPPED / "duetto-tiny-v2"         # duetto-tiny fine-tuned: stops talking after the words, extends
+                                                    # as trained; the student's teacher (samples/README.md)
+DEFAULT_BUNDLE = SHIPPED / "duetto-tiny-student"    # v2 distilled: 2 model passes a clip instead of 57, 2.3 s end to end
+LONG_BUNDLE = TEACHER_BUNDLE    # the default beyond one window (duetto extend, generate --seconds past the window):
+                                # the student, window by window, spoke for 5.9x the words' length (the teacher 1.4x)
 
 
-def bundle_path(given: Path | None) -> Path:
-    """``--checkpoint``: a bundle folder, or the name of a shipped one (``duetto-tiny``); None: the default."""
+def bundle_path(given: Path | None, long: bool = False) -> Path:
+    """``--checkpoint``: a bundle folder, or the name of a shipped one (``duetto-tiny``); None: the default,
+    `DEFAULT_BUNDLE`, or `LONG_BUNDLE` for a clip made window by window (``long``)."""
     if given is None:
-        bundle = DEFAULT_BUNDLE
+        bundle = LONG_BUNDLE if long else DEFAULT_BUNDLE
     elif not given.exists() and len(given.parts) == 1 and (SHIPPED / given.name / "generation.json").is_file():
         bundle = SHIPPED / given.name
     else:
@@ -37,6 +41,12 @@ def bundle_path(given: Path | None) -> Path:
         shipped = sorted(p.name for p in SHIPPED.glob("*") if (p / "generation.json").is_file())
         raise DuettoError(f"{bundle}: no such model bundle (shipped: {', '.join(shipped) or 'none'})")
     return bundle
+
+
+def default_window(bundle: Path = DEFAULT_BUNDLE) -> float:
+    """The clip length (seconds) a shipped bundle makes in one window, from its ``generation.json``."""
+    import json
+    return float(json.loads((bundle / "generation.json").read_text(encoding="utf-8")).get("seconds", 4.0))
 
 
 def build_parser():
@@ -52,7 +62,8 @@ def build_parser():
     g.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     g.add_argument("-n", type=int, default=1, help="number of clips (default 1)")
     g.add_argument("--checkpoint", type=Path, default=None,
-                   help=f"model bundle folder, or a shipped model's name (default: {DEFAULT_BUNDLE.name})")
+                   help=f"model bundle folder, or a shipped model's name (default: {DEFAULT_BUNDLE.name}; "
+                        f"{LONG_BUNDLE.name} for --seconds beyond its window)")
     g.add_argument("--video", type=Path, default=None, help="keep this picture and generate its sound")
     g.add_argument("--audio", type=Path, default=None, help="keep this sound and generate its picture")
     g.add_argument("--speech", default=None, help="words for the person in the clip to say (phonemes by espeak-ng)")
@@ -107,7 +118,7 @@ def build_parser():
     x.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     x.add_argument("--steps", type=int, default=None, help="sampling steps a window (default: the model's)")
     x.add_argument("--checkpoint", type=Path, default=None,
-                   help=f"model bundle folder, or a shipped model's name (default: {DEFAULT_BUNDLE.name})")
+                   help=f"model bundle folder, or a shipped model's name (default: {LONG_BUNDLE.name})")
     x.add_argument("--speech", default=None, help="words to say, planned over the whole result")
     x.add_argument("--language", default="en-us", help="espeak-ng language of --speech (default en-us)")
     add_device_arguments(x)
@@ -234,7 +245,12 @@ def cmd_generate(a) -> int:
     for option, path in (("--video", a.video), ("--audio", a.audio)):
         if path is not None:
             _check_length(option, path, a.seconds, MAX_SECONDS)
-    bundle = bundle_path(a.checkpoint)
+    long = a.checkpoint is None and a.seconds is not None and a.video is None and a.audio is None \
+        and a.seconds > default_window() + 1e-9
+    bundle = bundle_path(a.checkpoint, long=long)
+    if long and not a.quiet:
+        print(f"{PROG}: {a.seconds:g} s is longer than one window of {DEFAULT_BUNDLE.name} "
+              f"({default_window():g} s): made window by window by {bundle.name}", file=sys.stderr)
     a.rewritten = None
     if a.rewrite_model is not None and not a.rewrite:
         raise DuettoError("--rewrite-model goes with --rewrite")
@@ -285,7 +301,7 @@ def cmd_extend(a) -> int:
     prompt = a.prompt if a.prompt is not None else read_sidecar(a.clip).get("caption")
     if not prompt or not prompt.strip():
         raise DuettoError(f"{a.clip}: no caption sidecar ({a.clip.stem}.json or .txt); give --prompt")
-    bundle = bundle_path(a.checkpoint)
+    bundle = bundle_path(a.checkpoint, long=True)
     from tqdm import tqdm
 
     from duetto.data.media import read_clip, write_clip

@@ -8,7 +8,7 @@ checkpoint (``export``).
     duetto-train export runs/vvae --step 4000 --half --out models/vvae
     duetto-train export runs/joint --video-vae models/vvae --audio-vae models/avae --half --out samples/duetto-tiny
     duetto-train eval samples/duetto-tiny --clips shards-eval/ --n 64 --out runs/eval
-    duetto-train distil --teacher samples/duetto-tiny --data latents/ --student-steps 4 --out runs/student
+    duetto-train distil --teacher samples/duetto-tiny-v2 --data latents/ --student-steps 4 --out runs/student
 
 A run folder that already holds checkpoints of the same run is resumed; one that holds another run is
 refused. The trained model (EMA weights) ends in ``OUT/model``.
@@ -227,7 +227,7 @@ def build_parser():
         'vae': 'duetto-train vae --modality video --data shards/ --preset tiny-x1 --steps 20000 --out runs/vvae',
         'joint': 'duetto-train joint --data latents/ --preset tiny --video-patch 4 --steps 20000 --out runs/joint',
         'eval': 'duetto-train eval samples/duetto-tiny --clips held-out-shards/ --n 12 --out runs/eval',
-        'distil': 'duetto-train distil --teacher samples/duetto-tiny --data latents/ --student-steps 4 --out runs/student',
+        'distil': 'duetto-train distil --teacher samples/duetto-tiny-v2 --data latents/ --student-steps 4 --out runs/student',
         'export': 'duetto-train export runs/joint --video-vae samples/vae-video-tiny --audio-vae samples/vae-audio-tiny --out my-bundle',
     })
 

@@ -1,6 +1,6 @@
 """`duetto-train distil`: a few-step student of a generation bundle (method: `train.distil_task`).
 
-    duetto-train distil --teacher samples/duetto-tiny --data latents/ --student-steps 4 --out runs/student
+    duetto-train distil --teacher samples/duetto-tiny-v2 --data latents/ --student-steps 4 --out runs/student
     duetto-train export runs/student --out models/duetto-tiny-student
 
 Two phases in one run folder: the teacher's rollouts on the training clips' conditions (``rollouts/``, resumable
@@ -21,8 +21,8 @@ from duetto.data.errors import DuettoError
 def add_parser(sub, run_args) -> None:
     d = sub.add_parser("distil", help="distil a bundle into a few-step student (one model pass a step)",
                        description=__doc__.split("\n\n")[0] + " Example: duetto-train distil --teacher "
-                       "samples/duetto-tiny --data latents/ --student-steps 4 --rollouts 512 --out runs/student")
-    d.add_argument("--teacher", type=Path, default=None, help="the teacher bundle (default: the shipped duetto-tiny)")
+                       "samples/duetto-tiny-v2 --data latents/ --student-steps 4 --rollouts 512 --out runs/student")
+    d.add_argument("--teacher", type=Path, default=None, help="the teacher bundle (default: the shipped duetto-tiny-v2, the shipped student's teacher)")
     d.add_argument("--data", required=True, nargs="+",
                    help="latent shards of the teacher's VAEs: their captions, words, voices and music (and, for "
                         "the given-stream modes, their latents) condition the rollouts")

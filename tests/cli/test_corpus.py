@@ -50,7 +50,7 @@ def fx(tmp_path_factory):
                                      ("bundle_empty", "bundle-empty"), ("prompts_empty", "prompts-empty.txt"))})
     bad_bundle = d / "bundle-garbage"                           # a bundle folder whose files are not what they say
     import shutil
-    from duetto.joint.cli import TEACHER_BUNDLE
+    from duetto.joint.cli import BASE_BUNDLE as TEACHER_BUNDLE
     shutil.copytree(TEACHER_BUNDLE, bad_bundle, ignore=shutil.ignore_patterns("*.safetensors"))
     for sub in ("joint", "video_vae", "audio_vae"):
         if (bad_bundle / sub).is_dir():
@@ -60,7 +60,7 @@ def fx(tmp_path_factory):
     f["listjson"] = d / "list.json"
     f.update(make_odd_files(d / "odd", f["good"]))
     import shutil as _sh
-    from duetto.joint.cli import TEACHER_BUNDLE as _T
+    from duetto.joint.cli import BASE_BUNDLE as _T
     for name, gen in (("bundle_deep_json", "[" * 100_000 + "]" * 100_000),
                       ("bundle_nan_steps", json.dumps({**json.loads((_T / "generation.json").read_text()), "steps": float("nan")})),
                       ("bundle_huge_size", json.dumps({**json.loads((_T / "generation.json").read_text()), "size": 1 << 20}))):

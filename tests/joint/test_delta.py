@@ -97,7 +97,9 @@ def test_a_delta_that_does_not_fit_is_one_error():
 def test_checkpoint_takes_a_shipped_models_name(tmp_path, monkeypatch):
     from duetto.joint import cli
     assert cli.bundle_path(None) == cli.DEFAULT_BUNDLE
-    assert cli.bundle_path(type(tmp_path)("duetto-tiny")) == cli.TEACHER_BUNDLE
+    assert cli.bundle_path(None, long=True) == cli.LONG_BUNDLE == cli.TEACHER_BUNDLE   # beyond one window
+    assert cli.bundle_path(type(tmp_path)("duetto-tiny"), long=True) == cli.BASE_BUNDLE  # a name given wins
+    assert cli.bundle_path(type(tmp_path)("duetto-tiny")) == cli.BASE_BUNDLE
     monkeypatch.chdir(tmp_path)                                  # a folder of that name here wins over the shipped one
     (tmp_path / "duetto-tiny").mkdir()
     assert cli.bundle_path(type(tmp_path)("duetto-tiny")) == type(tmp_path)("duetto-tiny")

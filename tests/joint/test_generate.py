@@ -220,3 +220,16 @@ def test_existing_outputs_are_not_replaced_without_overwrite(bundle, tmp_path, c
     assert "o-1.mp4 exists" in capsys.readouterr().err and (tmp_path / "o-1.mp4").read_bytes() == b"someone's file"
     assert not (tmp_path / "o-0.mp4").exists()
     assert main(args + ["--overwrite"]) == 0 and read_clip(tmp_path / "o-1.mp4").duration > 0.5
+
+
+def test_the_student_makes_one_window_and_its_teacher_a_longer_clip(tmp_path, capsys, monkeypatch):
+    """Without --checkpoint, `duetto generate` samples the shipped student (2 model passes a clip); a clip longer
+    than its window is made window by window by its teacher, and the command says so; a --checkpoint given wins."""
+    from duetto.joint import cli
+    used = []
+    monkeypatch.setattr(cli, "_generate", lambda a, bundle, *rest: used.append(bundle.name) or 0)
+    for extra in ([], ["--seconds", "4"], ["--seconds", "8"], ["--seconds", "8", "--checkpoint", "duetto-tiny"]):
+        assert main(["generate", "a ball", "-o", str(tmp_path / "x.mp4")] + extra) == 0
+    assert used == ["duetto-tiny-student", "duetto-tiny-student", "duetto-tiny-v2", "duetto-tiny"]
+    err = capsys.readouterr().err
+    assert err.count("made window by window by duetto-tiny-v2") == 1 and "8 s is longer than one window" in err

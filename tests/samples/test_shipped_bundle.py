@@ -44,17 +44,19 @@ V2 = SAMPLES / "duetto-tiny-v2"
 def test_the_student_is_the_teacher_plus_its_delta_and_takes_one_pass_a_step():
     """samples/duetto-tiny-student: the student of duetto-tiny-v2, stored as an int8 delta on v2's own base
     duetto-tiny (joint.delta; deltas do not chain), grown like v2 (the silent speech track, known latents), its
-    teacher's VAEs and clock, 2 steps with no guidance (one model pass a step); `duetto generate` uses duetto-tiny-v2
-    by default (samples/README.md)."""
+    teacher's VAEs and clock, 2 steps with no guidance (one model pass a step); `duetto generate` uses it by default,
+    and its teacher duetto-tiny-v2 beyond one window (samples/README.md)."""
     import json
 
-    from duetto.joint.cli import DEFAULT_BUNDLE, TEACHER_BUNDLE
+    from duetto.joint.cli import BASE_BUNDLE, DEFAULT_BUNDLE, LONG_BUNDLE, TEACHER_BUNDLE, default_window
     from duetto.joint.delta import is_delta_bundle, weights_sha256
     from duetto.joint.pipeline import Pipeline
     assert is_delta_bundle(STUDENT) and not (STUDENT / "joint").exists()
     meta = json.loads((STUDENT / "delta" / "config.json").read_text())
     assert meta["base"] == "duetto-tiny" and meta["base_sha256"] == weights_sha256(BUNDLE) and meta["int8"]
-    assert TEACHER_BUNDLE.resolve() == BUNDLE.resolve() and DEFAULT_BUNDLE.resolve() == V2.resolve()
+    assert BASE_BUNDLE.resolve() == BUNDLE.resolve() and TEACHER_BUNDLE.resolve() == V2.resolve()
+    assert DEFAULT_BUNDLE.resolve() == STUDENT.resolve() and LONG_BUNDLE.resolve() == V2.resolve()
+    assert default_window() == 4.0
     pipe = Pipeline.load(STUDENT)
     assert pipe.model.config.track_silence and pipe.model.config.known_prefix      # v2's, which it learnt from
     c = pipe.config
