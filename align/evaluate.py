@@ -30,28 +30,26 @@ def _row(name, r, shift, frame_ms, base_ms):
 PARTNERS = (1, 3, 7)   # with unrelated sound, clip k takes the sound of clips k + 1, k + 3, k + 7 (in turn)
 
 
-def evaluate(sources, shifts=DEFAULT_SHIFTS, progress=None, unrelated: int = 0, clip_kw: dict | None = None,
+def evaluate(sources, shifts=DEFAULT_SHIFTS, progress=None, unrelated: int = 0,
              **measure_kw) -> tuple[list[dict], list[dict]]:
     """Rows per (clip, shift) (and per clip and each of ``unrelated`` other clips' sound: ``shift_ms`` None) and a
-    summary per method. ``sources``: paths, `Clip`s or ``(name, clip)`` pairs. ``clip_kw``: name -> more
-    `measure_sync` arguments for that clip's picture (a leave-one-source-out evaluation's own fitted weights)."""
+    summary per method. ``sources``: paths, `Clip`s or ``(name, clip)`` pairs."""
     named = [s if isinstance(s, tuple) else (str(s) if not hasattr(s, "fps") else f"<clip {i}>", s)
              for i, s in enumerate(sources)]
     clips = [(name, analysis_input(src)[0]) for name, src in named]
     rows = []
     for k, (name, clip) in enumerate(clips):
-        kw = {**measure_kw, **(clip_kw or {}).get(name, {})}
-        base = measure_sync(clip, **kw)
+        base = measure_sync(clip, **measure_kw)
         frame_ms = 1000 / clip.fps
         for s in shifts:
-            r = base if s == 0 else measure_sync(shift_audio(clip, s), **kw)
+            r = base if s == 0 else measure_sync(shift_audio(clip, s), **measure_kw)
             rows.append(_row(name, r, s, frame_ms, base.offset_ms))
             if progress:
                 progress()
         for j in PARTNERS[:unrelated] if len(clips) > 1 else ():
             other = clips[(k + j) % len(clips)][1] if (k + j) % len(clips) != k else clips[(k + 1) % len(clips)][1]
             sound = np.resize(other.audio[0], clip.audio.shape[1])[None].astype(np.float32)  # repeated to length
-            rows.append(_row(name, measure_sync(replace(clip, audio=sound), **kw), None, frame_ms, None))
+            rows.append(_row(name, measure_sync(replace(clip, audio=sound), **measure_kw), None, frame_ms, None))
             if progress:
                 progress()
     return rows, summarise(rows)

@@ -57,17 +57,6 @@ def speech_level(audio: np.ndarray) -> np.ndarray:
     return np.maximum(level, level.max() - 50)
 
 
-SPEECH_BAND_EDGES = np.geomspace(100, 7000, 9)   # Hz: the 8 bands of `speech_bands` (about 0.77 octave each)
-
-
-def speech_bands(audio: np.ndarray) -> np.ndarray:
-    """Levels in dB per 10 ms block of the 8 bands between `SPEECH_BAND_EDGES` ``[8, n]`` (block centres), each
-    floored at -60 dBFS and 50 dB under its loudest block (`align.speechmap` weighs them into the speech cue)."""
-    edges = SPEECH_BAND_EDGES
-    levels = np.stack([np.maximum(_blocks_db(b), -60) for b in _bands(audio, list(zip(edges[:-1], edges[1:])))])
-    return np.maximum(levels, levels.max(axis=1, keepdims=True) - 50)
-
-
 def speech_loudness_change(audio: np.ndarray) -> np.ndarray:
     """|change| of `speech_level` between consecutive 10 ms blocks ``[n]``, placed at the block boundary
     (index i = boundary between blocks i-1 and i)."""

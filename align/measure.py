@@ -14,7 +14,7 @@ from duetto.data.clip import luma
 from duetto.data.media import LumaClip, read_luma
 from duetto.data.errors import DuettoError
 
-from . import calibration, speechmap
+from . import calibration
 from . import features as F
 from .correlate import lag_curve
 from .face import find_mouth
@@ -190,17 +190,18 @@ def _curve(audio, picture, search):
 
 
 def _speech(clip: LumaClip, y: np.ndarray, times: np.ndarray, mouths: list, search: float, stride: int,
-            mesh_face=None, weights=None) -> _Reading | None:
+            mesh_face=None) -> _Reading | None:
     """Speech against the mouth: the change of speech loudness against how much moves in the mouth box, and the
-    speech bands' weighted sum (`speechmap`, ``weights``; band-passed to the syllable rhythm) against how dark the
-    mouth box is (an open mouth shows its cavity) and, where the face mesh ran, against the inner lips' opening. ``y [T', H, W]`` the frames at the
+    speech loudness (band-passed to the syllable rhythm) against how dark the mouth box is (an open mouth shows
+    its cavity) and, where the face mesh ran, against the inner lips' opening. ``y [T', H, W]`` the frames at the
     size ``mouths`` (boxes) are in, ``times [T']`` their seconds. The best-correlated mouth is kept; the mesh
     (costlier) then reads that face only (``mesh_face``: its `lips.Face`) and its lips' box replaces the
     detector's."""
     grid, x, start, stop, sounding = _grid_audio(clip)
     change = F.on_grid(sounding(F.smooth(F.speech_loudness_change(x), SMOOTH_S), at_boundaries=True),
                        F.audio_times(len(x) // F.HOP, "change"), grid)
-    level = speechmap.audio_cue(speechmap.band_cues(x, grid, start, stop, SPEECH_BAND), weights)
+    level = F.band_pass(F.on_grid(F.speech_level(x), F.audio_times(len(x) // F.HOP, "onset"), grid), *SPEECH_BAND)
+    level[(grid < start / F.RATE) | (grid >= stop / F.RATE)] = np.nan   # filtered whole, then cut to the sound
 
     def box_cues(box):
         y0, y1, x0, x1 = box
@@ -223,17 +224,11 @@ def _speech(clip: LumaClip, y: np.ndarray, times: np.ndarray, mouths: list, sear
     aperture, lip_box = lips.lip_opening(y, face, stride)
     if lip_box is None:
         return best
-    opening = opening_cue(aperture, times, grid)
+    ok = np.isfinite(aperture)
+    opening = F.band_pass(F.on_grid(np.interp(times, times[ok], aperture[ok]), times, grid), *SPEECH_BAND)
     audio, picture = np.stack([change, level, level]), np.stack(box_cues(lip_box) + [opening])
     c = _curve(audio, picture, search)
     return best if c is None else _Reading("speech", c, audio, picture, CUES["speech"], "mesh")
-
-
-def opening_cue(aperture: np.ndarray, times: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """The lips' opening per frame ``[T']`` (NaN where the mesh did not run or find the face) at ``times`` on the
-    ``grid`` (seconds), interpolated between the frames read and band-passed to the syllable rhythm."""
-    ok = np.isfinite(aperture)
-    return F.band_pass(F.on_grid(np.interp(times, times[ok], aperture[ok]), times, grid), *SPEECH_BAND)
 
 
 def _find_mouths(y: np.ndarray, need_share: float):
@@ -250,7 +245,7 @@ def _find_mouths(y: np.ndarray, need_share: float):
 
 
 def _read_faces(src, clip: LumaClip, y: np.ndarray, keep: np.ndarray, times: np.ndarray, method: str, search: float,
-                readings: dict, weights=None) -> str | None:
+                readings: dict) -> str | None:
     """The speech reading (into ``readings``) where a face is found; what read the face (`SyncReport.face`: "" when
     nothing did), or None when ``method`` is "speech" and no face is found."""
     if method == "events":
@@ -264,7 +259,7 @@ def _read_faces(src, clip: LumaClip, y: np.ndarray, keep: np.ndarray, times: np.
         mouths = [(lips.scaled(box, k), how) for box, how in mouths]
         faces = [None if f is None else f.scaled(k) for f in faces]
     mesh = (lambda i: faces[i]) if faces and faces[0] is not None else None
-    r = _speech(clip, frames[keep], times, mouths, search, lips.mesh_stride(clip.fps), mesh, weights)
+    r = _speech(clip, frames[keep], times, mouths, search, lips.mesh_stride(clip.fps), mesh)
     if r is None:
         return ""
     readings["speech"] = r
@@ -272,11 +267,10 @@ def _read_faces(src, clip: LumaClip, y: np.ndarray, keep: np.ndarray, times: np.
 
 
 def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, search: float = 0.6,
-                 window: float = 4.0, speech_weights=None) -> SyncReport:
+                 window: float = 4.0) -> SyncReport:
     """Measure a clip (path, `Clip` or `LumaClip`). ``method``: ``auto`` (both methods where a face is found, the
     more confident one reported; events alone otherwise), ``speech`` or ``events``. ``search``: the largest offset
-    looked for, seconds. ``speech_weights``: the speech bands' weights (default `speechmap.WEIGHTS`; evaluations
-    fitted without the clip's source give their own)."""
+    looked for, seconds."""
     tol = tolerance(preset)
     if method not in ("auto", "speech", "events"):
         raise DuettoError(f"unknown method {method!r}: auto, speech or events")
@@ -305,7 +299,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     # faceless 720p clip 0.17 -> 0.13 s of analysis. Same readings, in the same order, as one after the other.
     with ThreadPoolExecutor(max_workers=1) as pool:
         events = pool.submit(_events, clip, y[keep], times, search) if method != "speech" else None
-        face_how = _read_faces(src, clip, y, keep, times, method, search, readings, speech_weights)
+        face_how = _read_faces(src, clip, y, keep, times, method, search, readings)
         if events is not None and events.result().curve is not None:
             readings["events"] = events.result()
     if face_how is None:

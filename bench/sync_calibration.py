@@ -5,10 +5,6 @@ Material: every real clip in ../shared/media (its source is the repository SOURC
 `DEFAULT_SHIFTS` and given three other clips' sound in turn (unrelated: every reading wrong). For each reading of each method (`SyncReport.readings`)
 the label is whether it is within two frames of the known offset (real clips: in sync as published).
 
-First the speech bands' weights (`align/speechmap.py`): per source, fitted on every other source's talking clips;
-each real clip is measured with its own source's (the synthetic clips with those of every talking clip, printed
-for speechmap.WEIGHTS).
-
 Leave-one-source-out: for each source, the weights and the threshold are fitted on every other source and the
 synthetic clips, then applied to that source's clips, which therefore never take part in a choice their figures
 report. The table at the end is the one align/README.md quotes (held-out = the 13 clips added on 2026-12-06, which
@@ -45,52 +41,9 @@ def sources(media: Path) -> dict[str, str]:
     return out
 
 
-TALKING = re.compile(r"^(speech|talking)_")    # the real clips whose published kind is speech (SOURCES.md)
-
-
-def speech_pair(path: Path):
-    """``(band cues [8, n], lip opening [n])`` of a file's talking face as the speech method reads them (the face whose
-    opening follows the sound best, `speechmap.ALIGN_S` either way), or None where the mesh reads no face."""
-    from duetto.align import features as F
-    from duetto.align import lips, measure as M, speechmap
-    from duetto.align.correlate import lag_curve
-    from duetto.data import timebase
-    clip, _ = M.analysis_input(str(path))
-    y = M._downscale(clip.luma, M.ANALYSIS_SIDE)
-    keep = np.flatnonzero(~F.repeated_frames(F.frame_motion(y)[0]))
-    times = timebase.frame_time(keep, clip.fps)
-    _, faces = M._find_mouths(y, M.FACE_SHARE)
-    if not faces or faces[0] is None:
-        return None
-    frames, k = M._face_frames(str(path), clip, y, faces)
-    grid, x, start, stop, _ = M._grid_audio(clip)
-    bands = speechmap.band_cues(x, grid, start, stop, M.SPEECH_BAND)
-    best = None
-    for face in faces:
-        aperture, box = lips.lip_opening(frames[keep], face.scaled(k) if k != 1.0 else face, lips.mesh_stride(clip.fps))
-        if box is not None:
-            opening = M.opening_cue(aperture, times, grid)
-            peak = lag_curve(bands.mean(axis=0), opening, speechmap.ALIGN_S, null_rolls=0).peak
-            best = max(best or (-np.inf, None), (peak, opening), key=lambda b: b[0])
-    return None if best is None else (bands, best[1])
-
-
-def speech_weights(media: Path, src: dict) -> tuple[dict, tuple]:
-    """`speechmap` weights per source, fitted on every other source's talking clips, and on all of them."""
-    from duetto.align import speechmap
-    pairs = {p.name: speech_pair(p) for p in tqdm(sorted(media.iterdir()), desc="lips", unit="clip")
-             if p.name in src and TALKING.match(p.name)}
-    pairs = {k: v for k, v in pairs.items() if v is not None}
-    folds = {s: speechmap.fit([v for k, v in pairs.items() if src[k] != s]) for s in sorted(set(src.values()))}
-    return folds, speechmap.fit(list(pairs.values()))
-
-
 def collect(media: Path, seeds=range(95000, 95010)) -> list[dict]:
     src = sources(media)
     paths = sorted(p for p in media.iterdir() if p.name in src)
-    folds, everything = speech_weights(media, src)
-    print("speech weights, fitted on all talking clips:", everything)
-    clip_kw = {str(p): {"speech_weights": folds[src[p.name]]} for p in paths}    # each clip: its source left out
     cfg = SynthConfig(seconds=4.0, fps=25, size=128, sample_rate=16000)
     synth = [(f"synth-{f}-{s}", render(f, s, cfg)) for f in ("impacts", "music", "speech") for s in seeds]
     tiny = SynthConfig(seconds=4.0, fps=25, size=64, sample_rate=16000)        # the shipped model's size: faces
@@ -98,8 +51,7 @@ def collect(media: Path, seeds=range(95000, 95010)) -> list[dict]:
     rows = []
     for group in ([(str(p), p) for p in paths], synth):
         bar = tqdm(total=len(group) * (len(DEFAULT_SHIFTS) + 3), desc="measure", unit="pair")
-        got, _ = evaluate(group, DEFAULT_SHIFTS, progress=bar.update, unrelated=3, clip_kw=clip_kw,
-                          speech_weights=everything)      # synthetic clips: the weights of every real talking clip
+        got, _ = evaluate(group, DEFAULT_SHIFTS, progress=bar.update, unrelated=3)
         bar.close()
         rows += got
     for r in rows:
