@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,13 @@ def bundle_path(given: Path | None, long: bool = False) -> Path:
         shipped = sorted(p.name for p in SHIPPED.glob("*") if (p / "generation.json").is_file())
         raise DuettoError(f"{bundle}: no such model bundle (shipped: {', '.join(shipped) or 'none'})")
     return bundle
+
+
+def quoted_words(caption: str) -> str | None:
+    """The words a caption quotes in double quotes (``a man says "hello there"`` -> ``hello there``), or None.
+    Single quotes are apostrophes too often to count."""
+    m = re.search(r'["“”]([^"“”]{1,200})["“”]', caption)
+    return m.group(1).strip() or None if m else None
 
 
 def default_window(bundle: Path = DEFAULT_BUNDLE) -> float:
@@ -259,6 +267,10 @@ def cmd_generate(a) -> int:
         a.rewritten = rewrite(a.prompt, a.rewrite_model)
         print(f"{PROG}: caption: {a.rewritten.caption}\n{_rewrite_note(a.rewritten)}", file=sys.stderr)
         a.prompt, a.speech = a.rewritten.caption, a.speech or a.rewritten.speech
+    if a.speech is None and quoted_words(a.prompt):   # the caption's quoted words are the words to say, as in
+        a.speech = quoted_words(a.prompt)               # training (without them the model babbles the whole clip)
+        if not a.quiet:
+            print(f"{PROG}: speaking the caption's quoted words: {a.speech!r} (--speech to say others)", file=sys.stderr)
     from duetto.joint import parallel
     from duetto.joint.device import from_arguments
     device, dtype = from_arguments(a)                  # before anything loads

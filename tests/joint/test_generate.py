@@ -233,3 +233,18 @@ def test_the_student_makes_one_window_and_its_teacher_a_longer_clip(tmp_path, ca
     assert used == ["duetto-tiny-student", "duetto-tiny-student", "duetto-tiny-v2", "duetto-tiny"]
     err = capsys.readouterr().err
     assert err.count("made window by window by duetto-tiny-v2") == 1 and "8 s is longer than one window" in err
+
+
+def test_a_captions_quoted_words_are_spoken_unless_speech_says_otherwise(tmp_path, capsys, monkeypatch):
+    """`a man says "hello there"` speaks "hello there" (the model was trained with the quoted words' phonemes; told
+    nothing, it babbles the whole clip); --speech wins; apostrophes and single quotes are not quotes."""
+    from duetto.joint import cli
+    said = []
+    monkeypatch.setattr(cli, "_generate", lambda a, *rest: said.append(a.speech) or 0)
+    out = ["-o", str(tmp_path / "x.mp4"), "--checkpoint", "duetto-tiny"]
+    assert main(["generate", 'a man says "hello there" in a kitchen'] + out) == 0
+    assert main(["generate", "a man says \u201cgood morning\u201d"] + out + ["--quiet"]) == 0
+    assert main(["generate", 'a man says "hello there"', "--speech", "goodbye"] + out) == 0
+    assert main(["generate", "the man's dog and the cat's 'toy'"] + out) == 0
+    assert said == ["hello there", "good morning", "goodbye", None]
+    assert capsys.readouterr().err.count("speaking the caption's quoted words: 'hello there'") == 1
