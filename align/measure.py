@@ -244,6 +244,12 @@ def _find_mouths(y: np.ndarray, need_share: float):
     return [(box, "haar")], [None]
 
 
+def _kept(frames: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``frames[keep]``, without a copy when every frame is kept (no frame-rate conversion's repeats): the two
+    readings run side by side, and a long clip's float copies are its largest allocations."""
+    return frames if len(keep) == len(frames) else frames[keep]
+
+
 def _read_faces(src, clip: LumaClip, y: np.ndarray, keep: np.ndarray, times: np.ndarray, method: str, search: float,
                 readings: dict) -> str | None:
     """The speech reading (into ``readings``) where a face is found; what read the face (`SyncReport.face`: "" when
@@ -259,7 +265,7 @@ def _read_faces(src, clip: LumaClip, y: np.ndarray, keep: np.ndarray, times: np.
         mouths = [(lips.scaled(box, k), how) for box, how in mouths]
         faces = [None if f is None else f.scaled(k) for f in faces]
     mesh = (lambda i: faces[i]) if faces and faces[0] is not None else None
-    r = _speech(clip, frames[keep], times, mouths, search, lips.mesh_stride(clip.fps), mesh)
+    r = _speech(clip, _kept(frames, keep), times, mouths, search, lips.mesh_stride(clip.fps), mesh)
     if r is None:
         return ""
     readings["speech"] = r
@@ -298,7 +304,7 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     # The events reading runs beside the faces' (mediapipe waits for its graph without holding the GIL): a
     # faceless 720p clip 0.17 -> 0.13 s of analysis. Same readings, in the same order, as one after the other.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        events = pool.submit(_events, clip, y[keep], times, search) if method != "speech" else None
+        events = pool.submit(_events, clip, _kept(y, keep), times, search) if method != "speech" else None
         face_how = _read_faces(src, clip, y, keep, times, method, search, readings)
         if events is not None and events.result().curve is not None:
             readings["events"] = events.result()
