@@ -74,7 +74,8 @@ def build_parser():
                         f"{LONG_BUNDLE.name} for --seconds beyond its window)")
     g.add_argument("--video", type=Path, default=None, help="keep this picture and generate its sound")
     g.add_argument("--audio", type=Path, default=None, help="keep this sound and generate its picture")
-    g.add_argument("--speech", default=None, help="words for the person in the clip to say (phonemes by espeak-ng)")
+    g.add_argument("--speech", default=None, help="words for the person in the clip to say (phonemes by espeak-ng; "
+                                                  "default: the words the caption quotes in double quotes, if any)")
     g.add_argument("--language", default="en-us", help="espeak-ng language of --speech (default en-us)")
     g.add_argument("--voice", type=Path, default=None,
                    help="voice reference: an audio or video file whose speaker the generated voice follows")
