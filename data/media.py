@@ -164,7 +164,8 @@ class _FrameSink:
         self.prev = None          # (time, av.VideoFrame)
         self.prev_array = None
         self.bytes = 0
-        self.gray_table = None    # `_native_gray`'s lookup table once the first frame has chosen it (False: none)
+        self.gray_table = None    # `_native_gray`'s lookup table once a frame has chosen it (False: none)...
+        self.gray_key = None      # ...for frames of this (pixel format, range, width, height)
 
     def _t(self, i: int) -> float:
         return self.start + i / self.fps
@@ -214,20 +215,21 @@ class _FrameSink:
         y0, x0 = (ih - h) // 2, (iw - w) // 2
         return np.ascontiguousarray(arr[y0:y0 + h, x0:x0 + w])
 
-
     def _native_gray(self, frame) -> np.ndarray | None:
         """The luma plane at the source size through the lookup table that swscale's gray conversion amounts to
         (limited-range Y stretched to 0-255), or None where that does not hold: checked against ``to_ndarray``
-        on the first frame, exactly, then used for the rest (2-8x faster than swscale per frame)."""
+        exactly on the first frame, and again whenever the pixel format, range or size changes, then used for the
+        frames that follow (2-8x faster than swscale per frame)."""
         if frame.format.name not in _LUMA_FIRST:
             return None
         plane = frame.planes[0]
         y = np.frombuffer(plane, np.uint8)[: plane.line_size * frame.height]
         y = y.reshape(frame.height, plane.line_size)[:, : frame.width]
-        if self.gray_table is None:
+        key = (frame.format.name, getattr(frame, "color_range", None), frame.width, frame.height)
+        if self.gray_table is None or key != self.gray_key:
             ref = frame.to_ndarray(format="gray")
-            table = next((t for t in (_LIMITED_TO_FULL, _IDENTITY) if np.array_equal(t[y], ref)), False)
-            self.gray_table = table
+            self.gray_table = next((t for t in (_LIMITED_TO_FULL, _IDENTITY) if np.array_equal(t[y], ref)), False)
+            self.gray_key = key
             return ref
         if self.gray_table is False:
             return None
