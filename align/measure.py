@@ -306,8 +306,9 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     with ThreadPoolExecutor(max_workers=1) as pool:
         events = pool.submit(_events, clip, _kept(y, keep), times, search) if method != "speech" else None
         face_how = _read_faces(src, clip, y, keep, times, method, search, readings)
-        if events is not None and events.result().curve is not None:
-            readings["events"] = events.result()
+        r = events.result() if events is not None else None
+        if r is not None and r.curve is not None:
+            readings["events"] = r
     if face_how is None:
         return no_signal("no face found for the speech method", method)
     if not readings:

@@ -66,7 +66,8 @@ def analyse(path: Path, family: str, starts: list[float], history: float, window
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=None, help="bundle (default: the one duetto generate uses past one window, duetto-tiny-v2)")
+    ap.add_argument("--checkpoint", default=None,
+                    help="bundle (default: the one duetto generate uses past one window, duetto-tiny-v2)")
     ap.add_argument("--lengths", type=float, nargs="+", default=[4, 8, 16, 32])
     ap.add_argument("--per-family", type=int, default=2,
                     help="gallery prompts a family for the longest clips (0: the memory runs only)")

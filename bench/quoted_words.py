@@ -10,18 +10,19 @@ H/speech: held-out speech shards (`duetto-data synth --family speech --n 24 --se
 from __future__ import annotations
 
 import argparse
-import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 
 
 def captions(folder: Path, n: int) -> list[str]:
+    """The first ``n`` captions of the shards in ``folder``, in order (`data.shards.iter_shard`; bad samples skipped)."""
+    from duetto.data.schema import load_json
+    from duetto.data.shards import Sample, iter_shard
     out = []
     for shard in sorted(folder.glob("*.tar")):
-        with tarfile.open(shard) as t:
-            out += [json.load(t.extractfile(m))["caption"] for m in t.getmembers() if m.name.endswith(".json")]
+        out += [load_json(s.files["json"], s.name).get("caption", "") for s in iter_shard(shard)
+                if isinstance(s, Sample)]
     return out[:n]
 
 
@@ -35,7 +36,8 @@ def main():
 
     from duetto.align import measure_sync
     from duetto.data import console
-    from duetto.joint.cli import bundle_path, quoted_words
+    from duetto.joint.cli import bundle_path
+    from duetto.joint.conditioning import quoted_words
     from duetto.joint.pipeline import Pipeline
     from duetto.train.evaluate import spoken_words
     torch.set_num_threads(2)
@@ -54,8 +56,10 @@ def main():
     rows = []
     for key, r in got.items():
         r = np.array(r, float)
-        rows.append({"quoted words": key, "clips": len(r), "phoneme error": f"{100 * r[:, 0].sum() / r[:, 1].sum():.1f} %",
-                     "speech length / words'": f"{np.median(r[:, 2]):.2f}", "lips in sync": f"{int(r[:, 3].sum())}/{len(r)}"})
+        rows.append({"quoted words": key, "clips": len(r),
+                     "phoneme error": f"{100 * r[:, 0].sum() / r[:, 1].sum():.1f} %",
+                     "speech length / words'": f"{np.median(r[:, 2]):.2f}",
+                     "lips in sync": f"{int(r[:, 3].sum())}/{len(r)}"})
     print(f"{bundle.name}, {a.shards}")
     print(console.table(rows, list(rows[0])))
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
 
 from duetto.data import console
 from duetto.data.errors import DuettoError
+from duetto.joint.conditioning import quoted_words
 from duetto.joint.config import HISTORY_ANCHOR_S, HISTORY_METHODS, anchor_seconds
 
 PROG = "duetto"
@@ -44,17 +44,10 @@ def bundle_path(given: Path | None, long: bool = False) -> Path:
     return bundle
 
 
-def quoted_words(caption: str) -> str | None:
-    """The words a caption quotes in double quotes (``a man says "hello there"`` -> ``hello there``), or None.
-    Single quotes are apostrophes too often to count."""
-    m = re.search(r'["“”]([^"“”]{1,200})["“”]', caption)
-    return m.group(1).strip() or None if m else None
-
-
 def default_window(bundle: Path = DEFAULT_BUNDLE) -> float:
-    """The clip length (seconds) a shipped bundle makes in one window, from its ``generation.json``."""
-    import json
-    return float(json.loads((bundle / "generation.json").read_text(encoding="utf-8")).get("seconds", 4.0))
+    """The clip length (seconds) a bundle makes in one window, from its ``generation.json``."""
+    from duetto.joint.pipeline import read_generation
+    return float(read_generation(bundle).seconds)
 
 
 def build_parser():
@@ -254,12 +247,12 @@ def cmd_generate(a) -> int:
     for option, path in (("--video", a.video), ("--audio", a.audio)):
         if path is not None:
             _check_length(option, path, a.seconds, MAX_SECONDS)
-    long = a.checkpoint is None and a.seconds is not None and a.video is None and a.audio is None \
-        and a.seconds > default_window() + 1e-9
+    window = default_window() if a.checkpoint is None and a.seconds is not None else None
+    long = window is not None and a.video is None and a.audio is None and a.seconds > window + 1e-9
     bundle = bundle_path(a.checkpoint, long=long)
     if long and not a.quiet:
         print(f"{PROG}: {a.seconds:g} s is longer than one window of {DEFAULT_BUNDLE.name} "
-              f"({default_window():g} s): made window by window by {bundle.name}", file=sys.stderr)
+              f"({window:g} s): made window by window by {bundle.name}", file=sys.stderr)
     a.rewritten = None
     if a.rewrite_model is not None and not a.rewrite:
         raise DuettoError("--rewrite-model goes with --rewrite")
@@ -268,10 +261,12 @@ def cmd_generate(a) -> int:
         a.rewritten = rewrite(a.prompt, a.rewrite_model)
         print(f"{PROG}: caption: {a.rewritten.caption}\n{_rewrite_note(a.rewritten)}", file=sys.stderr)
         a.prompt, a.speech = a.rewritten.caption, a.speech or a.rewritten.speech
-    if a.speech is None and quoted_words(a.prompt):   # the caption's quoted words are the words to say, as in
-        a.speech = quoted_words(a.prompt)               # training (without them the model babbles the whole clip)
+    quoted = quoted_words(a.prompt) if a.speech is None else None
+    if quoted:           # the caption's quoted words are the words to say, as in training (told none, it babbles)
+        a.speech = quoted
         if not a.quiet:
-            print(f"{PROG}: speaking the caption's quoted words: {a.speech!r} (--speech to say others)", file=sys.stderr)
+            print(f"{PROG}: speaking the caption's quoted words: {a.speech!r} (--speech to say others)",
+                  file=sys.stderr)
     from duetto.joint import parallel
     from duetto.joint.device import from_arguments
     device, dtype = from_arguments(a)                  # before anything loads

@@ -74,6 +74,18 @@ def clip_words(meta: dict | None) -> tuple[str, str]:
     return (words.strip() if isinstance(words, str) else ""), str(speech.get("voice") or "en-us").split("+")[0]
 
 
+DOUBLE_QUOTES = '"\u201c\u201d'
+
+
+def quoted_words(text: str, quotes: str = DOUBLE_QUOTES) -> str | None:
+    """The first words ``text`` quotes between any two of ``quotes`` (``a man says "hello there"`` -> ``hello
+    there``; at most 200 characters), stripped; None when it quotes nothing. Captions quote their spoken words in
+    double quotes (`caption_without_words`); single quotes are apostrophes too often to count there."""
+    q = re.escape(quotes)
+    m = re.search(f"[{q}]([^{q}]{{1,200}})[{q}]", text)
+    return m.group(1).strip() if m else None
+
+
 def caption_without_words(caption: str, words: str) -> str:
     """``caption`` without its quoted spoken ``words`` (``... says "hello there" in ...`` -> ``... speaks in ...``):
     what training shows with the phonemes alone carrying the words. Unchanged when the words are not quoted."""

@@ -68,6 +68,15 @@ class GenerationConfig:
             raise DuettoError("generation config: guidance_max_t must be in (0, 1]")
 
 
+def read_generation(folder: Path) -> GenerationConfig:
+    """A bundle folder's ``generation.json``, checked (`data.schema.load_json`, `config_from_dict`); a one-line
+    `DuettoError` when the folder holds none or a bad one."""
+    path = Path(folder) / GENERATION_NAME
+    if not path.is_file():
+        raise DuettoError(f"{folder}: not a Duetto model bundle (no {GENERATION_NAME})")
+    return config_from_dict(GenerationConfig, load_json(path.read_bytes(), str(path)), str(path))
+
+
 SAMPLING_SETTINGS = ("steps", "sampler", "shift", "video_scale", "audio_scale", "video_sync_scale", "audio_sync_scale",
                      "guidance_max_t")    # the GenerationConfig fields a run may override (Pipeline.with_sampling)
 
@@ -113,10 +122,7 @@ class Pipeline:
         from .model import JointDiT
         from .text import load_text_encoder
         folder = Path(folder)
-        if not (folder / GENERATION_NAME).is_file():
-            raise DuettoError(f"{folder}: not a Duetto model bundle (no {GENERATION_NAME})")
-        cfg = config_from_dict(GenerationConfig, load_json((folder / GENERATION_NAME).read_bytes(),
-                                                           str(folder / GENERATION_NAME)), str(folder / GENERATION_NAME))
+        cfg = read_generation(folder)
         if is_delta_bundle(folder):          # the base bundle's parts, its joint weights moved by the delta
             base, delta = read_delta(folder)
             pipe = cls.load(base, text_encoder)

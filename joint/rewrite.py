@@ -203,8 +203,9 @@ def _checked(request: str) -> str:
 
 
 def _quoted(text: str) -> str | None:
-    m = re.search(r"[\"“”']([^\"“”']{1,200})[\"“”']", text)
-    return m.group(1).strip() if m else None
+    """A request's quoted words: double or single quotes (a person asks `say 'hello'`)."""
+    from duetto.joint.conditioning import DOUBLE_QUOTES, quoted_words
+    return quoted_words(text, DOUBLE_QUOTES + "'")
 
 
 def _plain(caption: str) -> str:

@@ -22,7 +22,8 @@ def add_parser(sub, run_args) -> None:
     d = sub.add_parser("distil", help="distil a bundle into a few-step student (one model pass a step)",
                        description=__doc__.split("\n\n")[0] + " Example: duetto-train distil --teacher "
                        "samples/duetto-tiny-v2 --data latents/ --student-steps 4 --rollouts 512 --out runs/student")
-    d.add_argument("--teacher", type=Path, default=None, help="the teacher bundle (default: the shipped duetto-tiny-v2, the shipped student's teacher)")
+    d.add_argument("--teacher", type=Path, default=None,
+                   help="the teacher bundle (default: the shipped duetto-tiny-v2, the shipped student's teacher)")
     d.add_argument("--data", required=True, nargs="+",
                    help="latent shards of the teacher's VAEs: their captions, words, voices and music (and, for "
                         "the given-stream modes, their latents) condition the rollouts")

@@ -115,3 +115,15 @@ def test_words_that_look_like_options_are_spoken_not_obeyed(tmp_path):
         with pytest.raises(DuettoError, match="not an espeak-ng voice name"):
             check_voice(bad)
     assert check_voice("en-gb-x-rp+f3") == "en-gb-x-rp+f3"
+
+
+def test_quoted_words_reads_a_captions_quote_and_a_requests_single_quotes():
+    """One reader of quoted words: captions in double (or curly) quotes, apostrophes ignored; a request's single
+    quotes when asked for (`joint.rewrite`); nothing quoted, or a quote past 200 characters: None."""
+    from duetto.joint.conditioning import DOUBLE_QUOTES, quoted_words
+    assert quoted_words('a man says "hello there" in a kitchen') == "hello there"
+    assert quoted_words("a man says \u201c good morning \u201d") == "good morning"
+    assert quoted_words("the man's dog says 'woof'") is None
+    assert quoted_words("the man's dog says 'woof'", DOUBLE_QUOTES + "'") == "s dog says"   # why captions skip them
+    assert quoted_words("say 'woof'", DOUBLE_QUOTES + "'") == "woof"
+    assert quoted_words('says "' + "a" * 201 + '"') is None and quoted_words("no quote") is None
