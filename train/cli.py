@@ -314,7 +314,7 @@ def cmd_vae(a) -> int:
 
 def _init_from(model, folder: Path | None, run: Path):
     """Copy the weights of a saved model of the same class and config into ``model`` (from a generation bundle:
-    its joint model). Nothing to do without ``--init`` or when ``run`` resumes from a checkpoint of its own.
+    its joint model; a delta bundle: its base's moved by the delta). Nothing to do without ``--init`` or when ``run`` resumes from a checkpoint of its own.
     Calibration constants (``latent_shift``, ``latent_scale``) may differ; every other config field must match,
     so a run cannot silently train, say, a time-locked model as a global one."""
     from duetto.data.autoencoder import load_autoencoder, load_state_strict
@@ -323,9 +323,13 @@ def _init_from(model, folder: Path | None, run: Path):
         return
     if not folder.is_dir():
         raise DuettoError(f"--init {folder}: no such folder")
-    if (folder / "joint").is_dir():
-        folder = folder / "joint"
-    src = load_autoencoder(folder)
+    from duetto.joint.delta import delta_model, is_delta_bundle, read_delta
+    if is_delta_bundle(folder):               # a delta bundle: its base's joint model moved by the delta
+        base, delta = read_delta(folder)
+        src = delta_model(load_autoencoder(base / "joint").float(), folder, delta)
+    else:
+        folder = folder / "joint" if (folder / "joint").is_dir() else folder
+        src = load_autoencoder(folder)
     if type(src) is not type(model):
         raise DuettoError(f"--init {folder}: holds {type(src).__name__} weights, not {type(model).__name__}")
     mine, theirs = _asdict(model.config), _asdict(src.config)

@@ -165,3 +165,17 @@ def test_int8_factors_make_the_delta_to_a_percent_in_half_the_bytes(pair, tmp_pa
     save_file(delta, str(small / "delta" / "delta.safetensors"))
     with pytest.raises(DuettoError, match="has no scale of its rank"):
         Pipeline.load(small)
+
+
+def test_training_may_start_from_a_delta_bundle(pair, tmp_path):
+    """`duetto-train joint --init` takes a delta bundle: the weights it starts from are the delta bundle's own."""
+    from duetto.joint.model import JointDiT
+    from duetto.train.cli import _init_from
+    base, student = pair
+    out = save_delta_bundle(tmp_path / "student", student.model, base, student.config, rank=None, dtype=None)
+    model = JointDiT(student.model.config)
+    _init_from(model, out, tmp_path / "run")
+    want = Pipeline.load(out).model.state_dict()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, want[k].to(v.dtype)), k
+    assert any(not torch.equal(v, Pipeline.load(base).model.state_dict()[k]) for k, v in want.items())
