@@ -32,6 +32,9 @@ def add_parser(sub, run_args) -> None:
     d.add_argument("--target", default="segment", choices=("segment", "endpoint"),
                    help="where a student step aims: the teacher's state at the step's end (segment) or the teacher's "
                         "final sample (endpoint) (default segment, the one measured better; see train/distil_task.py)")
+    d.add_argument("--student-init", type=Path, default=None,
+                   help="start the student from this bundle instead of the teacher's weights (e.g. the student of an "
+                        "earlier teacher, taught the new teacher's rollouts); its model must be the teacher's kind")
     d.add_argument("--rollouts-only", action="store_true", help="stop after the rollouts (e.g. to train elsewhere)")
     d.add_argument("--steps", type=int, default=2000, help="student updates in total (default 2000)")
     d.add_argument("--out", required=True, type=Path, help="run folder (created; resumed when it holds this run)")
@@ -82,6 +85,7 @@ def _distil(a, state, device, dtype, teacher) -> int:
     if pipe.config.sampler != "euler":
         raise DuettoError(f"--teacher {teacher}: its sampler is {pipe.config.sampler}; distillation follows Euler "
                           "teachers (export one with the euler sampler)")
+    start = _student_start(pipe.model.config, a.student_init)
     clips = load_latents(a.data, video_vae=pipe.video_vae, audio_vae=pipe.audio_vae)
     if not clips:
         raise DuettoError(f"no latent clips in {' '.join(map(str, a.data))}")
@@ -100,6 +104,8 @@ def _distil(a, state, device, dtype, teacher) -> int:
                 "shift": pipe.config.shift, "text_encoder": pipe.config.text_encoder, "train": train_cfg.to_dict()}
     if a.target != "segment":                        # recorded only when used, so older runs resume as they were
         resolved["target"] = a.target
+    if a.student_init is not None:
+        resolved["student_init"] = str(a.student_init.resolve())
     _check_same_run(a.out, resolved)
     folder = a.out / "rollouts"
     if state.is_main_process:
@@ -115,7 +121,7 @@ def _distil(a, state, device, dtype, teacher) -> int:
         return console.EXIT_OK
     rollouts = read_rollouts(folder, plan, len(points))
     del pipe
-    student = Pipeline.load(teacher).model                         # the teacher's own float32 weights (a delta's too)
+    student = start if start is not None else Pipeline.load(teacher).model   # the teacher's float32 weights
     pairs = segments(points, a.student_steps, resolved["shift"])
     task = DistilTask(student, stack, rollouts, plan.rows, points, pairs, batch_size=a.batch_size, seed=a.seed,
                       held_out=16, target=a.target)
@@ -126,7 +132,7 @@ def _distil(a, state, device, dtype, teacher) -> int:
         import torch
 
         from duetto.data.media import atomic_write
-        with torch.no_grad():
+        with torch.no_grad():                                # (with --student-init: the starting student's)
             base = task.evaluate(student.eval(), 0)
         atomic_write(baseline, (json.dumps(base) + "\n").encode())
     print(f"{PROG}: student of {teacher.name} for {a.student_steps} step(s): {len(pairs)} segment kinds, "
@@ -134,3 +140,20 @@ def _distil(a, state, device, dtype, teacher) -> int:
           file=sys.stderr)
     print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())
     return console.EXIT_OK
+
+
+def _student_start(config, init):
+    """``None`` (the student starts from the teacher's weights) or ``init``'s joint model, float32: a bundle whose
+    model has the teacher's ``config`` (its latent calibration too: the rollouts are in the teacher's). Checked
+    before any rollout is made."""
+    from duetto.joint.pipeline import Pipeline
+    if init is None:
+        return None
+    if not init.is_dir():
+        raise DuettoError(f"--student-init {init}: no such bundle folder")
+    start = Pipeline.load(init).model.float()
+    mine, theirs = dataclasses.asdict(config), dataclasses.asdict(start.config)
+    differ = [k for k in mine if mine[k] != theirs.get(k)]
+    if differ:
+        raise DuettoError(f"--student-init {init}: not the teacher's kind of model ({', '.join(differ)} differ)")
+    return start

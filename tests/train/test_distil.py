@@ -129,6 +129,34 @@ def test_a_student_of_a_delta_teacher_is_stored_against_the_teachers_base(micro_
     assert 0 < err < 0.05, err              # rank 4 of a micro model's change, in int8: close, not exact
 
 
+def test_a_student_may_start_from_another_bundle(micro_bundle, latents, tmp_path, capsys):
+    """--student-init: re-distilling after the teacher changed starts from the earlier student. The run's baseline
+    (its starting weights at the student's steps) is that bundle's, not the teacher's, and a model of another kind
+    is refused in one line."""
+    import shutil
+    first = tmp_path / "first"
+    assert main(_args(micro_bundle, latents, first, "--steps", "30", "--lr", "2e-3", "--eval-every", "0")) == 0
+    earlier = micro_bundle.parent / f"earlier-{tmp_path.name}"
+    assert main(["export", str(first), "--out", str(earlier)]) == 0
+    fresh, again = tmp_path / "fresh", tmp_path / "again"
+    assert main(_args(micro_bundle, latents, fresh, "--steps", "1", "--eval-every", "0")) == 0
+    assert main(_args(micro_bundle, latents, again, "--steps", "1", "--eval-every", "0",
+                      "--student-init", str(earlier))) == 0
+    base = {r: json.loads((r / "baseline.json").read_text()) for r in (fresh, again)}
+    total = {r: b["sample1_video"] + b["sample1_audio"] for r, b in base.items()}
+    assert total[again] < 0.8 * total[fresh], total             # it starts where the earlier student had got to
+    assert json.loads((again / "run.json").read_text())["config"]["student_init"] == str(earlier.resolve())
+    other = micro_bundle.parent / f"other-{tmp_path.name}"
+    shutil.copytree(micro_bundle, other)
+    cfg = json.loads((other / "joint" / "config.json").read_text())
+    cfg["config"]["rope_max_period"] = 2 * cfg["config"]["rope_max_period"]      # same weights, another model
+    (other / "joint" / "config.json").write_text(json.dumps(cfg))
+    capsys.readouterr()
+    assert main(_args(micro_bundle, latents, tmp_path / "x", "--student-init", str(other))) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--student-init" in err[0], err
+
+
 def test_distillation_resumes_after_sigkill_to_the_same_losses(micro_bundle, latents, tmp_path):
     steps = 16
     reference = tmp_path / "reference"
