@@ -9,7 +9,9 @@
 # quarter of its clips at t 0.9-1 over 1,000 updates of three families (about 250 updates' worth), and nothing moved.
 # Leg 1: 800 updates of speech clips only, every clip at t 0.9-1 (--high-noise 1): true caption 11/16, swapped 4/16;
 # generated DEV speech clips with the asked shirt colour 12.5 % -> 70.8 %.
-# Leg 2: all three families, half the clips at t 0.9-1, the rest as v2 trained them.
+# Leg 2: all three families, half the clips at t 0.9-1, the rest as v2 trained them (leg 1 alone had taught the
+#   music and impacts scenes faces: DEV with a face 10/24 and 12/24); 1,500 updates.
+# Leg 3: 1,000 updates, a third at t 0.9-1, the known-prefix share of v2 (extension), lr 1e-4.
 # About 11 clips a second on an idle 2-core CPU at 2 threads.
 set -euo pipefail
 RUNS=${1:?usage: recipes/tiny-v3.sh RUNS}
@@ -31,3 +33,6 @@ OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS/latents/speech" "${COMMON[@]}
 duetto-train export "$RUNS/joint-hn1" --step 800 --video-vae "$VVAE" --audio-vae "$AVAE" --out "$RUNS/b-hn1-800"
 OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/{speech,music,impacts} "${COMMON[@]}" --warmup 20 \
   --given-prefix 0.15 --high-noise 0.5 --steps 1500 --out "$RUNS/joint-mix" --init "$RUNS/b-hn1-800" --seed 23
+duetto-train export "$RUNS/joint-mix" --step 1500 --video-vae "$VVAE" --audio-vae "$AVAE" --out "$RUNS/b-mix-1500"
+OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/{speech,music,impacts} "${COMMON[@]}" --warmup 20 \
+  --given-prefix 0.3 --high-noise 0.35 --lr 1e-4 --steps 1000 --out "$RUNS/joint-mix2" --init "$RUNS/b-mix-1500" --seed 24

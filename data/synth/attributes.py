@@ -106,10 +106,16 @@ def _impacts_colour(video: np.ndarray, min_distance: float = 60.0) -> str | None
     return _NAMES[int(np.argmax(votes))]
 
 
+def shirt_rgb(video: np.ndarray) -> np.ndarray:
+    """The median colour ``[3]`` (0..255) of a speech scene's shirt in ``video`` (uint8 ``[T, H, W, 3]``): the
+    shoulders, x +- 0.3 around a face at 0.44-0.56, from 0.86 of the height down (read from 0.90)."""
+    return np.median(_region(video, 0.90, 1.0, 0.30, 0.70), 0)
+
+
 def subject_colour(video: np.ndarray, subject: dict) -> str | None:
     """The colour read from ``video`` (uint8 ``[T, H, W, 3]``) where ``subject`` (`caption_subject`) is drawn."""
-    if subject["family"] == "speech":              # shoulders: x +- 0.3 around a face at 0.44-0.56, from 0.86 down
-        return nearest_colour(np.median(_region(video, 0.90, 1.0, 0.30, 0.70), 0))
+    if subject["family"] == "speech":
+        return nearest_colour(shirt_rgb(video))
     if subject["family"] == "music":
         return _music_colour(video, subject["kind"])
     return _impacts_colour(video)

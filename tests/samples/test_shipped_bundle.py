@@ -92,3 +92,25 @@ def test_v2_is_duetto_tiny_grown_and_stops_talking_after_the_words():
     clip = pipe.generate("a man with short black hair and a red shirt says \"hi there\"", speech="hi there",
                          seconds=1.0, steps=2, seed=3)[0]
     assert clip.video.shape == (25, 64, 64, 3) and clip.audio.shape == (1, 16000)
+
+
+V3 = SAMPLES / "duetto-tiny-v3"
+
+
+@pytest.mark.skipif(not V3.is_dir(), reason="no shipped v3")
+def test_v3_moves_the_shirt_toward_the_colour_the_caption_asks_for():
+    """samples/duetto-tiny-v3 (v2 taught the caption's colours at high noise): the same seed and words, only the
+    shirt's colour changed in the caption; of red, blue and yellow, each shirt drawn (read where the speech scenes
+    draw it) is nearest the one its caption asked for. v2 drew all three a greyish blue (fails this; so does the
+    student of v2, the default of `duetto generate`)."""
+    from duetto.data.synth.attributes import shirt_rgb
+    from duetto.data.synth.vocab import COLOURS
+    from duetto.joint.pipeline import Pipeline
+    pipe = Pipeline.load(V3)
+    asked = ("red", "blue", "yellow")
+    shirts = []
+    for colour in asked:
+        caption = f"a man with black hair and a {colour} shirt says \"good morning\" in front of a grey background"
+        shirts.append(shirt_rgb(pipe.generate(caption, speech="good morning", seconds=1.0, seed=0)[0].video))
+    dist = np.array([[np.linalg.norm(s - np.asarray(COLOURS[c], np.float32)) for s in shirts] for c in asked])
+    assert (dist.argmin(0) == np.arange(3)).all(), (np.round(shirts), dist.round())   # column: a shirt
