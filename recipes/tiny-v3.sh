@@ -36,3 +36,9 @@ OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/{speech,music,impact
 duetto-train export "$RUNS/joint-mix" --step 1500 --video-vae "$VVAE" --audio-vae "$AVAE" --out "$RUNS/b-mix-1500"
 OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/{speech,music,impacts} "${COMMON[@]}" --warmup 20 \
   --given-prefix 0.3 --high-noise 0.35 --lr 1e-4 --steps 1000 --out "$RUNS/joint-mix2" --init "$RUNS/b-mix-1500" --seed 24
+mkdir -p "$RUNS/ship" && cp -r "$HERE/samples/duetto-tiny" "$RUNS/ship/"      # a delta is exported beside its base
+duetto-train export "$RUNS/joint-mix2" --half --guidance 6 --video-guidance 2 --guidance-max-t 0.85 --sync-scale 2 \
+  --video-vae "$VVAE" --audio-vae "$AVAE" --delta 32 --int8 --delta-base "$RUNS/ship/duetto-tiny" --out "$RUNS/ship/duetto-tiny-v3"
+# DEV (the choice) and HELD_OUT (the card), e.g. HELD_OUT=RUNS/heldout made by recipes/conditioning.sh:
+#   duetto-train eval RUNS/ship/duetto-tiny-v3 --clips DEV/{impacts,music,speech} --n 72
+#   duetto-train eval RUNS/ship/duetto-tiny-v3 --clips HELD_OUT/{impacts,music,speech} --n 72 [--given video]
