@@ -314,7 +314,8 @@ def cmd_vae(a) -> int:
 
 def _init_from(model, folder: Path | None, run: Path):
     """Copy the weights of a saved model of the same class and config into ``model`` (from a generation bundle:
-    its joint model; a delta bundle: its base's moved by the delta). Nothing to do without ``--init`` or when ``run`` resumes from a checkpoint of its own.
+    its joint model; a delta bundle: its base's moved by the delta). Nothing to do without ``--init`` or when
+    ``run`` resumes from a checkpoint of its own.
     Calibration constants (``latent_shift``, ``latent_scale``) may differ; every other config field must match,
     so a run cannot silently train, say, a time-locked model as a global one."""
     from duetto.data.autoencoder import load_autoencoder, load_state_strict
