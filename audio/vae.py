@@ -29,6 +29,8 @@ from torch.nn.utils.parametrizations import weight_norm
 from duetto.data.autoencoder import DiagonalGaussian, LatentAutoencoder, ceil_div, start_narrow
 from duetto.data.errors import DuettoError
 
+from duetto.audio.harmonic import HarmonicSource
+
 
 @dataclass(frozen=True)
 class AudioVAEConfig:
@@ -45,6 +47,7 @@ class AudioVAEConfig:
     # FFT sizes of the training loss's multi-resolution STFT term, at 16 kHz (scaled to sample_rate). The 8 and
     # 16 ms windows see energy smeared ahead of a click, which the 32 ms and longer ones blur into the click itself
     stft_sizes: tuple = (128, 256, 512, 1024, 2048)
+    harmonics: int = 0                  # > 0: a harmonic source beside the decoder (audio.harmonic), this many partials
     latent_scale: float = 1.0           # latents = (mean - shift) * scale
     latent_shift: float = 0.0
 
@@ -59,6 +62,8 @@ class AudioVAEConfig:
             raise DuettoError(f"AudioVAEConfig.stft_sizes must be integers >= 16, not {self.stft_sizes!r}")
         if not (isinstance(self.n_residual_layers, int) and self.n_residual_layers >= 0):
             raise DuettoError(f"AudioVAEConfig.n_residual_layers must be >= 0, not {self.n_residual_layers!r}")
+        if not (isinstance(self.harmonics, int) and 0 <= self.harmonics <= 256):
+            raise DuettoError(f"AudioVAEConfig.harmonics must be an integer in [0, 256], not {self.harmonics!r}")
         if not (isinstance(self.lstm, int) and self.lstm >= 0):
             raise DuettoError(f"AudioVAEConfig.lstm must be >= 0, not {self.lstm!r}")
         if not (math.isfinite(self.latent_scale) and self.latent_scale != 0 and math.isfinite(self.latent_shift)):
@@ -187,6 +192,8 @@ class AudioVAE(WaveformLatents, LatentAutoencoder):
         self.encoder = _weight_norm_all(SEANetEncoder(dimension=2 * config.latent_channels, **common))
         self.decoder = _weight_norm_all(SEANetDecoder(dimension=config.latent_channels, **common))
         start_narrow([m for m in self.encoder.modules() if isinstance(m, nn.Conv1d)][-1])
+        self.harmonic = (HarmonicSource(config.latent_channels, self.hop, config.sample_rate, config.harmonics)
+                         if config.harmonics else None)
         # latents of context each chunk needs on either side for chunked == one-shot (finite only without LSTM)
         self.encoder_overlap = encoder_overlap(self.encoder, self.hop)
         self.decoder_overlap = decoder_overlap(self.decoder, self.hop)
@@ -209,7 +216,8 @@ class AudioVAE(WaveformLatents, LatentAutoencoder):
     def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
         """Raw latents ``[B, latent_channels, L]`` -> audio ``[B, C, L * hop]`` (not clamped)."""
         _check_latents(z, self.latent_channels)
-        return self.decoder(z)
+        x = self.decoder(z)
+        return x if self.harmonic is None else x + self.harmonic(z)
 
     def forward(self, audio: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The training pass (goes through a DDP wrapper): ``(reconstruction [B, C, N], KL)``."""
@@ -242,7 +250,8 @@ class AudioVAE(WaveformLatents, LatentAutoencoder):
     @torch.no_grad()
     def chunked_decode(self, z: torch.Tensor, chunk_latents: int = 50, length: int | None = None) -> torch.Tensor:
         """Same as ``decode``, ``chunk_latents`` latents at a time with ``decoder_overlap`` latents of context
-        on either side. Without gradients."""
+        on either side (the harmonic source, whose phase runs over the whole clip, in one pass of bounded memory).
+        Without gradients."""
         if chunk_latents < 1:
             raise DuettoError(f"chunk_latents must be >= 1, not {chunk_latents}")
         raw, hop, ov = self.denormalise(z), self.hop, self.decoder_overlap
@@ -255,6 +264,8 @@ class AudioVAE(WaveformLatents, LatentAutoencoder):
             y = self.decoder(raw[..., a:b])                                 # [B, C, (b - a) * hop]
             out.append(y[..., (s - a) * hop: (e - a) * hop])
         x = torch.cat(out, dim=-1)
+        if self.harmonic is not None:
+            x = x + self.harmonic(raw)
         return x if length is None else x[..., :length]
 
 

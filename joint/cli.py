@@ -212,6 +212,10 @@ def add_sampling_arguments(p) -> None:
     p.add_argument("--guidance-max-t", type=float, default=None,
                    help="guide (both kinds) only at flow times <= this, in (0, 1]; the noisier steps take one model "
                         "pass (default: the model's; 1 = every step)")
+    p.add_argument("--audio-vae", type=Path, default=None, metavar="DIR",
+                   help="decode the sound with this audio VAE instead of the bundle's; it must share the bundle's "
+                        "latents (e.g. samples/vae-audio-tiny-pitch: the same encoder, a decoder that keeps the "
+                        "voice's pitch)")
 
 
 def sampling_settings(a) -> dict:
@@ -375,7 +379,10 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
     from duetto.joint import parallel
     from duetto.joint.pipeline import Pipeline
     mode = parallel.choose(a.parallel, a.n, world)
-    pipe = Pipeline.load(bundle).to(device, dtype).with_sampling(**sampling_settings(a))
+    pipe = Pipeline.load(bundle).with_sampling(**sampling_settings(a))
+    if a.audio_vae is not None:
+        pipe = pipe.with_audio_vae(a.audio_vae)
+    pipe = pipe.to(device, dtype)
     if world > 1 and mode == "guidance":
         pipe.passes = parallel.across_ranks()
     if world > 1 and mode == "sequence":

@@ -114,6 +114,26 @@ class Pipeline:
         self.audio_vae.to(self.device)
         return self
 
+    def with_audio_vae(self, folder) -> Pipeline:
+        """This pipeline decoding its sound with the audio autoencoder in ``folder`` instead of the bundle's: one trained on the same
+        latents (same rate, channels, latent size and normalisation, e.g. a decoder fine-tuned with the encoder
+        frozen: ``samples/vae-audio-tiny-pitch``). Anything else is a one-line `DuettoError`."""
+        from duetto.data.autoencoder import load_autoencoder
+        new, old = load_autoencoder(folder), self.audio_vae
+        if not hasattr(new, "sample_rate"):
+            raise DuettoError(f"{folder}: not an audio autoencoder")
+        for name in ("sample_rate", "channels", "hop", "latent_channels"):
+            if getattr(new, name) != getattr(old, name):
+                raise DuettoError(f"{folder}: its {name} is {getattr(new, name)}, the bundle's latents need "
+                                  f"{getattr(old, name)}")
+        for name in ("latent_scale", "latent_shift"):
+            if getattr(new.config, name, None) != getattr(old.config, name, None):
+                raise DuettoError(f"{folder}: its latent normalisation ({name}) is not the bundle's: it was not "
+                                  "trained on the same latents")
+        out = Pipeline(self.model, self.video_vae, new.to(self.device), self.text_encoder, self.config)
+        out.device, out.dtype, out.passes, out.sequence = self.device, self.dtype, self.passes, self.sequence
+        return out
+
     @classmethod
     def load(cls, folder, text_encoder=None) -> Pipeline:
         """Load a bundle (whole, or a delta on the bundle beside it: `joint.delta`); every missing or corrupt part is

@@ -492,7 +492,10 @@ def cmd_eval(a) -> int:
     if a.text_encoder:
         from duetto.joint.text import load_text_encoder
         text = load_text_encoder(a.text_encoder)
-    pipe = Pipeline.load(a.checkpoint, text).to(device, dtype).with_sampling(**sampling_settings(a))
+    pipe = Pipeline.load(a.checkpoint, text).with_sampling(**sampling_settings(a))
+    if a.audio_vae is not None:
+        pipe = pipe.with_audio_vae(a.audio_vae)
+    pipe = pipe.to(device, dtype)
     bank = None
     if a.clips:
         from duetto.data.bank import load_bank
@@ -536,6 +539,7 @@ def cmd_eval(a) -> int:
                       anchor=a.anchor)
     c = pipe.config
     report["settings"] = {"checkpoint": str(a.checkpoint), "given": a.given, "device": str(device),
+                          **({"audio_vae": str(a.audio_vae)} if a.audio_vae is not None else {}),
                           "dtype": str(dtype).removeprefix("torch."),
                           **{k: getattr(c, k) for k in SAMPLING_SETTINGS},
                           "seconds": a.seconds or c.seconds, "prompts": len(prompts),

@@ -248,3 +248,35 @@ def test_a_captions_quoted_words_are_spoken_unless_speech_says_otherwise(tmp_pat
     assert main(["generate", "the man's dog and the cat's 'toy'"] + out) == 0
     assert said == ["hello there", "good morning", "goodbye", None]
     assert capsys.readouterr().err.count("speaking the caption's quoted words: 'hello there'") == 1
+
+
+def test_another_audio_vae_on_the_same_latents_decodes_the_sound(bundle, tmp_path, capsys):
+    """--audio-vae: the same latents (the bundle's encoder, seed and picture), another decoder: a harmonic source
+    added to the bundle's decoder changes the sound and nothing else; a VAE on other latents is refused."""
+    import dataclasses
+
+    import torch
+
+    from duetto.audio.vae import AudioVAE
+    from duetto.data.autoencoder import load_autoencoder
+    base = load_autoencoder(bundle / "audio_vae")
+    pitch = AudioVAE(dataclasses.replace(base.config, harmonics=8))
+    pitch.load_state_dict(base.state_dict(), strict=False)
+    with torch.no_grad():
+        pitch.harmonic.head.bias[2].fill_(2.0)                  # an audible source
+    pitch.save_pretrained(tmp_path / "pitch")
+    other = AudioVAE(dataclasses.replace(base.config, latent_scale=base.config.latent_scale * 2))
+    other.save_pretrained(tmp_path / "other")
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    assert main(["generate", "a bell", "-o", str(a), "--checkpoint", str(bundle), "--seed", "5", "--quiet"]) == 0
+    assert main(["generate", "a bell", "-o", str(b), "--checkpoint", str(bundle), "--seed", "5", "--quiet",
+                 "--audio-vae", str(tmp_path / "pitch")]) == 0
+    ca, cb = read_clip(a), read_clip(b)
+    assert np.abs(ca.video.astype(int) - cb.video.astype(int)).max() <= 2   # the picture: the same latents
+    assert np.abs(ca.audio - cb.audio).max() > 0.05
+    capsys.readouterr()
+    assert main(["generate", "a bell", "-o", str(tmp_path / "c.mp4"), "--checkpoint", str(bundle), "--quiet",
+                 "--audio-vae", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err
+    assert "latent normalisation" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c.mp4").exists()
