@@ -29,6 +29,15 @@ LONG_BUNDLE = TEACHER_BUNDLE    # the default beyond one window (duetto extend, 
                                 # the student, window by window, spoke for 5.9x the words' length (the teacher 1.4x)
 
 
+def audio_vae_path(given: Path) -> Path:
+    """``--audio-vae``: an audio VAE folder, or the name of a shipped one (``vae-audio-tiny-pitch``)."""
+    if not given.exists() and len(given.parts) == 1 and (SHIPPED / given.name / "config.json").is_file():
+        return SHIPPED / given.name
+    if not given.is_dir():
+        raise DuettoError(f"{given}: no such audio VAE folder")
+    return given
+
+
 def bundle_path(given: Path | None, long: bool = False) -> Path:
     """``--checkpoint``: a bundle folder, or the name of a shipped one (``duetto-tiny``); None: the default,
     `DEFAULT_BUNDLE`, or `LONG_BUNDLE` for a clip made window by window (``long``)."""
@@ -213,9 +222,9 @@ def add_sampling_arguments(p) -> None:
                    help="guide (both kinds) only at flow times <= this, in (0, 1]; the noisier steps take one model "
                         "pass (default: the model's; 1 = every step)")
     p.add_argument("--audio-vae", type=Path, default=None, metavar="DIR",
-                   help="decode the sound with this audio VAE instead of the bundle's; it must share the bundle's "
-                        "latents (e.g. samples/vae-audio-tiny-pitch: the same encoder, a decoder that keeps the "
-                        "voice's pitch)")
+                   help="decode the sound with this audio VAE (a folder or a shipped name) instead of the bundle's; it "
+                        "must share the bundle's latents (vae-audio-tiny-pitch: the same encoder, a decoder that "
+                        "keeps more of a voice's pitch)")
 
 
 def sampling_settings(a) -> dict:
@@ -381,7 +390,7 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
     mode = parallel.choose(a.parallel, a.n, world)
     pipe = Pipeline.load(bundle).with_sampling(**sampling_settings(a))
     if a.audio_vae is not None:
-        pipe = pipe.with_audio_vae(a.audio_vae)
+        pipe = pipe.with_audio_vae(audio_vae_path(a.audio_vae))
     pipe = pipe.to(device, dtype)
     if world > 1 and mode == "guidance":
         pipe.passes = parallel.across_ranks()

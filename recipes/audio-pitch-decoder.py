@@ -8,7 +8,7 @@ windows of the clips (two of speech, one of music, one of impacts a batch): the 
 the sum of the two (no waveform L1: a waveform term wants the phase of a pitch it cannot know), plus the source's
 teaching terms (`harmonic_loss`: YIN's F0 and voicing, the clean partials' amplitudes). 3,000 updates, lr 3e-4 for
 the decoder and 1e-3 for the source, EMA 0.99; about 15 minutes on one core of the 2-core CPU. Writes the VAE
-folder (float16, like the shipped one) and ``log.jsonl``. Why and what it measured: ``samples/README.md``.
+folder (float16, like the shipped one) and ``OUT.log.jsonl`` beside it. Why and what it measured: ``samples/README.md``.
 Not yet a `duetto-train vae` option: this script is the whole trainer.
 """
 from __future__ import annotations
@@ -59,8 +59,8 @@ def main():
     ema = copy.deepcopy(vae)
     rng = np.random.default_rng(a.seed)
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = open(out / "log.jsonl", "a")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = open(out.with_name(out.name + ".log.jsonl"), "a")       # beside the folder: saving replaces the folder
     t0 = time.time()
 
     def window(bank):

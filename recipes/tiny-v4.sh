@@ -48,3 +48,14 @@ duetto-train export "$RUNS/joint-mix4" --half --guidance 6 --video-guidance 2 --
 #   (the same without torchrun and --rollouts-only trains it), then
 #   duetto-train export RUNS/student-v3c --step 1000 --half --delta 64 --int8 --sample-steps 2 --out samples/NAME
 #   duetto-train eval samples/NAME --clips DEV/{impacts,music,speech} --n 72
+#
+# The video-to-audio leg tried on 2026-12-07 (sixth session) and not shipped (samples/README.md): 800 updates from v3,
+# 40 % of clips with the picture given, music drawn twice as often (about 13 minutes on the idle 2-core CPU).
+#   OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/{speech,music,impacts} "${COMMON[@]}" --lr 1e-4 \
+#     --warmup 20 --given-prefix 0.3 --high-noise 0.35 --video-given 0.4 --family-weight music=2 --steps 800 \
+#     --out "$RUNS/joint-v2a" --init "$HERE/samples/duetto-tiny-v3" --seed 31
+#   duetto-train export "$RUNS/joint-v2a" --half --guidance 6 --video-guidance 2 --guidance-max-t 0.85 --sync-scale 2 \
+#     --video-vae "$VVAE" --audio-vae "$AVAE" --delta 32 --int8 --delta-base "$RUNS/ship/duetto-tiny" \
+#     --out "$RUNS/ship/duetto-tiny-v2a"
+#   duetto-train eval RUNS/ship/duetto-tiny-v2a --clips DEV/{impacts,music,speech} --family impacts --family music \
+#     --n 48 --given video       # and HELD_OUT; and --n 72 on DEV

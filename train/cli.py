@@ -494,7 +494,8 @@ def cmd_eval(a) -> int:
         text = load_text_encoder(a.text_encoder)
     pipe = Pipeline.load(a.checkpoint, text).with_sampling(**sampling_settings(a))
     if a.audio_vae is not None:
-        pipe = pipe.with_audio_vae(a.audio_vae)
+        from duetto.joint.cli import audio_vae_path
+        pipe = pipe.with_audio_vae(audio_vae_path(a.audio_vae))
     pipe = pipe.to(device, dtype)
     bank = None
     if a.clips:

@@ -280,3 +280,6 @@ def test_another_audio_vae_on_the_same_latents_decodes_the_sound(bundle, tmp_pat
     err = capsys.readouterr().err
     assert "latent normalisation" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c.mp4").exists()
+    assert main(["generate", "a bell", "-o", str(tmp_path / "c.mp4"), "--checkpoint", str(bundle), "--quiet",
+                 "--audio-vae", str(tmp_path / "missing")]) == 2
+    assert "no such audio VAE folder" in capsys.readouterr().err

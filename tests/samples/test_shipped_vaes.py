@@ -96,3 +96,32 @@ def test_the_sync_checker_measures_the_same_offset_after_the_round_trip(vvae, av
     assert before.offset_ms is not None and after.offset_ms is not None, (before.reason, after.reason)
     assert abs(before.offset_ms - 120) <= 40
     assert abs(after.offset_ms - before.offset_ms) <= 1000 / FPS, (before.offset_ms, after.offset_ms)
+
+
+PITCH = SAMPLES / "vae-audio-tiny-pitch"
+
+
+@pytest.mark.skipif(not PITCH.is_dir(), reason="no shipped vae-audio-tiny-pitch")
+def test_the_pitch_vae_reads_the_same_latents_keeps_clicks_and_a_buzz_s_pitch(avae):
+    """vae-audio-tiny-pitch is vae-audio-tiny's encoder and normalisation (every shipped bundle's latents decode
+    with it) and a decoder with a harmonic source: clicks still within 10 ms, and a 220 Hz buzz comes back at
+    220 Hz, where vae-audio-tiny's 50 Hz comb reads it an octave up."""
+    from duetto.audio.speaker import median_f0
+    from duetto.data.events import audio_onsets, match
+    pitch = load_autoencoder(PITCH)
+    assert pitch.config.harmonics > 0
+    assert (pitch.config.latent_scale, pitch.config.latent_shift) == (avae.config.latent_scale, avae.config.latent_shift)
+    base_state, state = avae.state_dict(), pitch.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in base_state.items() if k.startswith("encoder."))
+    times = np.array([0.3137, 0.7771, 1.2345, 1.6502])
+    t = np.arange(2 * SR) / SR
+    buzz = 0.3 * np.minimum(1, np.minimum(t, 2 - t) / 0.05) * sum(np.sin(2 * np.pi * k * 220 * t) / k for k in range(1, 12))
+    with torch.no_grad():
+        y = pitch.decode(pitch.encode(clicks(2.0, times)), length=2 * SR)
+        x = torch.from_numpy(buzz).float()[None, None]
+        f_pitch = median_f0(pitch.decode(pitch.encode(x), length=2 * SR)[0, 0].double().numpy(), SR)
+        f_base = median_f0(avae.decode(avae.encode(x), length=2 * SR)[0, 0].double().numpy(), SR)
+    errors, _ = match(audio_onsets(y[0].numpy(), SR), times, 0.05)
+    assert np.all(np.abs(errors) <= 0.010), errors
+    assert f_pitch == pytest.approx(220, rel=0.05)
+    assert not f_base == pytest.approx(220, rel=0.15)
