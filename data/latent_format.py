@@ -64,11 +64,18 @@ def weights_sha256(module) -> str:
     return h.hexdigest()
 
 
+# Config fields added after latents were first recorded, left out of a record at these values (what the model was
+# before them), so latents encoded before a field existed still match the same model today.
+LATER_FIELDS = {"harmonics": 0}
+
+
 def vae_record(model) -> dict:
-    """``{"class", "config", "weights_sha256"}`` of a `Pretrained` autoencoder, as JSON would give it back."""
+    """``{"class", "config", "weights_sha256"}`` of a `Pretrained` autoencoder, as JSON would give it back (a
+    `LATER_FIELDS` field at its old value left out)."""
     cls = type(model)
-    rec = {"class": f"{cls.__module__}.{cls.__qualname__}", "config": dataclasses.asdict(model.config),
-           "weights_sha256": weights_sha256(model)}
+    config = {k: v for k, v in dataclasses.asdict(model.config).items()
+              if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    rec = {"class": f"{cls.__module__}.{cls.__qualname__}", "config": config, "weights_sha256": weights_sha256(model)}
     return json.loads(json.dumps(rec))
 
 

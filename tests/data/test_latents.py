@@ -282,8 +282,10 @@ CORRUPTIONS = {
 def test_corrupt_latent_shard_is_a_one_line_error_naming_the_file(case, latents, tmp_path):
     src = sorted(latents.glob("*.tar"))[0]
     bad = tmp_path / "bad.tar"
-    if case == "truncated":
-        bad.write_bytes(src.read_bytes()[:-7000])
+    if case == "truncated":                    # cut inside the last member's data, whatever the members' sizes
+        with tarfile.open(src) as t:
+            last = t.getmembers()[-1]
+        bad.write_bytes(src.read_bytes()[: last.offset_data + last.size // 2])
     else:
         member, change, _ = CORRUPTIONS[case]
         out = []
@@ -313,3 +315,19 @@ def test_load_latents_gives_every_process_every_clip(latents, monkeypatch):
     assert [c["key"] for c in load_latents(latents)] == alone
     streamed = [c["key"] for c in LatentDataset(latents)]
     assert len(streamed) < len(alone)                                     # a streaming reader still takes its share
+
+
+def test_latents_recorded_before_a_later_config_field_still_match():
+    """A VAE record leaves a `LATER_FIELDS` field out at its old value: latents encoded before ``harmonics`` existed
+    (their record has no such field) match the same VAE today; a VAE with a harmonic source is another VAE."""
+    import dataclasses
+
+    from duetto.data.latent_format import record_mismatch, vae_record
+    torch.manual_seed(0)
+    vae = AudioVAE(audio_preset("tiny"))
+    today = vae_record(vae)
+    before = json.loads(json.dumps(today))
+    before["config"].pop("harmonics", None)
+    assert "harmonics" not in today["config"] and record_mismatch(before, today) is None
+    other = AudioVAE(dataclasses.replace(audio_preset("tiny"), harmonics=8))
+    assert "harmonics" in (record_mismatch(vae_record(other), today) or "")
