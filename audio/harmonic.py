@@ -49,11 +49,6 @@ class HarmonicSource(nn.Module):
         with torch.no_grad():
             self.head.bias[2].fill_(-1.0)        # a quiet start (softplus(-1) = 0.31 in all)
 
-    @property
-    def reach(self) -> int:
-        """Latents either side that a latent's frame values depend on (kernels 5, 5, 3)."""
-        return 5
-
     def frames(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """``z [B, C, L]`` -> ``log_f0 [B, L]`` (natural log of Hz), ``voicing [B, L]`` (logit), ``amplitudes
         [B, harmonics, L]`` (each partial's peak amplitude, voicing applied)."""
