@@ -59,3 +59,11 @@ duetto-train export "$RUNS/joint-mix4" --half --guidance 6 --video-guidance 2 --
 #     --out "$RUNS/ship/duetto-tiny-v2a"
 #   duetto-train eval RUNS/ship/duetto-tiny-v2a --clips DEV/{impacts,music,speech} --family impacts --family music \
 #     --n 48 --given video       # and HELD_OUT; and --n 72 on DEV
+#
+# The speech leg tried at the end of 2026-12-07 (not shipped; samples/README.md, vae-audio-tiny-pitch section):
+#   OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/speech "${COMMON[@]}" --lr 1e-4 --warmup 20 \
+#     --given-prefix 0.3 --steps 600 --out "$RUNS/joint-sp" --init "$HERE/samples/duetto-tiny-v3" --seed 41
+#   (exported like the V2A leg, then)
+#   duetto-train eval RUNS/ship/duetto-tiny-sp --clips DEV/{impacts,music,speech} --family speech --n 24 \
+#     --voices low.wav high.wav --audio-vae vae-audio-tiny-pitch
+#   python bench/voice_latents.py RUNS/ship/duetto-tiny-sp DEV/speech --voices low.wav high.wav --n 12
