@@ -6,9 +6,9 @@ third of round-tripped utterances), so they cannot tell a model that ignores the
 latents follow it. This bench reads pitch from the latents themselves:
 
 1. **Probe.** A ridge regression from audio latents (each latent with two either side, and their squares) to log
-   F0 (YIN, `duetto.audio.speaker.f0_track`) over the voiced latents of espeak-ng utterances (`bench/voice.py`'s
-   voices and sentences, far and near pairs, ``--seed``); scored on utterances of the next seed: frame
-   correlation, and each utterance's median within 15 % of the truth (the probe's ceiling).
+   F0 (YIN at each latent's time, `duetto.audio.harmonic.f0_targets`) over the voiced latents of espeak-ng
+   utterances (`bench/voice.py`'s voices and sentences, far and near pairs, ``--seed``); scored on utterances of
+   the next seed: frame correlation, and each utterance's median within 15 % of the truth (the probe's ceiling).
 2. **References.** The probe's median F0 on the two voice references' own latents, beside their true F0.
 3. **Generated.** For the speech clips of the shards (caption, words and seed as `duetto-train eval` takes
    them), the bundle samples each clip three times on the same noise: no voice, voice A, voice B. The probe's
@@ -20,8 +20,8 @@ latents follow it. This bench reads pitch from the latents themselves:
 
 Measured 2026-12-07 (2-core CPU, DEV speech = seed 95000, ``--n 12``, the voices of ``recipes/conditioning.sh``,
 77 and 280 Hz, 104 and 227 Hz through the probe; probe: frame correlation 0.81, utterance median within 15 % for
-58 %): ``samples/duetto-tiny-v3`` reads higher with the high reference in 12 of 12 prompts, median ratio 1.28;
-``samples/duetto-tiny`` in 11 of 12, ratio 1.03. The caption's gender still pulls harder than the reference.
+54 %): ``samples/duetto-tiny-v3`` reads higher with the high reference in 12 of 12 prompts, median ratio 1.30;
+``samples/duetto-tiny`` in 12 of 12 too, but by a ratio of 1.03. The caption's gender still pulls harder than the reference.
 """
 from __future__ import annotations
 
@@ -47,15 +47,6 @@ def features(z: np.ndarray) -> np.ndarray:
     return np.concatenate([zp[:, i: i + L] for i in range(2 * CONTEXT + 1)], 0).T
 
 
-def f0_per_latent(x: np.ndarray, n: int) -> np.ndarray:
-    """YIN F0 (Hz, NaN unvoiced) at each of ``n`` latents of 20 ms: the 10 ms frame whose analysis window is
-    centred on the latent's timestamp (frame k covers samples from 160 k, about 320 long for these voices)."""
-    from duetto.audio.speaker import f0_track
-    f = f0_track(x, SR)
-    idx = np.clip(2 * np.arange(n) - 1, 0, len(f) - 1)
-    return f[idx]
-
-
 class Probe:
     def __init__(self, vae):
         self.vae = vae
@@ -65,6 +56,7 @@ class Probe:
         return self.vae.encode(torch.from_numpy(np.asarray(x, np.float32))[None, None])[0].float().numpy()
 
     def utterances(self, seed: int, pairs: int):
+        from duetto.audio.harmonic import f0_targets
         rng = np.random.default_rng(seed)
         out = []
         for kind in ("far", "near"):
@@ -72,7 +64,7 @@ class Probe:
                 for v in (va, vb):
                     x = say(sentence(rng), v, rng)
                     z = self.latents(x)
-                    f = f0_per_latent(x, z.shape[1])
+                    f = f0_targets(x, SR, self.vae.hop, z.shape[1])
                     ok = np.isfinite(f)
                     out.append((features(z)[ok], np.log(f[ok])))
         return out

@@ -227,6 +227,16 @@ def add_sampling_arguments(p) -> None:
                         "keeps more of a voice's pitch)")
 
 
+def load_for_sampling(bundle, a, device, dtype, text_encoder=None):
+    """The `Pipeline` of ``bundle`` with this run's sampling settings (`add_sampling_arguments`: the sampler's, and
+    ``--audio-vae``), on ``device`` in ``dtype``."""
+    from duetto.joint.pipeline import Pipeline
+    pipe = Pipeline.load(bundle, text_encoder).with_sampling(**sampling_settings(a))
+    if a.audio_vae is not None:
+        pipe = pipe.with_audio_vae(audio_vae_path(a.audio_vae))
+    return pipe.to(device, dtype)
+
+
 def sampling_settings(a) -> dict:
     return {"steps": a.steps, "sampler": a.sampler, "video_scale": a.video_scale, "audio_scale": a.audio_scale,
             "shift": a.shift, "video_sync_scale": a.video_sync_scale, "audio_sync_scale": a.audio_sync_scale,
@@ -386,12 +396,8 @@ def _generate(a, bundle, device, dtype, rank: int, world: int) -> int:
 
     from duetto.data.media import read_clip, write_clip
     from duetto.joint import parallel
-    from duetto.joint.pipeline import Pipeline
     mode = parallel.choose(a.parallel, a.n, world)
-    pipe = Pipeline.load(bundle).with_sampling(**sampling_settings(a))
-    if a.audio_vae is not None:
-        pipe = pipe.with_audio_vae(audio_vae_path(a.audio_vae))
-    pipe = pipe.to(device, dtype)
+    pipe = load_for_sampling(bundle, a, device, dtype)
     if world > 1 and mode == "guidance":
         pipe.passes = parallel.across_ranks()
     if world > 1 and mode == "sequence":

@@ -115,9 +115,9 @@ class Pipeline:
         return self
 
     def with_audio_vae(self, folder) -> Pipeline:
-        """This pipeline decoding its sound with the audio autoencoder in ``folder`` instead of the bundle's: one trained on the same
-        latents (same rate, channels, latent size and normalisation, e.g. a decoder fine-tuned with the encoder
-        frozen: ``samples/vae-audio-tiny-pitch``). Anything else is a one-line `DuettoError`."""
+        """This pipeline decoding its sound with the audio autoencoder in ``folder`` instead of the bundle's: one
+        trained on the same latents (same rate, channels, latent size and normalisation, e.g. a decoder fine-tuned
+        with the encoder frozen: ``samples/vae-audio-tiny-pitch``). Anything else is a one-line `DuettoError`."""
         from duetto.data.autoencoder import load_autoencoder
         new, old = load_autoencoder(folder), self.audio_vae
         if not hasattr(new, "sample_rate"):
@@ -130,9 +130,7 @@ class Pipeline:
             if getattr(new.config, name, None) != getattr(old.config, name, None):
                 raise DuettoError(f"{folder}: its latent normalisation ({name}) is not the bundle's: it was not "
                                   "trained on the same latents")
-        out = Pipeline(self.model, self.video_vae, new.to(self.device), self.text_encoder, self.config)
-        out.device, out.dtype, out.passes, out.sequence = self.device, self.dtype, self.passes, self.sequence
-        return out
+        return self._replaced(audio_vae=new.to(self.device))
 
     @classmethod
     def load(cls, folder, text_encoder=None) -> Pipeline:
@@ -184,7 +182,12 @@ class Pipeline:
         unknown = set(given) - set(SAMPLING_SETTINGS)
         if unknown:
             raise DuettoError(f"not a sampling setting: {', '.join(sorted(unknown))}")
-        out = Pipeline(self.model, self.video_vae, self.audio_vae, self.text_encoder, dataclasses.replace(self.config, **given))
+        return self._replaced(config=dataclasses.replace(self.config, **given))
+
+    def _replaced(self, audio_vae=None, config: GenerationConfig | None = None) -> Pipeline:
+        """A pipeline sharing this one's parts, device, dtype and pass runners, with ``audio_vae`` or ``config``
+        in place of its own."""
+        out = Pipeline(self.model, self.video_vae, audio_vae or self.audio_vae, self.text_encoder, config or self.config)
         out.device, out.dtype, out.passes, out.sequence = self.device, self.dtype, self.passes, self.sequence
         return out
 

@@ -67,3 +67,11 @@ duetto-train export "$RUNS/joint-mix4" --half --guidance 6 --video-guidance 2 --
 #   duetto-train eval RUNS/ship/duetto-tiny-sp --clips DEV/{impacts,music,speech} --family speech --n 24 \
 #     --voices low.wav high.wav --audio-vae vae-audio-tiny-pitch
 #   python bench/voice_latents.py RUNS/ship/duetto-tiny-sp DEV/speech --voices low.wav high.wav --n 12
+# The caption-gender check (v3's DEV speech prompts with "a person" for "a man"/"a woman", their words given), from the
+# JSON of `duetto-train eval samples/duetto-tiny-v3 --clips DEV/{impacts,music,speech} --family speech --n 24 --voices
+# low.wav high.wav --json > dev-voices.json`:
+#   python -c 'import json, re, sys; [print(json.dumps({"prompt": re.sub(r"^a (man|woman) with", "a person with", r["prompt"]),
+#     "family": "speech", "seed": r["seed"], "speech": r["speech"]})) for r in json.load(open(sys.argv[1]))["rows"]]' \
+#     dev-voices.json > neutral.jsonl
+#   duetto-train eval samples/duetto-tiny-v3 --prompts neutral.jsonl --n 24 --voices low.wav high.wav \
+#     --audio-vae vae-audio-tiny-pitch        # and the same with the captions unchanged (drop the re.sub)

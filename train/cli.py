@@ -453,8 +453,8 @@ def cmd_joint(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from duetto.joint.pipeline import SAMPLING_SETTINGS, Pipeline
-    from duetto.joint.cli import sampling_settings
+    from duetto.joint.cli import load_for_sampling
+    from duetto.joint.pipeline import SAMPLING_SETTINGS
     from duetto.train.evaluate import evaluate, prompts_from_bank, read_prompts
     if a.prompts and a.given != "none":
         raise DuettoError("--given takes its prompts from --clips: leave out --prompts")
@@ -492,11 +492,7 @@ def cmd_eval(a) -> int:
     if a.text_encoder:
         from duetto.joint.text import load_text_encoder
         text = load_text_encoder(a.text_encoder)
-    pipe = Pipeline.load(a.checkpoint, text).with_sampling(**sampling_settings(a))
-    if a.audio_vae is not None:
-        from duetto.joint.cli import audio_vae_path
-        pipe = pipe.with_audio_vae(audio_vae_path(a.audio_vae))
-    pipe = pipe.to(device, dtype)
+    pipe = load_for_sampling(a.checkpoint, a, device, dtype, text)
     bank = None
     if a.clips:
         from duetto.data.bank import load_bank

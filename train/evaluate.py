@@ -32,7 +32,8 @@ through the bundle's VAEs: ``python bench/eval_ceiling.py --clips HELD_OUT/*``):
   say the words (median; a clip that babbles for its whole length reads far above 1);
 - **voice** (``voice_closer``, ``f0_within_15``; prompts with a voice reference, e.g. ``--voices LOW HIGH``): the
   share of clips whose voice is closer (speaker embedding) to their own reference than to the other, and whose
-  median F0 is within 15 % of their reference's.
+  median F0 is within 15 % of their reference's; ``f0_found``: the share with a median F0 at all (an output that
+  does not voice fails the F0 figure whatever its pitch).
 
 With ``given="video"`` (``"audio"``) the picture (sound) of reference clips is kept and the other stream
 generated to match it: the video-to-audio and audio-to-video figures.
@@ -408,6 +409,7 @@ def summarise(rows: list[dict], features: dict[str, np.ndarray] | None = None,
             row["voice_closer"] = round(float(np.mean([r["voice_closer"] for r in voiced])), 3)
             row["f0_within_15"] = round(float(np.mean([r["f0_ratio"] is not None and abs(r["f0_ratio"] - 1) <= 0.15
                                                       for r in voiced])), 3)
+            row["f0_found"] = round(float(np.mean([r["f0_ratio"] is not None for r in voiced])), 3)
         spoken = [r for r in rs if r.get("phones_asked")]
         if spoken:               # phoneme error rate, pooled over the clips asked to speak; speech length / the words'
             row["phone_error"] = round(sum(r["phone_errors"] for r in spoken) / sum(r["phones_asked"] for r in spoken), 3)

@@ -197,3 +197,14 @@ def test_eval_rewrites_plain_requests_and_says_how_their_captions_read(micro_bun
     assert "--rewrite rewrites the --prompts FILE" in capsys.readouterr().err
     assert main(base + ["--rewrite", "--rewrite-model", str(tmp_path / "no-model")]) == 2     # before the bundle loads
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_summary_counts_voiced_outputs_apart_from_their_pitch():
+    """``f0_found``: the share of clips given a voice whose output has a median F0 at all; ``f0_within_15`` counts
+    a clip without one as a miss."""
+    from duetto.train.evaluate import summarise
+    row = dict(audio_onsets=0, onsets_on_events=0, events_with_onsets=0, visual_events=0, in_sync_1_frame=False,
+               sync_verdict="no-signal", family="speech", voice_closer=False)
+    rows = [dict(row, f0_ratio=None), dict(row, f0_ratio=1.05), dict(row, f0_ratio=1.5), dict(row, f0_ratio=None)]
+    s = {r["family"]: r for r in summarise(rows)}
+    assert (s["speech"]["f0_found"], s["speech"]["f0_within_15"]) == (0.5, 0.25)
