@@ -7,12 +7,13 @@ bin. With ``unrelated``, each clip's picture also gets another clip's sound: a c
 """
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
 
 from . import calibration
-from .measure import analysis_input, measure_sync
+from .measure import analysis_input, forget_pictures, measure_sync
 from .shift import shift_audio
 
 DEFAULT_SHIFTS = (-400, -240, -120, -40, 0, 40, 120, 240, 400)
@@ -33,12 +34,25 @@ PARTNERS = (1, 3, 7)   # with unrelated sound, clip k takes the sound of clips k
 def evaluate(sources, shifts=DEFAULT_SHIFTS, progress=None, unrelated: int = 0,
              **measure_kw) -> tuple[list[dict], list[dict]]:
     """Rows per (clip, shift) (and per clip and each of ``unrelated`` other clips' sound: ``shift_ms`` None) and a
-    summary per method. ``sources``: paths, `Clip`s or ``(name, clip)`` pairs."""
+    summary per method. ``sources``: paths, `Clip`s or ``(name, clip)`` pairs. A path is decoded once; its small faces
+    are read from the file at a larger size, as `check` reads them (`measure_sync`'s ``picture_file``)."""
     named = [s if isinstance(s, tuple) else (str(s) if not hasattr(s, "fps") else f"<clip {i}>", s)
              for i, s in enumerate(sources)]
     clips = [(name, analysis_input(src)[0]) for name, src in named]
+    try:
+        rows = _measure_all(named, clips, shifts, progress, unrelated, measure_kw)
+    finally:
+        forget_pictures()
+    return rows, summarise(rows)
+
+
+def _measure_all(named, clips, shifts, progress, unrelated, measure_kw) -> list[dict]:
     rows = []
     for k, (name, clip) in enumerate(clips):
+        if isinstance(named[k][1], (str, os.PathLike)):    # small faces read from the file, as `check` reads them
+            measure_kw = {**measure_kw, "picture_file": named[k][1]}
+        else:
+            measure_kw = {key: v for key, v in measure_kw.items() if key != "picture_file"}
         base = measure_sync(clip, **measure_kw)
         frame_ms = 1000 / clip.fps
         for s in shifts:
@@ -52,7 +66,7 @@ def evaluate(sources, shifts=DEFAULT_SHIFTS, progress=None, unrelated: int = 0,
             rows.append(_row(name, measure_sync(replace(clip, audio=sound), **measure_kw), None, frame_ms, None))
             if progress:
                 progress()
-    return rows, summarise(rows)
+    return rows
 
 
 def _confident(r) -> bool:

@@ -6,6 +6,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def _size(h: int, w: int, side: float) -> tuple[int, int]:
     return max(16, 2 * round(h * scale / 2)), max(16, 2 * round(w * scale / 2))
 
 
-def _face_frames(src, clip: LumaClip, y: np.ndarray, faces: list) -> tuple[np.ndarray, float]:
+def _face_frames(src, clip: LumaClip, y: np.ndarray, faces: list, reuse: bool = False) -> tuple[np.ndarray, float]:
     """The frames the faces are read from, and the factor from ``y``'s pixels (the analysis size) to theirs: ``y``
     itself, unless the smallest face is shorter than `FACE_PX` there and more pixels exist: the clip given in
     memory, or the file decoded again at the size that makes the face 1.5 `FACE_PX` tall (at most `FACE_MAX_SIDE`,
@@ -109,10 +110,26 @@ def _face_frames(src, clip: LumaClip, y: np.ndarray, faces: list) -> tuple[np.nd
     want = _size(pr.height, pr.width, max(pr.height, pr.width) / step)   # luma plane is read without resampling
     if want[0] <= h:
         return y, 1.0
-    big = read_luma(os.fspath(src), size=want, sample_rate=F.AUDIO_RATE, channels=1).luma
+    read = _kept_luma if reuse else _luma
+    big = read(os.fspath(src), want, os.stat(src).st_mtime_ns)
     n = min(len(big), len(y))                               # the same frames, by the same time base
     return np.concatenate([big[:n], np.repeat(big[n - 1:n], len(y) - n, axis=0)]) if n < len(y) else big[:len(y)], \
         want[0] / h
+
+
+def _luma(path: str, size: tuple[int, int], mtime_ns: int) -> np.ndarray:
+    """A file's luma at ``size`` (read-only)."""
+    y = read_luma(path, size=size, sample_rate=F.AUDIO_RATE, channels=1).luma
+    y.flags.writeable = False
+    return y
+
+
+_kept_luma = lru_cache(maxsize=1)(_luma)   # `eval` reads each clip's picture a dozen times (its sound shifted or
+                                           # swapped); it clears this when done (`forget_pictures`)
+
+
+def forget_pictures() -> None:
+    _kept_luma.cache_clear()
 
 
 def _downscale(y: np.ndarray, side: int) -> np.ndarray:
@@ -251,7 +268,7 @@ def _kept(frames: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def _read_faces(src, clip: LumaClip, y: np.ndarray, keep: np.ndarray, times: np.ndarray, method: str, search: float,
-                readings: dict) -> str | None:
+                readings: dict, reuse: bool = False) -> str | None:
     """The speech reading (into ``readings``) where a face is found; what read the face (`SyncReport.face`: "" when
     nothing did), or None when ``method`` is "speech" and no face is found."""
     if method == "events":
@@ -260,7 +277,7 @@ def _read_faces(src, clip: LumaClip, y: np.ndarray, keep: np.ndarray, times: np.
     if not mouths:
         return None if method == "speech" else ""
     from . import lips
-    frames, k = _face_frames(src, clip, y, faces)
+    frames, k = _face_frames(src, clip, y, faces, reuse)
     if k != 1.0:
         mouths = [(lips.scaled(box, k), how) for box, how in mouths]
         faces = [None if f is None else f.scaled(k) for f in faces]
@@ -273,10 +290,12 @@ def _read_faces(src, clip: LumaClip, y: np.ndarray, keep: np.ndarray, times: np.
 
 
 def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, search: float = 0.6,
-                 window: float = 4.0) -> SyncReport:
+                 window: float = 4.0, picture_file=None) -> SyncReport:
     """Measure a clip (path, `Clip` or `LumaClip`). ``method``: ``auto`` (both methods where a face is found, the
     more confident one reported; events alone otherwise), ``speech`` or ``events``. ``search``: the largest offset
-    looked for, seconds."""
+    looked for, seconds. ``picture_file``: the file an in-memory clip's picture was decoded from (its sound may differ:
+    `eval` shifts or swaps it), so that a small face is read from that file at a larger size, as it is when the file
+    itself is measured."""
     tol = tolerance(preset)
     if method not in ("auto", "speech", "events"):
         raise DuettoError(f"unknown method {method!r}: auto, speech or events")
@@ -305,7 +324,8 @@ def measure_sync(src, *, method: str = "auto", preset: str = DEFAULT_PRESET, sea
     # faceless 720p clip 0.17 -> 0.13 s of analysis. Same readings, in the same order, as one after the other.
     with ThreadPoolExecutor(max_workers=1) as pool:
         events = pool.submit(_events, clip, _kept(y, keep), times, search) if method != "speech" else None
-        face_how = _read_faces(src, clip, y, keep, times, method, search, readings)
+        face_how = _read_faces(src if picture_file is None else picture_file, clip, y, keep, times, method, search,
+                               readings, reuse=picture_file is not None)
         r = events.result() if events is not None else None
         if r is not None and r.curve is not None:
             readings["events"] = r

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from duetto.align import lips, measure_sync
+from duetto.align.evaluate import evaluate
 from duetto.align.measure import analysis_input
 from duetto.align.shift import shift_audio
 from duetto.data.media import LumaClip
@@ -64,6 +65,17 @@ def test_face_that_fills_the_frame_and_small_face_in_a_wide_shot_are_read_by_the
     wide = measure_sync(LumaClip(luma=canvas, audio=clip.audio, fps=clip.fps, sample_rate=clip.sample_rate))
     assert wide.method == "speech" and wide.face == "mesh", wide.readings
     assert abs(wide.offset_ms - full.offset_ms) <= 40
+
+
+def test_eval_reads_a_small_face_from_the_file_as_check_does():
+    """Faces 39-43 pixels tall at the analysis size (a 720p split screen): `check` on the file reads them again at a
+    larger size; `eval`, which shifts the sound of a clip decoded once, reads the same file for them and so reports
+    the reading `check` gives, not the one from the small picture."""
+    p = _media("speech_interview_split_screen.mp4")
+    rows, _ = evaluate([p], shifts=(0,))
+    assert rows[0]["readings"] == measure_sync(p).readings
+    small = measure_sync(analysis_input(p)[0]).readings["speech"]
+    assert small != rows[0]["readings"]["speech"]          # the test would not see the difference otherwise
 
 
 def test_stride_follows_the_frame_rate():
