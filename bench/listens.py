@@ -18,9 +18,9 @@ Measured on ``samples/duetto-tiny`` (DEV = seeds 95000+, ``--n 8``, the default 
 8/8, 6/8, 1/8 at t = 0.6, 0.95, 1 and followed 0/8, 2/8, 0/8; music kept 6/8, 1/8, 0/8 and followed 0/8 throughout:
 the model copies colour from its input and ignores the caption's (why `joint.flow.FlowConfig.high_noise` exists;
 ``samples/duetto-tiny-v2`` reads the same). The impacts reader is uninformative on blurred guesses (1/8 kept at 0.6).
-``samples/duetto-tiny-v3`` (2026-12-07, ``--n 16 --t 0.9,1.0``, DEV speech and music): speech at t = 1 kept 11/16,
-followed 4/16 (v2: 0/16, 2/16); music at t = 1 kept 2/16, followed 1/16: the shirt comes from the caption now, the
-instrument's colour still does not.
+``duetto-tiny-v3`` (2026-12-07; replaced in samples/ by v4 that day, in git history; ``--n 16 --t 0.9,1.0``, DEV
+speech and music): speech at t = 1 kept 11/16, followed 4/16 (v2: 0/16, 2/16); music at t = 1 kept 2/16, followed
+1/16: the shirt comes from the caption now, the instrument's colour still does not.
 """
 from __future__ import annotations
 

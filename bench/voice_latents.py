@@ -18,10 +18,11 @@ latents follow it. This bench reads pitch from the latents themselves:
 
     python bench/voice_latents.py BUNDLE SHARDS... --voices LOW HIGH [--n 12] [--seed 11]
 
-Measured 2026-12-07 (2-core CPU, DEV speech = seed 95000, ``--n 12``, the voices of ``recipes/conditioning.sh``,
-77 and 280 Hz, 104 and 227 Hz through the probe; probe: frame correlation 0.81, utterance median within 15 % for
-54 %): ``samples/duetto-tiny-v3`` reads higher with the high reference in 12 of 12 prompts, median ratio 1.30;
-``samples/duetto-tiny`` in 12 of 12 too, but by a ratio of 1.03. The caption's gender still pulls harder than the reference.
+Measured 2026-12-07 (2-core CPU, DEV speech = seed 95000, ``--n 12``, the voices of ``recipes/conditioning.sh``, 77
+and 280 Hz, 104 and 227 Hz through the probe; probe: frame correlation 0.81, utterance median within 15 % for 54 %):
+``duetto-tiny-v3`` (replaced in samples/ by v4 the same day; in git history) reads higher with the high reference in
+12 of 12 prompts, median ratio 1.30; ``samples/duetto-tiny`` in 12 of 12 too, but by a ratio of 1.03. The caption's
+gender still pulls harder than the reference.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# samples/duetto-tiny-v4 is the `mix3` leg near the end of this file (shipped 2026-12-07, seventh session; it
+# replaced duetto-tiny-v3 in samples/). Everything else here was tried and NOT shipped.
+#
 # Tried and NOT shipped (2026-12-07): samples/duetto-tiny-v3 fine-tuned in two more legs for the instruments'
 # colours. Chosen on DEV (music colour 37.5 -> 54.2 %, events 48/48 kept); on HELD_OUT it lost the sync of 4 music
 # clips (events in sync 48/48 -> 43/47) and its shirts and words got worse, so it was not shipped (samples/README.md).
@@ -75,3 +78,21 @@ duetto-train export "$RUNS/joint-mix4" --half --guidance 6 --video-guidance 2 --
 #     dev-voices.json > neutral.jsonl
 #   duetto-train eval samples/duetto-tiny-v3 --prompts neutral.jsonl --n 24 --voices low.wav high.wav \
 #     --audio-vae vae-audio-tiny-pitch        # and the same with the captions unchanged (drop the re.sub)
+#
+# Speech-weighted legs on v3 tried on 2026-12-07 (seventh session), none shipped (samples/README.md, "Tried on
+# 2026-12-07 (seventh session)"): 1,400 updates of all three families from v3, speech drawn 3x (mix) or 2x (mix2,
+# mix3) as often; mix3 also with v3's last-leg share of high-noise clips (0.35). Each about 20-45 minutes on the
+# 2-core CPU (mix ran beside two evaluations, with one thread).
+#   OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/{speech,music,impacts} "${COMMON[@]}" --lr 1e-4 \
+#     --warmup 20 --given-prefix 0.3 --family-weight speech=3 --steps 1400 --out "$RUNS/joint-mix" \
+#     --init "$HERE/samples/duetto-tiny-v3" --seed 51
+#   (mix2: --family-weight speech=2 --seed 52; mix3: --family-weight speech=2 --high-noise 0.35 --seed 53)
+#   (v3, the --init, left samples/ with this commit: `git checkout ea32628 -- samples/duetto-tiny-v3` restores it,
+#   or recipes/tiny-v3.sh rebuilds it; mix3 exported as below with --out "$RUNS/ship/duetto-tiny-v4" is the shipped
+#   samples/duetto-tiny-v4)
+#   duetto-train export "$RUNS/joint-mix" --half --guidance 6 --video-guidance 2 --guidance-max-t 0.85 --sync-scale 2 \
+#     --video-vae "$VVAE" --audio-vae "$AVAE" --delta 32 --int8 --delta-base "$RUNS/ship/duetto-tiny" \
+#     --out "$RUNS/ship/duetto-tiny-mix"
+#   OMP_NUM_THREADS=1 duetto-train eval RUNS/ship/duetto-tiny-mix --clips DEV/{impacts,music,speech} --n 72
+#     (mix2, mix3: the same as --family impacts --family music --n 48 and --family speech --n 24, the same prompts)
+#   python bench/voice_latents.py RUNS/ship/duetto-tiny-mix DEV/speech --voices low.wav high.wav --n 12
