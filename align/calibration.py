@@ -18,11 +18,11 @@ FEATURES = ("margin", "peak", "z")
 MIN_CONFIDENCE = 0.61  # below this a reading is "no usable sync signal" (chosen by bench/sync_calibration.py)
 Z_CAP = 10.0          # z beyond this adds nothing (a synthetic clip's z of 30 is no surer than 10)
 
-# Fitted by `python bench/sync_calibration.py` (2026-12-07, seventh session: refitted when `eval` began reading small faces from the
-# file, as `check` does; first 2026-12-06) on the 20 real clips of
-# ../shared/media and 40 synthetic ones: intercept, then the FEATURES' slopes. Its leave-one-source-out table is the
-# align/README.md's; the "mouth" kind had too few readings of its own and shares the lips' examples; slopes that came out
-# negative were left out (`fit`'s ``nonneg``): the peak, for lips and mouth, and z for the mouth.
+# Fitted by `python bench/sync_calibration.py` (2026-12-07, seventh session: refitted when `eval` began reading small
+# faces from the file, as `check` does; first 2026-12-06) on the 20 real clips of ../shared/media and 40 synthetic
+# ones: intercept, then the FEATURES' slopes. Its leave-one-source-out table is the align/README.md's; the "mouth"
+# kind had too few readings of its own and shares the lips' examples; slopes that came out negative were left out
+# (`fit`'s ``nonneg``): the peak, for lips and mouth, and z for the mouth.
 WEIGHTS = {
     "events": (-2.861, 0.081, 0.409, 0.357),
     "lips": (-1.309, 1.100, 0.000, 0.084),

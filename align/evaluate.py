@@ -49,21 +49,19 @@ def evaluate(sources, shifts=DEFAULT_SHIFTS, progress=None, unrelated: int = 0,
 def _measure_all(named, clips, shifts, progress, unrelated, measure_kw) -> list[dict]:
     rows = []
     for k, (name, clip) in enumerate(clips):
-        if isinstance(named[k][1], (str, os.PathLike)):    # small faces read from the file, as `check` reads them
-            measure_kw = {**measure_kw, "picture_file": named[k][1]}
-        else:
-            measure_kw = {key: v for key, v in measure_kw.items() if key != "picture_file"}
-        base = measure_sync(clip, **measure_kw)
+        src = named[k][1]
+        kw = {**measure_kw, "picture_file": src} if isinstance(src, (str, os.PathLike)) else measure_kw
+        base = measure_sync(clip, **kw)
         frame_ms = 1000 / clip.fps
         for s in shifts:
-            r = base if s == 0 else measure_sync(shift_audio(clip, s), **measure_kw)
+            r = base if s == 0 else measure_sync(shift_audio(clip, s), **kw)
             rows.append(_row(name, r, s, frame_ms, base.offset_ms))
             if progress:
                 progress()
         for j in PARTNERS[:unrelated] if len(clips) > 1 else ():
             other = clips[(k + j) % len(clips)][1] if (k + j) % len(clips) != k else clips[(k + 1) % len(clips)][1]
             sound = np.resize(other.audio[0], clip.audio.shape[1])[None].astype(np.float32)  # repeated to length
-            rows.append(_row(name, measure_sync(replace(clip, audio=sound), **measure_kw), None, frame_ms, None))
+            rows.append(_row(name, measure_sync(replace(clip, audio=sound), **kw), None, frame_ms, None))
             if progress:
                 progress()
     return rows
