@@ -17,6 +17,7 @@ from typing import BinaryIO, Union
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from einops import rearrange
 
 from . import timebase
@@ -166,6 +167,9 @@ class _FrameSink:
         self.bytes = 0
         self.gray_table = None    # `_native_gray`'s lookup table once a frame has chosen it (False: none)...
         self.gray_key = None      # ...for frames of this (pixel format, range, width, height)
+        # This decode's own swscale context. PyAV 18.1.1's `VideoFrame.reformat` and `to_ndarray(format=)` share one
+        # per thread; a forked DataLoader worker inherits the parent's without its slice threads and waits forever.
+        self.sws = VideoReformatter()
 
     def _t(self, i: int) -> float:
         return self.start + i / self.fps
@@ -199,7 +203,7 @@ class _FrameSink:
 
     def _convert(self, frame) -> np.ndarray:
         if self.size is None:
-            return frame.to_ndarray(format=self.pix)
+            return self.sws.reformat(frame, format=self.pix).to_ndarray()
         h, w = self.size
         sh, sw = frame.height, frame.width
         scale = max(h / sh, w / sw)                     # cover the target, then centre-crop
@@ -207,11 +211,12 @@ class _FrameSink:
         if (ih, iw) == (sh, sw):
             arr = self._native_gray(frame) if self.pix == "gray" else None
             if arr is None:
-                arr = frame.to_ndarray(format=self.pix)
+                arr = self.sws.reformat(frame, format=self.pix).to_ndarray()
         elif self.pix == "gray" and frame.format.name in _LUMA_FIRST:
             arr = _fast_luma(frame, ih, iw)
         else:
-            arr = frame.reformat(width=iw, height=ih, format=self.pix, interpolation="AREA").to_ndarray()
+            arr = self.sws.reformat(frame, width=iw, height=ih, format=self.pix,
+                                    interpolation="AREA").to_ndarray()
         y0, x0 = (ih - h) // 2, (iw - w) // 2
         return np.ascontiguousarray(arr[y0:y0 + h, x0:x0 + w])
 
@@ -227,7 +232,7 @@ class _FrameSink:
         y = y.reshape(frame.height, plane.line_size)[:, : frame.width]
         key = (frame.format.name, getattr(frame, "color_range", None), frame.width, frame.height)
         if self.gray_table is None or key != self.gray_key:
-            ref = frame.to_ndarray(format="gray")
+            ref = self.sws.reformat(frame, format="gray").to_ndarray()
             self.gray_table = next((t for t in (_LIMITED_TO_FULL, _IDENTITY) if np.array_equal(t[y], ref)), False)
             self.gray_key = key
             return ref
@@ -440,13 +445,13 @@ def decode_plain(src: Source, name: str | None = None):
     try:
         vs, aus = _streams(container, name)
         sr = aus.codec_context.sample_rate
-        pieces, frames = [], []
+        pieces, frames, sws = [], [], VideoReformatter()   # its own: see `_FrameSink.sws`
         for packet in container.demux(vs, aus):
             for f in packet.decode():
                 if packet.stream.type == "audio":
                     pieces.append((float(f.pts * f.time_base), _audio_array(f)[0].astype(np.float64)))
                 else:
-                    frames.append((float(f.pts * f.time_base), f.to_ndarray(format="rgb24")))
+                    frames.append((float(f.pts * f.time_base), sws.reformat(f, format="rgb24").to_ndarray()))
     finally:
         container.close()
     end = max(t + len(a) / sr for t, a in pieces)

@@ -1,12 +1,14 @@
 """The loader: fixed shapes, windows on the frame grid, both streams cut at the same instant, bad
 samples skipped and counted across worker processes."""
+import multiprocessing
+
 import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
 from duetto.data.testsignals import click_flash_clip
 from shard_utils import meta_bytes, raw_tar, synth_shard
-from duetto.data import encode_clip, timebase
+from duetto.data import encode_clip, read_clip, timebase
 from duetto.data.events import audio_onsets, visual_events
 from duetto.data.loader import ClipWindows, collate
 from duetto.data.synth import SynthConfig
@@ -72,7 +74,8 @@ def test_bad_samples_are_skipped_and_counted_across_workers(shards, tmp_path):
     for workers in (0, 2):
         ds = ClipWindows([tmp_path / "bad1.tar", tmp_path / "bad2.tar"], seconds=1.0, fps=25, size=32,
                          sample_rate=16000)
-        dl = DataLoader(ds, batch_size=2, num_workers=workers, collate_fn=collate)
+        dl = DataLoader(ds, batch_size=2, num_workers=workers, collate_fn=collate,
+                        timeout=120 if workers else 0)
         batches = list(dl)
         assert sum(len(b["key"]) for b in batches) == 1
         assert ds.bad_counts() == {"bad_json": 1, "bad_media": 1, "too_short": 1, "missing_member": 1}
@@ -80,7 +83,8 @@ def test_bad_samples_are_skipped_and_counted_across_workers(shards, tmp_path):
 
 def test_workers_split_the_data_without_duplicates(shards):
     ds = ClipWindows(shards, seconds=1.0, fps=25, size=32, shuffle=False)
-    keys = [k for b in DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate) for k in b["key"]]
+    dl = DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate, timeout=120)
+    keys = [k for b in dl for k in b["key"]]
     assert sorted(keys) == sorted(f"{f}-{s:07d}" for f in ("impacts", "music") for s in range(3))
 
 
@@ -95,5 +99,28 @@ def test_endless_loader_with_fewer_samples_than_workers_keeps_going(tmp_path):
     """A worker whose share is empty steps aside; only a share that is all bad stops the run."""
     synth_shard(tmp_path, "impacts", [0], SynthConfig(seconds=2.0, fps=25, size=32))
     ds = ClipWindows(tmp_path, seconds=1.0, size=32, epochs=None)
-    it = iter(DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate))
+    it = iter(DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate, timeout=120))
     assert [next(it)["key"] for _ in range(3)] == [["impacts-0000000"]] * 3
+
+
+def _read_small(path, q):
+    q.put(read_clip(path, size=(24, 40)).video.shape)
+
+
+def test_a_forked_worker_decodes_after_its_parent_did(tmp_path):
+    """PyAV 18.1.1 keeps one swscale context per thread; a forked worker inherited the parent's without its slice
+    threads and hung on its first scaled frame (CI timed out). Each decode now converts with a context of its own."""
+    path = tmp_path / "c.mp4"
+    path.write_bytes(encode_clip(click_flash_clip(size=64, frames=20)[0], audio_codec="flac"))
+    assert read_clip(path, size=(24, 40)).video.shape == (20, 24, 40, 3)       # the parent scales first
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_read_small, args=(path, q))
+    p.start()
+    p.join(60)
+    hung = p.is_alive()
+    if hung:
+        p.kill()
+        p.join()
+    assert not hung, "the forked child did not finish decoding in 60 s"
+    assert q.get(timeout=5) == (20, 24, 40, 3)
