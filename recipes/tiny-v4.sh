@@ -89,7 +89,8 @@ duetto-train export "$RUNS/joint-mix4" --half --guidance 6 --video-guidance 2 --
 #   (mix2: --family-weight speech=2 --seed 52; mix3: --family-weight speech=2 --high-noise 0.35 --seed 53)
 #   (v3, the --init, left samples/ with this commit: `git checkout ea32628 -- samples/duetto-tiny-v3` restores it,
 #   or recipes/tiny-v3.sh rebuilds it; mix3 exported as below with --out "$RUNS/ship/duetto-tiny-v4" is the shipped
-#   samples/duetto-tiny-v4)
+#   samples/duetto-tiny-v4; since 2026-12-07's eighth session its generation.json guides the sound at 3 on every
+#   step: export it with --guidance 3 --video-guidance 2 --guidance-max-t 1.0 instead, samples/README.md)
 #   duetto-train export "$RUNS/joint-mix" --half --guidance 6 --video-guidance 2 --guidance-max-t 0.85 --sync-scale 2 \
 #     --video-vae "$VVAE" --audio-vae "$AVAE" --delta 32 --int8 --delta-base "$RUNS/ship/duetto-tiny" \
 #     --out "$RUNS/ship/duetto-tiny-mix"
