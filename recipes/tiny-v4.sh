@@ -86,7 +86,8 @@ duetto-train export "$RUNS/joint-mix4" --half --guidance 6 --video-guidance 2 --
 #   OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/{speech,music,impacts} "${COMMON[@]}" --lr 1e-4 \
 #     --warmup 20 --given-prefix 0.3 --family-weight speech=3 --steps 1400 --out "$RUNS/joint-mix" \
 #     --init "$HERE/samples/duetto-tiny-v3" --seed 51
-#   (mix2: --family-weight speech=2 --seed 52; mix3: --family-weight speech=2 --high-noise 0.35 --seed 53)
+#   (mix2: --family-weight speech=2 --seed 52; mix3: --family-weight speech=2 --high-noise 0.35 --seed 53;
+#   mix5, eighth session, not shipped: mix3's flags with --init "$HERE/samples/duetto-tiny-v4" --seed 54)
 #   (v3, the --init, left samples/ with this commit: `git checkout ea32628 -- samples/duetto-tiny-v3` restores it,
 #   or recipes/tiny-v3.sh rebuilds it; mix3 exported as below with --out "$RUNS/ship/duetto-tiny-v4" is the shipped
 #   samples/duetto-tiny-v4; since 2026-12-07's eighth session its generation.json guides the sound at 3 on every
