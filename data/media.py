@@ -167,9 +167,7 @@ class _FrameSink:
         self.bytes = 0
         self.gray_table = None    # `_native_gray`'s lookup table once a frame has chosen it (False: none)...
         self.gray_key = None      # ...for frames of this (pixel format, range, width, height)
-        # This decode's own swscale context. PyAV 18.1.1's `VideoFrame.reformat` and `to_ndarray(format=)` share one
-        # per thread; a forked DataLoader worker inherits the parent's without its slice threads and waits forever.
-        self.sws = VideoReformatter()
+        self.sws = VideoReformatter()   # this decode's own swscale context: see `_array`
 
     def _t(self, i: int) -> float:
         return self.start + i / self.fps
@@ -201,9 +199,15 @@ class _FrameSink:
             self._emit_prev_until(end - _TIME_TOL)
         return self.frames
 
+    def _array(self, frame, **reformat) -> np.ndarray:
+        """``frame`` converted (`VideoReformatter.reformat` arguments) through this decode's own swscale context.
+        PyAV 18.1.1's `VideoFrame.reformat` and `to_ndarray(format=)` share one per thread; a forked DataLoader worker
+        inherits the parent's without its slice threads and waits forever on its first frame."""
+        return self.sws.reformat(frame, **reformat).to_ndarray()
+
     def _convert(self, frame) -> np.ndarray:
         if self.size is None:
-            return self.sws.reformat(frame, format=self.pix).to_ndarray()
+            return self._array(frame, format=self.pix)
         h, w = self.size
         sh, sw = frame.height, frame.width
         scale = max(h / sh, w / sw)                     # cover the target, then centre-crop
@@ -211,12 +215,11 @@ class _FrameSink:
         if (ih, iw) == (sh, sw):
             arr = self._native_gray(frame) if self.pix == "gray" else None
             if arr is None:
-                arr = self.sws.reformat(frame, format=self.pix).to_ndarray()
+                arr = self._array(frame, format=self.pix)
         elif self.pix == "gray" and frame.format.name in _LUMA_FIRST:
             arr = _fast_luma(frame, ih, iw)
         else:
-            arr = self.sws.reformat(frame, width=iw, height=ih, format=self.pix,
-                                    interpolation="AREA").to_ndarray()
+            arr = self._array(frame, width=iw, height=ih, format=self.pix, interpolation="AREA")
         y0, x0 = (ih - h) // 2, (iw - w) // 2
         return np.ascontiguousarray(arr[y0:y0 + h, x0:x0 + w])
 
@@ -232,7 +235,7 @@ class _FrameSink:
         y = y.reshape(frame.height, plane.line_size)[:, : frame.width]
         key = (frame.format.name, getattr(frame, "color_range", None), frame.width, frame.height)
         if self.gray_table is None or key != self.gray_key:
-            ref = self.sws.reformat(frame, format="gray").to_ndarray()
+            ref = self._array(frame, format="gray")
             self.gray_table = next((t for t in (_LIMITED_TO_FULL, _IDENTITY) if np.array_equal(t[y], ref)), False)
             self.gray_key = key
             return ref
@@ -445,7 +448,7 @@ def decode_plain(src: Source, name: str | None = None):
     try:
         vs, aus = _streams(container, name)
         sr = aus.codec_context.sample_rate
-        pieces, frames, sws = [], [], VideoReformatter()   # its own: see `_FrameSink.sws`
+        pieces, frames, sws = [], [], VideoReformatter()   # its own: see `_FrameSink._array`
         for packet in container.demux(vs, aus):
             for f in packet.decode():
                 if packet.stream.type == "audio":
