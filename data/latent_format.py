@@ -11,7 +11,7 @@ member                 dtype                           shape / content
 ``KEY.video_times.npy`` float64                        ``[L_v]``: seconds, ``video_vae.timestamps(L_v)``
 ``KEY.audio_times.npy`` float64                        ``[L_a]``: seconds, ``audio_vae.timestamps(L_a)``
 ``KEY.json``           UTF-8 JSON                      `FORMAT`, the source's metadata, what was encoded, VAEs
-``KEY.voice.npy``      float32, optional               ``[VOICE_DIM]``: `voice_embedding` of the clip's sound
+``KEY.voice.npy``      float32, optional               ``[VOICE_DIM]`` (64 before 2026-12-08): `voice_embedding`
 ``KEY.music.npy``      float32, optional               ``[L_a, MUSIC_DIM]``: `music_features` at the audio times
 =====================  ==============================  =====================================================
 

@@ -108,6 +108,9 @@ def read_latent_sample(sample: Sample, dtype: torch.dtype = torch.float32) -> di
     voice = music = None
     if "voice.npy" in sample.files:
         voice = torch.from_numpy(read_npy(sample.files["voice.npy"], f"{name}.voice.npy", {np.dtype("<f4")}, 1))
+        from duetto.joint.conditioning import VOICE_DIM, VOICE_DIM_SPECTRUM
+        if len(voice) not in (VOICE_DIM, VOICE_DIM_SPECTRUM):
+            raise DuettoError(f"{name}.voice.npy: {len(voice)} values, not {VOICE_DIM} (or {VOICE_DIM_SPECTRUM})")
     if "music.npy" in sample.files:
         music = read_npy(sample.files["music.npy"], f"{name}.music.npy", {np.dtype("<f4")}, 2)
         if music.shape[0] != za.shape[1]:

@@ -4,7 +4,7 @@
   -> ids ``[Ls]`` over a fixed symbol table (0 pads, 1 is an unknown symbol). No time: the model learns
   where each phoneme falls.
 - **voice**: a reference recording -> ``[VOICE_DIM]``, the mean and spread over its voiced frames of a
-  32-band log-mel spectrum (who speaks, not what is said).
+  32-band log-mel spectrum (who speaks, not what is said), then its median pitch and whether it has one.
 - **music**: a reference track -> ``[L, MUSIC_DIM]`` on the audio latent clock (the audio VAE's
   ``timestamps``, seconds): onset strength, a beat pulse and 12 chroma bins. The beat grid is a tempo
   (autocorrelation of the onset strength, 60 to 180 bpm) and the phase that lines the most onset strength
@@ -27,7 +27,9 @@ PHONE_SYMBOLS = (" ˈˌːˑ.-abdefhijklmnoprstuvwxzæçðøŋœɐɑɒɔəɚɛɜ�
                  "ɕɖɗɘɞɠɢɤɥɦɧɨɭɮɯɰɱɲɳɴɵɶɸɺɻɽʀʁʂʄʈʉʏʐʑʙʛʜʝʟʡʢβ\u0303\u0329\u032f\u200d")
 SPEECH_VOCAB = 2 + len(PHONE_SYMBOLS)
 PAD, UNK = 0, 1
-VOICE_DIM = 64
+VOICE_DIM = 66
+VOICE_DIM_SPECTRUM = 64      # the spectrum's part, the whole embedding of models trained before the pitch joined it
+PITCH_REF_HZ = 150.0         # the pitch entry: log2(F0 / this), within +-2 octaves
 MUSIC_DIM = 14
 RATE = 100                 # feature frames per second for voice and music analysis
 MAX_PHONES = 512
@@ -201,17 +203,28 @@ def _spectrogram(x: np.ndarray, n_fft: int, hop: int, n_mels: int | None = None)
     return t(torch.from_numpy(x.astype(np.float32))).double().numpy().T
 
 
-def voice_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``[VOICE_DIM]`` float32: the mean and standard deviation of a 32-band log-mel spectrum (25 ms windows,
-    10 ms hop) over the frames within 40 dB of the loudest; a silent reference is a `DuettoError`."""
+def voice_embedding(audio: np.ndarray, sample_rate: int, dim: int = VOICE_DIM) -> np.ndarray:
+    """``[dim]`` float32: the mean and standard deviation of a 32-band log-mel spectrum (25 ms windows, 10 ms hop)
+    over the frames within 40 dB of the loudest (64 values), then ``log2(F0 / 150 Hz)`` of the median pitch
+    (`duetto.audio.speaker.median_f0`, within +-2) and 1, or 0 and 0 where it has none. The spectrum says a voice's
+    pitch only through its lowest bands, mixed with its timbre; the pitch entry says it outright. ``dim``: 66, or
+    64 (the spectrum alone) for models trained before the pitch joined it. A silent reference is a `DuettoError`."""
+    if dim not in (VOICE_DIM, VOICE_DIM_SPECTRUM):
+        raise DuettoError(f"a voice embedding has {VOICE_DIM} values ({VOICE_DIM_SPECTRUM} for older models), not {dim}")
     x = _mono16k(audio, sample_rate)
-    spec = _spectrogram(x, 400, 160, VOICE_DIM // 2)
+    spec = _spectrogram(x, 400, 160, VOICE_DIM_SPECTRUM // 2)
     db = 10 * np.log10(spec + 1e-10)
     level = 10 * np.log10(spec.sum(1) + 1e-10)
     if level.max() < -60:
         raise DuettoError("the voice reference is silent")
     voiced = db[level >= level.max() - 40]
-    return np.concatenate([voiced.mean(0) / 20, voiced.std(0) / 10]).astype(np.float32)
+    spectrum = np.concatenate([voiced.mean(0) / 20, voiced.std(0) / 10])
+    if dim == VOICE_DIM_SPECTRUM:
+        return spectrum.astype(np.float32)
+    from duetto.audio.speaker import median_f0
+    f0 = median_f0(x, 16000)
+    pitch = [float(np.clip(np.log2(f0 / PITCH_REF_HZ), -2, 2)), 1.0] if np.isfinite(f0) else [0.0, 0.0]
+    return np.concatenate([spectrum, pitch]).astype(np.float32)
 
 
 def _onset_envelope(x: np.ndarray) -> np.ndarray:

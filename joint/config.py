@@ -18,7 +18,8 @@ MIN_FLOW_TIME = 0.05                     # "data": (x_t - x0) / max(t, this), as
 
 # What a model may gain over the one it starts from (an --init, a delta's base): config field -> the prefix of the
 # parameters it adds (they start at zero, as if the input were absent), or None for an input that only says more.
-GROWABLE = {"speech_track": "track_in.", "known_prefix": "known_", "track_silence": None}
+GROWABLE = {"speech_track": "track_in.", "known_prefix": "known_", "track_silence": None,
+            "voice_dim": None}     # 64 -> 66: the voice's pitch joins its embedding (train.cli._init_from, joint.delta)
 
 # How an extension window is given its history (`joint.extend`): "auto" tells a model trained with known latents
 # which they are; "replace" puts them back noised at every step, for any model.
@@ -67,7 +68,8 @@ class JointConfig:
     window: float | None = 0.2           # seconds
     text_dim: int = 384                  # all-MiniLM-L6-v2
     speech_vocab: int = 128              # phoneme ids (joint.conditioning); 0: no speech condition
-    voice_dim: int = 64                  # voice reference embedding; 0: none
+    voice_dim: int = 66                  # voice reference embedding (joint.conditioning.voice_embedding; 64: without
+                                         # its pitch, models before 2026-12-08); 0: none
     music_dim: int = 14                  # music features per audio latent (onset, beat, chroma); 0: none
     speech_track: bool = False           # the phonemes also on the audio clock (joint.conditioning.phoneme_track)
     track_silence: bool = False          # the track marks "silent here" apart from "not told" (conditioning.SILENCE)
@@ -87,6 +89,8 @@ class JointConfig:
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
                 raise DuettoError(f"JointConfig.{name} must be a non-negative integer, not {v!r}")
+        if self.voice_dim not in (0, 64, 66):
+            raise DuettoError(f"JointConfig.voice_dim must be 66, 64 (a voice without its pitch) or 0, not {self.voice_dim!r}")
         if not isinstance(self.speech_track, bool) or (self.speech_track and not self.speech_vocab):
             raise DuettoError("JointConfig.speech_track must be a bool, and needs speech_vocab > 0")
         if not isinstance(self.track_silence, bool) or (self.track_silence and not self.speech_track):

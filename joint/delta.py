@@ -72,6 +72,9 @@ def take_delta(state: dict[str, torch.Tensor], base: dict[str, torch.Tensor], ra
             out[k] = v
             continue
         b = base[k]
+        if v.shape != b.shape and _widened(v.shape, b.shape):     # a layer that takes more inputs: whole
+            out[k] = v
+            continue
         if v.shape != b.shape:
             raise DuettoError(f"{k}: shape {tuple(v.shape)} against the base's {tuple(b.shape)}")
         if torch.equal(v, b):
@@ -102,6 +105,12 @@ def _factor(delta: dict[str, torch.Tensor], key: str, name: str) -> torch.Tensor
     if scale is None or scale.ndim != 1 or x.ndim != 2 or len(scale) != x.shape[dim]:
         raise DuettoError(f"{name}: the int8 factor {key} has no scale of its rank components")
     return x.float() * (scale.float()[None, :] if dim == 1 else scale.float()[:, None])
+
+
+def _widened(shape, base_shape) -> bool:
+    """Whether a tensor of ``shape`` is one of ``base_shape`` with more inputs (last dimension), as the voice's
+    projection gained its pitch (`joint.config.GROWABLE`: ``voice_dim``)."""
+    return len(shape) == len(base_shape) == 2 and shape[0] == base_shape[0] and shape[1] > base_shape[1]
 
 
 def apply_delta(state: dict[str, torch.Tensor], delta: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
@@ -198,8 +207,9 @@ def delta_model(base_model, folder, delta: dict[str, torch.Tensor]):
     check_grown(base_model.config, cfg, str(path))
     with weights_to_be_loaded():                 # every tensor comes from the base or the delta (checked below)
         model = JointDiT(cfg)
-    base_state = base_model.state_dict()
-    new = [k for k in model.state_dict() if k not in base_state]
+    mine, base_state = model.state_dict(), base_model.state_dict()
+    base_state = {k: v for k, v in base_state.items() if k not in mine or v.shape == mine[k].shape}
+    new = [k for k in mine if k not in base_state]           # layers the base lacks, or takes fewer inputs of
     missing = [k for k in new if k not in delta]
     if missing:
         raise DuettoError(f"{name}: holds no {missing[0]} (a layer its base lacks)")

@@ -323,7 +323,7 @@ class Pipeline:
                 track = C.phoneme_track(words, audio_times, silence=cfg.track_silence)
                 out["speech_track"] = torch.from_numpy(track)[None].expand(n, -1)
         if voice is not None:
-            out["voice"] = torch.from_numpy(C.voice_embedding(voice, sr))[None].expand(n, -1)
+            out["voice"] = torch.from_numpy(C.voice_embedding(voice, sr, cfg.voice_dim))[None].expand(n, -1)
         if music is not None:
             out["music"] = torch.from_numpy(C.music_features(music, sr, audio_times))[None].expand(n, -1, -1)
         return out

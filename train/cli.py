@@ -317,7 +317,10 @@ def _init_from(model, folder: Path | None, run: Path):
     its joint model; a delta bundle: its base's moved by the delta). Nothing to do without ``--init`` or when
     ``run`` resumes from a checkpoint of its own.
     Calibration constants (``latent_shift``, ``latent_scale``) may differ; every other config field must match,
-    so a run cannot silently train, say, a time-locked model as a global one."""
+    so a run cannot silently train, say, a time-locked model as a global one. Grown at zero (so the model starts
+    as the one it comes from): the features of `GROWABLE`, and the voice's pitch (voice_dim 64 -> 66)."""
+    import torch
+
     from duetto.data.autoencoder import load_autoencoder, load_state_strict
     from duetto.train.checkpoint import find_checkpoint
     if folder is None or find_checkpoint(run) is not None:
@@ -336,12 +339,19 @@ def _init_from(model, folder: Path | None, run: Path):
     mine, theirs = _asdict(model.config), _asdict(src.config)
     from duetto.joint.config import GROWABLE
     grown = [k for k in GROWABLE if mine.get(k) and not theirs.get(k)]
+    from duetto.joint.conditioning import VOICE_DIM, VOICE_DIM_SPECTRUM
+    state = src.state_dict()
+    if (mine.get("voice_dim"), theirs.get("voice_dim")) == (VOICE_DIM, VOICE_DIM_SPECTRUM):
+        grown.append("voice_dim")        # the voice's pitch joins its embedding: its columns start at zero
+        w = state["voice_in.weight"]
+        state["voice_in.weight"] = torch.cat([w, w.new_zeros(len(w), VOICE_DIM - VOICE_DIM_SPECTRUM)], dim=1)
     differ = [f"{k} ({mine[k]!r} here, {theirs.get(k)!r} there)" for k in mine
               if k not in ("latent_shift", "latent_scale", *grown) and mine[k] != theirs.get(k)]
     if differ:
         raise DuettoError(f"--init {folder}: a different model: {', '.join(differ)}")
-    fresh = {k: v for k, v in model.state_dict().items() if any(GROWABLE[g] and k.startswith(GROWABLE[g]) for g in grown)}
-    load_state_strict(model, {**src.state_dict(), **fresh}, str(folder))
+    fresh = {k: v for k, v in model.state_dict().items()
+             if any(GROWABLE.get(g) and k.startswith(GROWABLE[g]) for g in grown)}
+    load_state_strict(model, {**state, **fresh}, str(folder))
 
 
 def _asdict(cfg) -> dict:

@@ -191,7 +191,7 @@ def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, tr
                               "encode clips of one length")
         if not (torch.equal(c["video_times"], first["video_times"]) and torch.equal(c["audio_times"], first["audio_times"])):
             raise DuettoError(f"{c['key']}: latent timestamps differ from {first['key']}'s")
-    from duetto.joint.conditioning import MUSIC_DIM, VOICE_DIM, caption_without_words, clip_words, pad_ids
+    from duetto.joint.conditioning import MUSIC_DIM, caption_without_words, clip_words, pad_ids
     captions = [c["caption"] for c in clips]
     plain = [caption_without_words(c["caption"], clip_words(c["meta"])[0]) for c in clips] if without_words else []
     text, mask = text_encoder(captions + plain if plain != captions else captions)
@@ -209,9 +209,20 @@ def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, tr
             "video_times": first["video_times"].double(), "audio_times": first["audio_times"].double(),
             "text": text.float(), "text_mask": mask.bool(),
             "speech": torch.from_numpy(pad_ids([_phonemes(c["meta"]) for c in clips])),
-            "voice": torch.stack([c.get("voice") if c.get("voice") is not None else torch.zeros(VOICE_DIM) for c in clips]),
+            "voice": _voices(clips),
             "music": torch.stack([c.get("music") if c.get("music") is not None else torch.zeros(n_audio, MUSIC_DIM)
                                   for c in clips])}
+
+
+def _voices(clips) -> torch.Tensor:
+    """``[B, D]``: the clips' voice embeddings, zeros where a clip has none (silence); D is what the latents were
+    encoded with (`VOICE_DIM`, or 64 before the pitch joined it), one D for all."""
+    from duetto.joint.conditioning import VOICE_DIM
+    dims = {len(c["voice"]) for c in clips if c.get("voice") is not None}
+    if len(dims) > 1:
+        raise DuettoError(f"latents encoded with voice embeddings of {sorted(dims)} values: encode them all again")
+    d = dims.pop() if dims else VOICE_DIM
+    return torch.stack([c["voice"] if c.get("voice") is not None else torch.zeros(d) for c in clips])
 
 
 def _phonemes(meta: dict):
@@ -233,7 +244,11 @@ def taken_conditions(cfg, batch: dict) -> dict:
     if cfg.speech_vocab and batch["speech"].shape[1]:              # all-padding rows are masked out
         out["speech"] = batch["speech"]
     if cfg.voice_dim:
-        out["voice"] = batch["voice"]
+        v = batch["voice"]
+        if v.shape[-1] < cfg.voice_dim:
+            raise DuettoError(f"the latents' voice embeddings have {v.shape[-1]} values and this model takes "
+                              f"{cfg.voice_dim} (with the voice's pitch): encode them again (duetto-data encode)")
+        out["voice"] = v[..., : cfg.voice_dim]      # a model from before the pitch joined it takes the spectrum
     if cfg.music_dim:
         out["music"] = batch["music"]
     if cfg.speech_track and "speech_track" in batch:

@@ -84,7 +84,7 @@ def test_round_trip_equals_encoding_the_decoded_clip(clips, vaes, latents):
             za = a.encode(torch.from_numpy(clip.audio[:, :18560])[None])[0]
         assert c["video"].dtype == torch.float32 and c["video"].shape == zv.shape == (v.latent_channels, 8, 4, 4)
         assert c["audio"].shape == za.shape == (a.latent_channels, 58)
-        assert c["music"].shape == (58, 14) and c["voice"].shape == (64,)          # conditions from the sound
+        assert c["music"].shape == (58, 14) and c["voice"].shape == (66,)          # conditions from the sound
         torch.testing.assert_close(c["video"], zv, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(c["audio"], za, atol=1e-5, rtol=1e-5)
         assert np.array_equal(c["video_times"].numpy(), v.timestamps(8))

@@ -45,8 +45,16 @@ def _harmonic(f0, seconds=1.0):
 
 def test_voice_embedding_tells_pitch_apart():
     low, low2, high = (voice_embedding(_harmonic(f), SR) for f in (120, 125, 260))
-    assert low.shape == (VOICE_DIM,) and np.isfinite(low).all()
+    assert low.shape == (VOICE_DIM,) == (66,) and np.isfinite(low).all()
     assert np.linalg.norm(low - low2) < 0.5 * np.linalg.norm(low - high)
+    # the pitch entries: log2(F0 / 150 Hz) and "has a pitch"; a 15 % error is 0.2 here
+    assert abs(low[64] - np.log2(120 / 150)) < 0.03 and abs(high[64] - np.log2(260 / 150)) < 0.03
+    assert low[65] == high[65] == 1.0
+    noise = voice_embedding(np.random.default_rng(0).normal(0, 0.1, (1, SR)).astype(np.float32), SR)
+    assert noise[64] == noise[65] == 0.0                                      # no pitch: not read as 150 Hz
+    assert np.array_equal(voice_embedding(_harmonic(120), SR, 64), low[:64])  # older models: the spectrum alone
+    with pytest.raises(DuettoError, match="66 values"):
+        voice_embedding(_harmonic(120), SR, 65)
     with pytest.raises(DuettoError, match="silent"):
         voice_embedding(np.zeros((1, SR), np.float32), SR)
 

@@ -176,6 +176,34 @@ def test_a_model_may_gain_the_speech_track_over_its_init(tmp_path):
         _init_from(other, tmp_path / "old", tmp_path / "run2")
 
 
+def test_a_model_may_gain_the_voice_pitch_over_its_init_and_its_delta_keeps_it(tmp_path):
+    """voice_dim 64 -> 66: the old projection's columns kept, the pitch's at zero (the grown model starts as its
+    init); latents encoded before are refused with a way out; a delta over the 64 base stores the wider matrix."""
+    from duetto.joint.delta import save_delta_bundle
+    from duetto.joint.pipeline import Pipeline
+    from duetto.train.cli import _init_from
+    from duetto.train.joint_task import taken_conditions
+    pipe = _pipe()
+    old_model = JointDiT(replace(pipe.model.config, voice_dim=64))
+    old_model.voice_in.weight.data.normal_()
+    old_model.save_pretrained(tmp_path / "old")
+    grown = JointDiT(replace(pipe.model.config, voice_dim=66))
+    _init_from(grown, tmp_path / "old", tmp_path / "run")
+    w = grown.voice_in.weight
+    assert w.shape[1] == 66 and torch.equal(w[:, :64], old_model.voice_in.weight) and not w[:, 64:].any()
+    with pytest.raises(Exception, match="encode them again"):
+        taken_conditions(grown.config, {"speech": torch.zeros(1, 0), "voice": torch.zeros(1, 64), "music": torch.zeros(1, 2, 14)})
+    assert taken_conditions(old_model.config, {"speech": torch.zeros(1, 0), "voice": torch.ones(1, 66),
+                                               "music": torch.zeros(1, 2, 14)})["voice"].shape == (1, 64)
+    base = Pipeline(old_model, pipe.video_vae, pipe.audio_vae, pipe.text_encoder, pipe.config)
+    base.save(tmp_path / "base")
+    with torch.no_grad():
+        grown.voice_in.weight[:, 64:] = 0.5
+    save_delta_bundle(tmp_path / "d", grown, tmp_path / "base", pipe.config, rank=4, dtype=None)
+    loaded = Pipeline.load(tmp_path / "d").model
+    assert loaded.config.voice_dim == 66 and torch.equal(loaded.voice_in.weight, grown.voice_in.weight)
+
+
 def test_a_model_may_gain_known_latents_over_its_init(tmp_path):
     from duetto.train.cli import _init_from
     pipe = _pipe()
