@@ -6,7 +6,7 @@ Every clip comes back as a dict::
      "video": float32 [C_v, L_v, h, w],  "video_times": float64 [L_v]   (seconds, centre of each latent),
      "audio": float32 [C_a, L_a],        "audio_times": float64 [L_a],
      "caption": str, "meta": the source clip's JSON (events etc. in seconds from the clip's start),
-     "voice": float32 [VOICE_DIM] or None, "music": float32 [L_a, MUSIC_DIM] or None  (optional members),
+     "voice": float32 [VOICE_DIM] (64 before 2026-12-08) or None, "music": float32 [L_a, MUSIC_DIM] or None  (optional members),
      "info": what was encoded: {"video": {...frames, seconds...}, "audio": {...}, "vae": {...}, "source", ...}}
 
 A corrupt or hostile member (tar, JSON, array) is a one-line `DuettoError` naming ``shard:key``; with

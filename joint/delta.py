@@ -129,7 +129,7 @@ def apply_delta(state: dict[str, torch.Tensor], delta: dict[str, torch.Tensor], 
                 raise DuettoError(f"{name}: factors of {key} do not make its shape {tuple(state[key].shape)}")
             out[key] = (state[key].float() + v.float() @ down.float()).to(state[key].dtype)
         else:
-            if k not in state or v.shape != state[k].shape:
+            if k not in state or v.shape != state[k].shape and not _widened(v.shape, state[k].shape):
                 raise DuettoError(f"{name}: {k} is not a tensor of the base's shape")
             out[k] = v.to(state[k].dtype)
     orphans = [k for k in delta if k.endswith(".down") and f"{k[: -len('.down')]}.up" not in delta]
@@ -183,7 +183,7 @@ def check_grown(base, config, name: str) -> list[str]:
     from .config import GROWABLE
     a, b = dataclasses.asdict(base), dataclasses.asdict(config)
     differ = [k for k in b if a.get(k) != b[k]]
-    bad = [k for k in differ if k not in GROWABLE or not b[k]]
+    bad = [k for k in differ if k not in GROWABLE or not b[k] or (a.get(k) or 0) > b[k]]   # grown, never shrunk
     if bad:
         raise DuettoError(f"{name}: its joint model's config differs from the model's ({', '.join(bad)})")
     return differ

@@ -12,6 +12,7 @@
 # (en-us+m3 at pitch 10: 77 Hz; en-us+f4 at pitch 90: 280 Hz; `python -c "from duetto.audio.speaker import
 # median_f0"` on them).
 set -euo pipefail
+# --voice-dim 64: the voice embedding these models were trained with (without the pitch added on 2026-12-08)
 RUNS=${1:?usage: recipes/conditioning.sh RUNS [STEPS]}
 STEPS=${2:-2500}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +32,7 @@ mkdir -p "$RUNS/voices"
 SENTENCE="the farmer fixed the wooden chair at night and counted nine bottles"
 espeak-ng -v en-us+m3 -p 10 -s 160 -w "$RUNS/voices/low.wav" "$SENTENCE"
 espeak-ng -v en-us+f4 -p 90 -s 160 -w "$RUNS/voices/high.wav" "$SENTENCE"
-OMP_NUM_THREADS=1 duetto-train joint --data "$RUNS"/latents/{speech,music,impacts} --preset tiny --video-patch 4 --steps "$STEPS" --out "$RUNS/joint-cond" \
+OMP_NUM_THREADS=1 duetto-train joint --data "$RUNS"/latents/{speech,music,impacts} --preset tiny --voice-dim 64 --video-patch 4 --steps "$STEPS" --out "$RUNS/joint-cond" \
   --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$HERE/samples/duetto-tiny" --cross-dropout 0.15 --change-weight 3 \
   --speech-track --drop-all 0.1 --caption-words-dropout 0.5 --video-given 0.1 --seed 13 --no-progress

@@ -11,6 +11,7 @@
 # about 0.5 updates/s (batch 8); alone with 2 threads, about 1.2. Every step resumes.
 # Evaluation prompts and given streams come from held-out synthetic clips of other seeds (90000 up).
 set -euo pipefail
+# --voice-dim 64: the voice embedding these models were trained with (without the pitch added on 2026-12-08)
 RUNS=${1:?usage: recipes/tiny-joint.sh RUNS [STEPS]}
 STEPS=${2:-2000}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +24,7 @@ for f in impacts music speech; do
     --out "$RUNS/shards-heldout/$f" --quiet
 done
 for cross in time-locked none global; do
-  OMP_NUM_THREADS=1 duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --cross "$cross" \
+  OMP_NUM_THREADS=1 duetto-train joint --data "$RUNS/latents" --preset tiny --voice-dim 64 --video-patch 4 --cross "$cross" \
     --steps "$STEPS" --out "$RUNS/joint-$cross" --batch-size 8 --crop-seconds 2 --lr 5e-4 --warmup 200 \
     --ema-decay 0.995 --held-out 0.03 --ckpt-every 100 --eval-every 500 --log-every 50 --no-progress &
 done
@@ -50,7 +51,7 @@ done
 # was first started with --steps 5000 and resumed from its step-500 checkpoint with --steps 2000, so its first
 # 500 updates ran at a slightly higher learning rate than this command gives.) It starts from whatever
 # "$RUNS/bundle-time-locked" holds: run the second leg above first, or it fine-tunes the 2,000-update model.
-duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2000 --out "$RUNS/joint-ft" \
+duetto-train joint --data "$RUNS/latents" --preset tiny --voice-dim 64 --video-patch 4 --steps 2000 --out "$RUNS/joint-ft" \
   --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/bundle-time-locked" --cross-dropout 0.15 --seed 1 --no-progress
 duetto-train export "$RUNS/joint-ft" --half --guidance 6 --sync-scale 2 --video-vae "$VVAE" --audio-vae "$AVAE" \
@@ -59,13 +60,13 @@ duetto-train eval "$RUNS/bundle-ft" --clips "$RUNS"/shards-heldout/* --n 64 --ou
 # Fourth leg: the flow loss weighted up where the latents change in time (--change-weight 3), fresh batches
 # (seed 2), 2,000 updates from the third leg's weights. Its control, the same command without --change-weight,
 # is the "plain" row of the card.
-duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2000 --out "$RUNS/joint-change" \
+duetto-train joint --data "$RUNS/latents" --preset tiny --voice-dim 64 --video-patch 4 --steps 2000 --out "$RUNS/joint-change" \
   --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/bundle-ft" --cross-dropout 0.15 --change-weight 3 --seed 2 \
   --no-progress
 # Fifth leg: the same from the fourth leg's weights, seed 3, 3,000 updates; from this leg on
 # a cropped speech window is given only the words spoken in it.
-duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 3000 --out "$RUNS/joint-change2" \
+duetto-train joint --data "$RUNS/latents" --preset tiny --voice-dim 64 --video-patch 4 --steps 3000 --out "$RUNS/joint-change2" \
   --batch-size 8 --crop-seconds 2 --lr 3e-4 --warmup 200 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/joint-change/model" --cross-dropout 0.15 --change-weight 3 \
   --seed 3 --no-progress
@@ -73,11 +74,11 @@ duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 
 # 2,000 updates (seed 4) and then 2,500 more (seed 7). An eighth leg (2,500 more at lr 1.2e-4, seed 8) and the mean of
 # legs 7 and 8's weights were tried and not shipped, as was a ninth leg from leg 7 with --family-weight speech=2
 # (1,500 updates, lr 1e-4, seed 9; samples/README.md).
-duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2000 --out "$RUNS/joint-change3" \
+duetto-train joint --data "$RUNS/latents" --preset tiny --voice-dim 64 --video-patch 4 --steps 2000 --out "$RUNS/joint-change3" \
   --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/joint-change2/model" --cross-dropout 0.15 --change-weight 3 \
   --seed 4 --no-progress
-duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 2500 --out "$RUNS/joint-change4" \
+duetto-train joint --data "$RUNS/latents" --preset tiny --voice-dim 64 --video-patch 4 --steps 2500 --out "$RUNS/joint-change4" \
   --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/joint-change3/model" --cross-dropout 0.15 --change-weight 3 \
   --seed 7 --no-progress
@@ -91,7 +92,7 @@ duetto-train eval "$RUNS/bundle-change4" --clips "$RUNS"/shards-heldout/* --n 64
 # recipes/gpu/ablation.sh (1,500 updates of batch 32 on a GPU; see recipes/gpu/README.md), its EMA repaired with
 # recipes/gpu/debias.py (that run's EMA had no warm-up yet) and exported by recipes/gpu/unpack.sh into
 # "$RUNS/gpu/bundle-time-locked", then one leg on the CPU:
-duetto-train joint --data "$RUNS/latents" --preset tiny --video-patch 4 --steps 3000 --out "$RUNS/joint-gpu-ft" \
+duetto-train joint --data "$RUNS/latents" --preset tiny --voice-dim 64 --video-patch 4 --steps 3000 --out "$RUNS/joint-gpu-ft" \
   --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995 --held-out 0.03 --ckpt-every 250 \
   --eval-every 1000 --log-every 50 --init "$RUNS/gpu/bundle-time-locked" --cross-dropout 0.15 --change-weight 3 \
   --seed 12 --no-progress

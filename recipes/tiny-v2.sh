@@ -11,12 +11,13 @@
 #   words) and --given-prefix 0.3 (the first 10-60 % of a share of clips given clean and marked known: extension).
 # About 25 minutes a leg on an idle 2-core CPU (8 clips a second at 2 threads).
 set -euo pipefail
+# --voice-dim 64: the voice embedding these models were trained with (without the pitch added on 2026-12-08)
 RUNS=${1:?usage: recipes/tiny-v2.sh RUNS}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 VVAE=$HERE/samples/vae-video-tiny
 AVAE=$HERE/samples/vae-audio-tiny
 DATA=("$RUNS"/latents/{speech,music,impacts})
-COMMON=(--preset tiny --video-patch 4 --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995
+COMMON=(--preset tiny --voice-dim 64 --video-patch 4 --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --warmup 100 --ema-decay 0.995
         --held-out 0.03 --ckpt-every 250 --eval-every 1000 --log-every 50 --cross-dropout 0.15 --change-weight 3
         --speech-track --drop-all 0.1 --caption-words-dropout 0.5 --video-given 0.1 --high-noise 0.25 --no-progress)
 # (planned for 2,000 updates, whose learning-rate schedule the first 1,000 followed; only step 1,000 is used)

@@ -14,6 +14,7 @@
 # Leg 3: 1,000 updates, a third at t 0.9-1, the known-prefix share of v2 (extension), lr 1e-4.
 # About 11 clips a second on an idle 2-core CPU at 2 threads.
 set -euo pipefail
+# --voice-dim 64: the voice embedding these models were trained with (without the pitch added on 2026-12-08)
 RUNS=${1:?usage: recipes/tiny-v3.sh RUNS}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 VVAE=$HERE/samples/vae-video-tiny
@@ -26,7 +27,7 @@ for f in speech music impacts; do
   [ -d "$RUNS/latents/$f" ] || duetto-data encode "$RUNS/shards/$f" --video-vae "$VVAE" --audio-vae "$AVAE" \
     --out "$RUNS/latents/$f" --dtype float16 --quiet
 done
-COMMON=(--preset tiny --video-patch 4 --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --ema-decay 0.99 --held-out 0.03
+COMMON=(--preset tiny --voice-dim 64 --video-patch 4 --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --ema-decay 0.99 --held-out 0.03
         --ckpt-every 200 --eval-every 100000 --log-every 50 --cross-dropout 0.15 --change-weight 3 --speech-track
         --track-silence --drop-all 0.1 --caption-words-dropout 0.5 --video-given 0.1 --decay none --no-progress)
 OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS/latents/speech" "${COMMON[@]}" --warmup 50 --given-prefix 0.05 \

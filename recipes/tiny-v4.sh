@@ -19,11 +19,12 @@
 #   (v3's leg 3), from leg 4's whole export.
 # On a 2-core CPU shared with a distillation run: about 60 minutes for leg 4 and 25 for leg 5.
 set -euo pipefail
+# --voice-dim 64: the voice embedding these models were trained with (without the pitch added on 2026-12-08)
 RUNS=${1:?usage: recipes/tiny-v4.sh RUNS}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 VVAE=$HERE/samples/vae-video-tiny
 AVAE=$HERE/samples/vae-audio-tiny
-COMMON=(--preset tiny --video-patch 4 --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --ema-decay 0.99 --held-out 0.03
+COMMON=(--preset tiny --voice-dim 64 --video-patch 4 --batch-size 8 --crop-seconds 2 --lr 1.5e-4 --ema-decay 0.99 --held-out 0.03
         --ckpt-every 200 --eval-every 100000 --log-every 50 --cross-dropout 0.15 --change-weight 3 --speech-track
         --track-silence --drop-all 0.1 --caption-words-dropout 0.5 --video-given 0.1 --decay none --no-progress)
 OMP_NUM_THREADS=2 duetto-train joint --data "$RUNS"/latents/{music,impacts} "${COMMON[@]}" --warmup 50 \

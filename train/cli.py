@@ -93,6 +93,9 @@ def build_parser():
     j.add_argument("--caption-words-dropout", type=float, default=0.0,
                    help="share of speech clips whose caption loses its quoted words (says \"...\" -> speaks), so "
                         "the phonemes alone carry them (default 0)")
+    j.add_argument("--voice-dim", type=int, choices=(64, 66), default=None,
+                   help="values of the voice embedding the model takes: 66 (with the voice's pitch; the default) or 64 "
+                        "(the spectrum alone, as models before 2026-12-08; a run begun with 64 resumes with it)")
     j.add_argument("--speech-track", action="store_true",
                    help="also give the phonemes on the audio clock, placed by the clips' word times (generation "
                         "places them by espeak-ng's timing of the words); may be added to an --init model without it")
@@ -354,6 +357,21 @@ def _init_from(model, folder: Path | None, run: Path):
     load_state_strict(model, {**state, **fresh}, str(folder))
 
 
+def _voice_dim(a) -> int:
+    """``--voice-dim``, else the run's own (a run begun before the voice's pitch joined its embedding resumes with
+    64 values), else the embedding's whole `VOICE_DIM`."""
+    from duetto.joint.conditioning import VOICE_DIM
+    if a.voice_dim is not None:
+        return a.voice_dim
+    info = a.out / "run.json"
+    if info.is_file():
+        from duetto.data.schema import load_json
+        model = load_json(info.read_bytes(), str(info)).get("config", {}).get("model", {})
+        if isinstance(model, dict) and model.get("voice_dim") in (64, 66):
+            return model["voice_dim"]
+    return VOICE_DIM
+
+
 def _asdict(cfg) -> dict:
     import dataclasses
     return dataclasses.asdict(cfg)
@@ -415,7 +433,7 @@ def cmd_joint(a) -> int:
     cfg = replace(cfg, video_channels=c0["video"].shape[0], audio_channels=c0["audio"].shape[0],
                   video_patch=cfg.video_patch if a.video_patch is None else a.video_patch,
                   text_dim=encoder.dim, cross_modal=a.cross != "none", speech_track=a.speech_track,
-                  known_prefix=a.given_prefix > 0, track_silence=a.track_silence,
+                  known_prefix=a.given_prefix > 0, track_silence=a.track_silence, voice_dim=_voice_dim(a),
                   window=None if a.cross == "global" else (a.window if a.window is not None else cfg.window))
     grid = tuple(c0["video"].shape[-2:])
     if any(g % cfg.video_patch for g in grid):

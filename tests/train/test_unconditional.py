@@ -204,6 +204,27 @@ def test_a_model_may_gain_the_voice_pitch_over_its_init_and_its_delta_keeps_it(t
     assert loaded.config.voice_dim == 66 and torch.equal(loaded.voice_in.weight, grown.voice_in.weight)
 
 
+def test_a_64_value_voice_model_samples_and_resumes_with_64(tmp_path):
+    """Models from before the pitch joined the voice embedding are given its first 64 values when sampling, and a
+    run begun with 64 resumes with 64 (``--voice-dim`` says otherwise)."""
+    import json
+    from types import SimpleNamespace
+
+    from duetto.train.cli import _voice_dim
+    pipe = _pipe()
+    old = Pipeline(JointDiT(replace(pipe.model.config, voice_dim=64)), pipe.video_vae, pipe.audio_vae,
+                   pipe.text_encoder, pipe.config)
+    t = np.arange(16000) / 16000
+    voice = (0.1 * np.sin(2 * np.pi * 120 * t))[None].astype(np.float32)
+    lay = old.layout(1.0)
+    assert old.condition_inputs(CAPTION, 2, lay["audio_times"].numpy(), voice=voice)["voice"].shape == (2, 64)
+    assert pipe.condition_inputs(CAPTION, 2, lay["audio_times"].numpy(), voice=voice)["voice"].shape == (2, 66)
+    a = SimpleNamespace(voice_dim=None, out=tmp_path)
+    assert _voice_dim(a) == 66
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"model": {"voice_dim": 64}}}))
+    assert _voice_dim(a) == 64 and _voice_dim(SimpleNamespace(voice_dim=66, out=tmp_path)) == 66
+
+
 def test_a_model_may_gain_known_latents_over_its_init(tmp_path):
     from duetto.train.cli import _init_from
     pipe = _pipe()
