@@ -90,12 +90,14 @@ def upsample_span(x: torch.Tensor, hop: int, start: int, end: int) -> torch.Tens
     return y[..., start - lo * hop: end - lo * hop]
 
 
-def f0_targets(audio: np.ndarray, sample_rate: int, hop: int, n: int) -> np.ndarray:
+def f0_targets(audio: np.ndarray, sample_rate: int, hop: int, n: int, threshold: float = 0.15) -> np.ndarray:
     """YIN's F0 (Hz; NaN where unvoiced) at each of ``n`` latents of ``hop`` samples of mono ``audio [N]``:
     the 10 ms frame whose 30 ms window (plus the longest period, 20 ms at 50 Hz) is centred nearest the
-    latent's centre. `duetto.audio.speaker.f0_track` runs at 16 kHz; frame ``k`` starts at ``k`` x 10 ms."""
+    latent's centre. `duetto.audio.speaker.f0_track` runs at 16 kHz; frame ``k`` starts at ``k`` x 10 ms.
+    ``threshold``: YIN's (`f0_track`); a low, creaky voice (espeak-ng's men, 55-75 Hz) is voiced in 2-3 times as
+    many frames at 0.35 as at 0.15, with the same median F0."""
     from duetto.audio.speaker import HOP, SAMPLE_RATE, f0_track
-    f = f0_track(audio, sample_rate)
+    f = f0_track(audio, sample_rate, threshold=threshold)
     if len(f) == 0:
         return np.full(n, np.nan)
     centre_s = (np.arange(n) + 0.5) * hop / sample_rate
