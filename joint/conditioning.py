@@ -97,6 +97,12 @@ def caption_without_words(caption: str, words: str) -> str:
     return " ".join(caption.replace(f"says {quoted}", "speaks").replace(quoted, "").split())
 
 
+def caption_without_gender(caption: str) -> str:
+    """``caption`` with its speaker's gender left out (``a man with ...`` / ``a woman with ...`` -> ``a person with
+    ...``), so that only the voice reference can say it; unchanged when it names none."""
+    return re.sub(r"^a (man|woman) with ", "a person with ", caption)
+
+
 def _ids(ipa: str) -> np.ndarray:
     return np.asarray([_ID.get(ch, UNK) for ch in ipa], dtype=np.int64)
 

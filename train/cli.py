@@ -90,6 +90,9 @@ def build_parser():
                    help="share of clips with every condition dropped at once (caption, speech, voice, music): the "
                         "pass classifier-free guidance subtracts, which independent dropouts alone rarely draw "
                         "(default 0; 0.1 suggested)")
+    j.add_argument("--caption-gender-dropout", type=float, default=0.0,
+                   help="share of speech clips whose caption says 'a person' for 'a man' / 'a woman' (where the words "
+                        "stayed), so the voice reference alone says who speaks (default 0)")
     j.add_argument("--caption-words-dropout", type=float, default=0.0,
                    help="share of speech clips whose caption loses its quoted words (says \"...\" -> speaks), so "
                         "the phonemes alone carry them (default 0)")
@@ -414,8 +417,10 @@ def cmd_joint(a) -> int:
         raise DuettoError("--held-out must be in [0, 1), --caption-dropout and --condition-dropout in [0, 1]")
     if not 0 <= a.cross_dropout < 1:
         raise DuettoError("--cross-dropout must be in [0, 1)")
-    if not all(0 <= x <= 1 for x in (a.drop_all, a.caption_words_dropout, a.high_noise, a.given_prefix)):
-        raise DuettoError("--drop-all, --caption-words-dropout, --high-noise and --given-prefix must be in [0, 1]")
+    if not all(0 <= x <= 1 for x in (a.drop_all, a.caption_words_dropout, a.caption_gender_dropout, a.high_noise,
+                                     a.given_prefix)):
+        raise DuettoError("--drop-all, --caption-words-dropout, --caption-gender-dropout, --high-noise and --given-prefix "
+                          "must be in [0, 1]")
     if a.cross_dropout and a.cross == "none":
         raise DuettoError("--cross-dropout needs cross-modal attention (not --cross none)")
     if not 0 <= a.change_weight < float("inf"):
@@ -450,7 +455,8 @@ def cmd_joint(a) -> int:
                 "batch_size": a.batch_size, "text_encoder": a.text_encoder, "caption_dropout": a.caption_dropout,
                 "condition_dropout": a.condition_dropout, "crop_seconds": a.crop_seconds, "held_out": a.held_out, "vae": c0["info"].get("vae"), "train": train_cfg.to_dict()}
     # recorded only when used, so older runs resume as they were
-    for name in ("cross_dropout", "change_weight", "drop_all", "caption_words_dropout", "high_noise", "given_prefix"):
+    for name in ("cross_dropout", "change_weight", "drop_all", "caption_words_dropout", "caption_gender_dropout",
+                 "high_noise", "given_prefix"):
         if getattr(a, name):
             resolved[name] = getattr(a, name)
     for name in ("video_given", "audio_given"):
@@ -473,7 +479,7 @@ def cmd_joint(a) -> int:
     task = JointTask(model, train, held, encoder, batch_size=a.batch_size, flow=flow,
                      caption_dropout=a.caption_dropout, condition_dropout=a.condition_dropout, seed=a.seed,
                      crop_seconds=a.crop_seconds, family_weights=family_weights, drop_all=a.drop_all,
-                     caption_words_dropout=a.caption_words_dropout)
+                     caption_words_dropout=a.caption_words_dropout, caption_gender_dropout=a.caption_gender_dropout)
     print(f"{PROG}: joint model {a.preset!r} ({a.cross}), {sum(p.numel() for p in task.model.parameters()) / 1e6:.2f} M "
           f"parameters; {len(train)} training clips, {len(held)} held out; run folder {a.out}", file=sys.stderr)
     print(Trainer(task, train_cfg, a.out, resolved, progress=not a.no_progress).fit())

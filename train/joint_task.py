@@ -29,19 +29,21 @@ class JointTask:
     def __init__(self, model, clips: list[dict], held_out: list[dict], text_encoder, *, batch_size: int = 8,
                  flow: FlowConfig = FlowConfig(), caption_dropout: float = 0.1, condition_dropout: float = 0.3,
                  seed: int = 0, crop_seconds: float | None = None, family_weights: dict[str, float] | None = None,
-                 drop_all: float = 0.0, caption_words_dropout: float = 0.0):
+                 drop_all: float = 0.0, caption_words_dropout: float = 0.0, caption_gender_dropout: float = 0.0):
         if not clips:
             raise DuettoError("no latent clips to train on")
-        for name, p in (("drop_all", drop_all), ("caption_words_dropout", caption_words_dropout)):
+        for name, p in (("drop_all", drop_all), ("caption_words_dropout", caption_words_dropout),
+                        ("caption_gender_dropout", caption_gender_dropout)):
             if not 0 <= p <= 1:
                 raise DuettoError(f"{name} must be in [0, 1], not {p}")
         self.draw = _draw_probabilities(clips, family_weights) if family_weights else None
         self.model, self.flow, self.batch_size, self.seed = model, flow, batch_size, seed
         self.caption_dropout, self.condition_dropout = caption_dropout, condition_dropout
         self.drop_all, self.caption_words_dropout = drop_all, caption_words_dropout
+        self.caption_gender_dropout = caption_gender_dropout
         track, silence = model.config.speech_track, model.config.track_silence
         self.train = stack_clips(clips, text_encoder, without_words=caption_words_dropout > 0, track=track,
-                                 silence=silence)
+                                 silence=silence, without_gender=caption_gender_dropout > 0)
         self.held = stack_clips(held_out, text_encoder, track=track, silence=silence) if held_out else None
         self.items_per_batch = batch_size
         self.crop = None if crop_seconds is None else self._latents(crop_seconds)
@@ -98,7 +100,8 @@ class JointTask:
         Conditions are dropped per clip by `joint.conditions.drop`, as guidance's unconditional pass drops them:
         the caption with ``caption_dropout``, speech, voice and music each with ``condition_dropout``, all of them
         together with ``drop_all`` (the pass guidance subtracts, which independent dropouts rarely draw); with
-        ``caption_words_dropout`` a speech clip's caption loses its quoted words, so only the phonemes say them.
+        ``caption_words_dropout`` a speech clip's caption loses its quoted words, so only the phonemes say them;
+        with ``caption_gender_dropout`` (where the words stayed) its speaker's gender, so only the voice says it.
         Under several processes each takes its slice of the job's draws (`duetto.data.draw`): distinct clips; the
         crop window is the job's; the noise seed is offset by the process index."""
         from duetto.data.draw import draw_clips, mine, process
@@ -115,13 +118,18 @@ class JointTask:
         noise_seed = int(rng.integers(0, 2 ** 62)) + rank
         everything = rng.random(total) < self.drop_all   # drawn after the rest: older runs keep theirs
         no_words = rng.random(total) < self.caption_words_dropout
-        idx, keep, k_speech, k_voice, k_music, everything, no_words = (
+        no_gender = rng.random(total) < self.caption_gender_dropout
+        idx, keep, k_speech, k_voice, k_music, everything, no_words, no_gender = (
             torch.from_numpy(np.ascontiguousarray(mine(x, b, rank)))
-            for x in (idx, keep, k_speech, k_voice, k_music, everything, no_words))
+            for x in (idx, keep, k_speech, k_voice, k_music, everything, no_words, no_gender))
         text, mask = d["text"][idx], d["text_mask"][idx]
         if "text_no_words" in d:
             text = torch.where(no_words[:, None, None], d["text_no_words"][idx], text)
             mask = torch.where(no_words[:, None], d["text_no_words_mask"][idx], mask)
+        if "text_no_gender" in d:
+            swap = no_gender & ~no_words if "text_no_words" in d else no_gender
+            text = torch.where(swap[:, None, None], d["text_no_gender"][idx], text)
+            mask = torch.where(swap[:, None], d["text_no_gender_mask"][idx], mask)
         cond = {"text": text, "text_mask": mask, "speech": self.speech(idx, sv), "voice": d["voice"][idx],
                 "music": d["music"][idx][:, sa]}
         if "speech_track" in d:
@@ -179,9 +187,10 @@ def _draw_probabilities(clips: list[dict], weights: dict[str, float]) -> np.ndar
 
 
 def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, track: bool = False,
-                silence: bool = False) -> dict:
+                silence: bool = False, without_gender: bool = False) -> dict:
     """Clips of one shape -> stacked tensors, shared token times and embedded captions (with ``without_words``
     also each caption without its quoted spoken words, `joint.conditioning.caption_without_words`, padded alike;
+    with ``without_gender`` each without its speaker's gender, `caption_without_gender`;
     with ``track`` each clip's phonemes on the audio latents' clock from its word times, `phoneme_track`)."""
     first = clips[0]
     for c in clips[1:]:
@@ -200,6 +209,15 @@ def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, tr
     if len(text) > len(clips):
         extra = {"text_no_words": text[len(clips):].float(), "text_no_words_mask": mask[len(clips):].bool()}
         text, mask = text[: len(clips)], mask[: len(clips)]
+    if without_gender:
+        from duetto.joint.conditioning import caption_without_gender
+        neutral, neutral_mask = text_encoder([caption_without_gender(c) for c in captions])
+        width = max(text.shape[1], neutral.shape[1])       # one token length for all variants (padding masked)
+        pad = lambda x: torch.nn.functional.pad(x, (0, 0, 0, width - x.shape[1]) if x.ndim == 3 else (0, width - x.shape[1]))  # noqa: E731
+        text, mask, neutral, neutral_mask = pad(text), pad(mask), pad(neutral), pad(neutral_mask)
+        for k in [k for k in extra if k.startswith("text_no_words")]:
+            extra[k] = pad(extra[k])
+        extra.update({"text_no_gender": neutral.float(), "text_no_gender_mask": neutral_mask.bool()})
     if track:
         from duetto.joint.conditioning import phoneme_track, timed_word_ids
         at = first["audio_times"].double().numpy()

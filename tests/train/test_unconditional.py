@@ -119,6 +119,27 @@ def test_drop_all_drops_every_condition_together():
         JointTask(pipe.model, clips, [], pipe.text_encoder, drop_all=1.5)
 
 
+def test_captions_lose_their_speakers_gender_in_a_share_of_clips():
+    from duetto.joint.conditioning import caption_without_gender
+    assert caption_without_gender(CAPTION).startswith("a person with red hair") and \
+        caption_without_gender("a ball bounces") == "a ball bounces"
+    pipe = _pipe()
+    clips = [_clip(pipe, f"c{i}", CAPTION, SPEECH) for i in range(3)]
+    task = JointTask(pipe.model, clips, [], pipe.text_encoder, batch_size=8, caption_dropout=0.0,
+                     condition_dropout=0.0, caption_gender_dropout=0.5)
+    ref, ref_mask = pipe.text_encoder([CAPTION, caption_without_gender(CAPTION)])
+    neutral = n = 0
+    for step in range(20):
+        b = task.batch(step)
+        for t, m in zip(b["text"], b["text_mask"]):
+            k = 1 if m.sum() == ref_mask[1].sum() and torch.equal(t[: int(m.sum())], ref[1][: int(m.sum())]) else 0
+            assert k or torch.equal(t[: int(m.sum())], ref[0][: int(ref_mask[0].sum())])   # one of the two captions
+            neutral, n = neutral + k, n + 1
+    assert 0.35 < neutral / n < 0.65
+    off = JointTask(pipe.model, clips, [], pipe.text_encoder, batch_size=8, caption_dropout=0.0, condition_dropout=0.0)
+    assert "text_no_gender" not in off.train                                 # older runs draw as they did
+
+
 def test_captions_lose_their_spoken_words_in_a_share_of_clips():
     assert caption_without_words(CAPTION, SPEECH) == \
         "a man with red hair and a blue shirt speaks in front of a navy background"
