@@ -19,7 +19,13 @@ MIN_FLOW_TIME = 0.05                     # "data": (x_t - x0) / max(t, this), as
 # What a model may gain over the one it starts from (an --init, a delta's base): config field -> the prefix of the
 # parameters it adds (they start at zero, as if the input were absent), or None for an input that only says more.
 GROWABLE = {"speech_track": "track_in.", "known_prefix": "known_", "track_silence": None,
-            "voice_dim": None}     # 64 -> 66: the voice's pitch joins its embedding (train.cli._init_from, joint.delta)
+            "voice_dim": None}     # 64 -> 66: the voice's pitch joins its embedding (its projection widens)
+
+
+def grown_fields(base: dict, config: dict) -> list[str]:
+    """The `GROWABLE` fields that ``config`` (a `JointConfig` as a dict) gained over ``base``'s: turned on, or
+    larger (a wider input), never off or smaller."""
+    return [k for k in GROWABLE if config.get(k) and config.get(k) != base.get(k) and (base.get(k) or 0) <= config[k]]
 
 # How an extension window is given its history (`joint.extend`): "auto" tells a model trained with known latents
 # which they are; "replace" puts them back noised at every step, for any model.

@@ -113,6 +113,16 @@ def _widened(shape, base_shape) -> bool:
     return len(shape) == len(base_shape) == 2 and shape[0] == base_shape[0] and shape[1] > base_shape[1]
 
 
+def widen_state(state: dict[str, torch.Tensor], like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with each matrix that ``like`` holds with more inputs given zero columns for them: a model grown
+    over ``state``'s starts as it was (the new inputs add nothing)."""
+    out = dict(state)
+    for k, v in state.items():
+        if k in like and _widened(like[k].shape, v.shape):
+            out[k] = torch.cat([v, v.new_zeros(v.shape[0], like[k].shape[1] - v.shape[1])], dim=1)
+    return out
+
+
 def apply_delta(state: dict[str, torch.Tensor], delta: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
     """``state`` (the base's tensors) with ``delta`` applied; any key or shape that does not fit is a `DuettoError`."""
     out = dict(state)
@@ -180,10 +190,10 @@ def check_grown(base, config, name: str) -> list[str]:
     is a `DuettoError`."""
     import dataclasses
 
-    from .config import GROWABLE
+    from .config import grown_fields
     a, b = dataclasses.asdict(base), dataclasses.asdict(config)
     differ = [k for k in b if a.get(k) != b[k]]
-    bad = [k for k in differ if k not in GROWABLE or not b[k] or (a.get(k) or 0) > b[k]]   # grown, never shrunk
+    bad = [k for k in differ if k not in grown_fields(a, b)]
     if bad:
         raise DuettoError(f"{name}: its joint model's config differs from the model's ({', '.join(bad)})")
     return differ

@@ -323,17 +323,15 @@ def _init_from(model, folder: Path | None, run: Path):
     its joint model; a delta bundle: its base's moved by the delta). Nothing to do without ``--init`` or when
     ``run`` resumes from a checkpoint of its own.
     Calibration constants (``latent_shift``, ``latent_scale``) may differ; every other config field must match,
-    so a run cannot silently train, say, a time-locked model as a global one. Grown at zero (so the model starts
-    as the one it comes from): the features of `GROWABLE`, and the voice's pitch (voice_dim 64 -> 66)."""
-    import torch
-
+    so a run cannot silently train, say, a time-locked model as a global one. What `GROWABLE` allows may grow
+    (new layers and new inputs at zero, so the model starts as the one it comes from)."""
     from duetto.data.autoencoder import load_autoencoder, load_state_strict
     from duetto.train.checkpoint import find_checkpoint
     if folder is None or find_checkpoint(run) is not None:
         return
     if not folder.is_dir():
         raise DuettoError(f"--init {folder}: no such folder")
-    from duetto.joint.delta import delta_model, is_delta_bundle, read_delta
+    from duetto.joint.delta import delta_model, is_delta_bundle, read_delta, widen_state
     if is_delta_bundle(folder):               # a delta bundle: its base's joint model moved by the delta
         base, delta = read_delta(folder)
         src = delta_model(load_autoencoder(base / "joint").float(), folder, delta)
@@ -343,14 +341,9 @@ def _init_from(model, folder: Path | None, run: Path):
     if type(src) is not type(model):
         raise DuettoError(f"--init {folder}: holds {type(src).__name__} weights, not {type(model).__name__}")
     mine, theirs = _asdict(model.config), _asdict(src.config)
-    from duetto.joint.config import GROWABLE
-    grown = [k for k in GROWABLE if mine.get(k) and not theirs.get(k)]
-    from duetto.joint.conditioning import VOICE_DIM, VOICE_DIM_SPECTRUM
-    state = src.state_dict()
-    if (mine.get("voice_dim"), theirs.get("voice_dim")) == (VOICE_DIM, VOICE_DIM_SPECTRUM):
-        grown.append("voice_dim")        # the voice's pitch joins its embedding: its columns start at zero
-        w = state["voice_in.weight"]
-        state["voice_in.weight"] = torch.cat([w, w.new_zeros(len(w), VOICE_DIM - VOICE_DIM_SPECTRUM)], dim=1)
+    from duetto.joint.config import GROWABLE, grown_fields
+    grown = grown_fields(theirs, mine)
+    state = widen_state(src.state_dict(), model.state_dict())      # a wider input's new columns start at zero
     differ = [f"{k} ({mine[k]!r} here, {theirs.get(k)!r} there)" for k in mine
               if k not in ("latent_shift", "latent_scale", *grown) and mine[k] != theirs.get(k)]
     if differ:

@@ -213,10 +213,8 @@ def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, tr
         from duetto.joint.conditioning import caption_without_gender
         neutral, neutral_mask = text_encoder([caption_without_gender(c) for c in captions])
         width = max(text.shape[1], neutral.shape[1])       # one token length for all variants (padding masked)
-        pad = lambda x: torch.nn.functional.pad(x, (0, 0, 0, width - x.shape[1]) if x.ndim == 3 else (0, width - x.shape[1]))  # noqa: E731
-        text, mask, neutral, neutral_mask = pad(text), pad(mask), pad(neutral), pad(neutral_mask)
-        for k in [k for k in extra if k.startswith("text_no_words")]:
-            extra[k] = pad(extra[k])
+        text, mask, neutral, neutral_mask = (_pad_tokens(x, width) for x in (text, mask, neutral, neutral_mask))
+        extra = {k: _pad_tokens(v, width) for k, v in extra.items()}
         extra.update({"text_no_gender": neutral.float(), "text_no_gender_mask": neutral_mask.bool()})
     if track:
         from duetto.joint.conditioning import phoneme_track, timed_word_ids
@@ -230,6 +228,11 @@ def stack_clips(clips: list[dict], text_encoder, without_words: bool = False, tr
             "voice": _voices(clips),
             "music": torch.stack([c.get("music") if c.get("music") is not None else torch.zeros(n_audio, MUSIC_DIM)
                                   for c in clips])}
+
+
+def _pad_tokens(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Tokens ``[B, L, D]`` or their mask ``[B, L]`` padded (zeros, False) to ``width`` tokens."""
+    return torch.nn.functional.pad(x, (0, 0, 0, width - x.shape[1]) if x.ndim == 3 else (0, width - x.shape[1]))
 
 
 def _voices(clips) -> torch.Tensor:

@@ -216,6 +216,9 @@ def test_a_model_may_gain_the_voice_pitch_over_its_init_and_its_delta_keeps_it(t
         taken_conditions(grown.config, {"speech": torch.zeros(1, 0), "voice": torch.zeros(1, 64), "music": torch.zeros(1, 2, 14)})
     assert taken_conditions(old_model.config, {"speech": torch.zeros(1, 0), "voice": torch.ones(1, 66),
                                                "music": torch.zeros(1, 2, 14)})["voice"].shape == (1, 64)
+    from duetto.train.joint_task import _voices
+    with pytest.raises(Exception, match="encode them all again"):                 # old and new latents mixed
+        _voices([{"voice": torch.zeros(64)}, {"voice": torch.zeros(66)}])
     base = Pipeline(old_model, pipe.video_vae, pipe.audio_vae, pipe.text_encoder, pipe.config)
     base.save(tmp_path / "base")
     with torch.no_grad():
